@@ -1,0 +1,202 @@
+/* mmap, munmap, brk, mremap, mprotect: counters in task storage, big calls to the ring.
+ * Only the sys_exit tracepoints are hooked: arguments are read back from pt_regs,
+ * which the x86_64 syscall ABI leaves intact, so each call costs one program run. */
+#include "common.h"
+
+/* Keep these in BTF for bpf2go -type. */
+const struct alloc_event *unused_alloc_event __attribute__((unused));
+const struct event_hdr *unused_event_hdr __attribute__((unused));
+const struct proc_counters *unused_proc_counters __attribute__((unused));
+const struct lost_counters *unused_lost_counters __attribute__((unused));
+
+#define PROT_WRITE 0x2
+#define MAP_SHARED 0x01
+#define MAP_ANONYMOUS 0x20
+
+/* Calls at or above this many bytes are streamed. Set by the loader. */
+const volatile __u64 min_size = 1 << 20;
+
+/* Layout of every syscalls:sys_exit_* record (see its format file). */
+struct sys_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__s64 ret;
+};
+
+static __always_inline struct pt_regs *user_regs(struct task_struct *task)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(task);
+}
+
+static __always_inline struct proc_counters *counters_of(struct task_struct *task, __u32 type)
+{
+	struct proc_counters *c;
+
+	c = bpf_task_storage_get(&procs, task->group_leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		count_lost(0, type);
+	return c;
+}
+
+static __always_inline void emit(__u32 type, struct task_struct *task, __u64 addr, __u64 len,
+				 __s64 delta, __u64 old_len, __u32 flags, __u32 prot)
+{
+	struct alloc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_lost(1, type);
+		return;
+	}
+	fill_hdr(&e->hdr, type, task);
+	e->addr = addr;
+	e->len = len;
+	e->delta = delta;
+	e->old_len = old_len;
+	e->flags = flags;
+	e->prot = prot;
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
+}
+
+static __always_inline __u64 abs64(__s64 v)
+{
+	return v < 0 ? -v : v;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int exit_mmap(struct sys_exit_ctx *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_counters *c = counters_of(task, EV_MMAP);
+	struct pt_regs *regs;
+	__u64 len;
+	__u32 prot, flags;
+
+	if (!c)
+		return 0;
+	if (IS_ERR_VALUE(ctx->ret)) {
+		__sync_fetch_and_add(&c->failed_calls, 1);
+		return 0;
+	}
+	regs = user_regs(task);
+	len = PAGE_ALIGN(regs->si);
+	prot = regs->dx;
+	flags = regs->r10;
+	__sync_fetch_and_add(&c->mmap_calls, 1);
+	if (prot == 0)
+		__sync_fetch_and_add(&c->mmap_reserve_bytes, len);
+	else if (flags & MAP_ANONYMOUS)
+		__sync_fetch_and_add(&c->mmap_anon_bytes, len);
+	else
+		__sync_fetch_and_add(&c->mmap_file_bytes, len);
+	if (len >= min_size)
+		emit(EV_MMAP, task, ctx->ret, len, len, 0, flags, prot);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int exit_munmap(struct sys_exit_ctx *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_counters *c = counters_of(task, EV_MUNMAP);
+	struct pt_regs *regs;
+	__u64 len;
+
+	if (!c)
+		return 0;
+	if (ctx->ret != 0) {
+		__sync_fetch_and_add(&c->failed_calls, 1);
+		return 0;
+	}
+	regs = user_regs(task);
+	len = PAGE_ALIGN(regs->si);
+	__sync_fetch_and_add(&c->munmap_calls, 1);
+	__sync_fetch_and_add(&c->munmap_bytes, len);
+	if (len >= min_size)
+		emit(EV_MUNMAP, task, regs->di, len, -(__s64)len, 0, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_brk")
+int exit_brk(struct sys_exit_ctx *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_counters *c = counters_of(task, EV_BRK);
+	__u64 req, cur = ctx->ret, prev;
+	__s64 delta;
+
+	if (!c)
+		return 0;
+	req = user_regs(task)->di;
+	__sync_fetch_and_add(&c->brk_calls, 1);
+	if (req != 0 && req != cur)
+		__sync_fetch_and_add(&c->failed_calls, 1);
+	/* Exchange keeps the sum of deltas exact when threads race. */
+	prev = __sync_lock_test_and_set(&c->brk_cur, cur);
+	if (prev == 0 || prev == cur)
+		return 0;
+	delta = (__s64)(cur - prev);
+	if (delta > 0)
+		__sync_fetch_and_add(&c->brk_grow_bytes, delta);
+	else
+		__sync_fetch_and_add(&c->brk_shrink_bytes, -delta);
+	if (abs64(delta) >= min_size)
+		emit(EV_BRK, task, cur, abs64(delta), delta, 0, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int exit_mremap(struct sys_exit_ctx *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_counters *c = counters_of(task, EV_MREMAP);
+	struct pt_regs *regs;
+	__u64 old_len, new_len;
+	__s64 delta;
+
+	if (!c)
+		return 0;
+	if (IS_ERR_VALUE(ctx->ret)) {
+		__sync_fetch_and_add(&c->failed_calls, 1);
+		return 0;
+	}
+	regs = user_regs(task);
+	old_len = PAGE_ALIGN(regs->si);
+	new_len = PAGE_ALIGN(regs->dx);
+	delta = (__s64)(new_len - old_len);
+	__sync_fetch_and_add(&c->mremap_calls, 1);
+	if (delta > 0)
+		__sync_fetch_and_add(&c->mremap_grow_bytes, delta);
+	else if (delta < 0)
+		__sync_fetch_and_add(&c->mremap_shrink_bytes, -delta);
+	if (abs64(delta) >= min_size)
+		emit(EV_MREMAP, task, ctx->ret, new_len, delta, old_len, regs->r10, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mprotect")
+int exit_mprotect(struct sys_exit_ctx *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_counters *c = counters_of(task, EV_MPROTECT);
+	struct pt_regs *regs;
+	__u64 len;
+	__u32 prot;
+
+	if (!c)
+		return 0;
+	if (ctx->ret != 0) {
+		__sync_fetch_and_add(&c->failed_calls, 1);
+		return 0;
+	}
+	regs = user_regs(task);
+	len = PAGE_ALIGN(regs->si);
+	prot = regs->dx;
+	__sync_fetch_and_add(&c->mprotect_calls, 1);
+	if (!(prot & PROT_WRITE))
+		return 0;
+	__sync_fetch_and_add(&c->mprotect_write_bytes, len);
+	if (len >= min_size)
+		emit(EV_MPROTECT, task, regs->di, len, len, 0, 0, prot);
+	return 0;
+}

@@ -1,0 +1,78 @@
+/* Shared includes, maps and helpers for every BPF object. */
+#ifndef OOMTRACE_COMMON_H
+#define OOMTRACE_COMMON_H
+
+#include "vmlinux.h"
+#include "bpf_helpers.h"
+#include "bpf_core_read.h"
+#include "bpf_tracing.h"
+#include "events.h"
+
+#ifndef __TARGET_ARCH_x86
+#error "oomtrace reads syscall arguments from x86_64 pt_regs"
+#endif
+
+#define PAGE_SIZE 4096ULL
+#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define IS_ERR_VALUE(x) ((unsigned long)(x) >= (unsigned long)-4095)
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Maps below are declared in every object; the loader shares one copy. */
+
+/* Allocation and lifecycle events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 512 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lost_counters);
+} lost SEC(".maps");
+
+/* Per-process counters, stored on the thread-group leader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct proc_counters);
+} procs SEC(".maps");
+
+/* Wake the reader only once this much is queued; it also polls. */
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+static __always_inline void count_lost(int ring, __u32 type)
+{
+	__u32 zero = 0;
+	struct lost_counters *l = bpf_map_lookup_elem(&lost, &zero);
+
+	if (!l || type >= EV_MAX)
+		return;
+	if (ring)
+		__sync_fetch_and_add(&l->ring[type], 1);
+	else
+		__sync_fetch_and_add(&l->map[type], 1);
+}
+
+static __always_inline __u64 wakeup_flags(void *rb)
+{
+	if (bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_hdr(struct event_hdr *h, __u32 type, struct task_struct *task)
+{
+	h->ts_ns = bpf_ktime_get_ns();
+	h->type = type;
+	h->pid = task->tgid;
+	h->tid = task->pid;
+	h->_pad = 0;
+	h->start_ns = task->group_leader->start_boottime;
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->comm);
+}
+
+#endif

@@ -1,0 +1,108 @@
+/* Every struct that crosses to userspace. Fixed width, explicit padding. */
+#ifndef OOMTRACE_EVENTS_H
+#define OOMTRACE_EVENTS_H
+
+#define TASK_COMM_LEN 16
+#define CGROUP_PATH_LEN 256
+#define FILENAME_LEN 160
+
+enum event_type {
+	EV_MMAP = 1,
+	EV_MUNMAP = 2,
+	EV_BRK = 3,
+	EV_MREMAP = 4,
+	EV_MPROTECT = 5,
+	EV_FORK = 6,
+	EV_EXEC = 7,
+	EV_EXIT = 8,
+	EV_OOM_KILL = 9,
+	EV_MAX = 10,
+};
+
+/* Where the OOM event came from. */
+enum oom_source {
+	OOM_SRC_TP_BTF = 1,
+	OOM_SRC_TRACEPOINT = 2,
+};
+
+/* Leads every event on the shared ring; type selects the rest. */
+struct event_hdr {
+	__u64 ts_ns;       /* bpf_ktime_get_ns */
+	__u64 start_ns;    /* process start (group leader start_boottime) */
+	__u32 type;        /* enum event_type */
+	__u32 pid;         /* tgid */
+	__u32 tid;
+	__u32 _pad;
+	char comm[TASK_COMM_LEN];
+};
+
+/* mmap, munmap, brk, mremap, mprotect at or above the threshold. */
+struct alloc_event {
+	struct event_hdr hdr;
+	__u64 addr;     /* mapped address, or new break for brk */
+	__u64 len;      /* length; new length for mremap */
+	__s64 delta;    /* signed change: brk growth, mremap new-old */
+	__u64 old_len;  /* mremap old length */
+	__u32 flags;    /* mmap flags */
+	__u32 prot;     /* mmap/mprotect prot */
+};
+
+/* fork (new process, not thread), exec and group exit. */
+struct life_event {
+	struct event_hdr hdr;
+	__u32 ppid;      /* parent tgid */
+	__u32 exit_code; /* wait status for exit */
+	__u64 parent_start_ns;
+	char filename[FILENAME_LEN]; /* exec only */
+};
+
+/* oom:mark_victim. The victim is the task chosen; the trigger is current. */
+struct oom_event {
+	__u64 ts_ns;
+	__u64 victim_start_ns;
+	__u32 victim_pid;
+	__u32 victim_tid;
+	__u32 trigger_pid;
+	__u32 trigger_tid;
+	__u32 uid;
+	__s32 oom_score_adj;
+	__u32 source;        /* enum oom_source */
+	__u32 _pad;
+	__u64 total_vm_pages;
+	__u64 anon_rss_pages;
+	__u64 file_rss_pages;
+	__u64 shmem_rss_pages;
+	__u64 pgtables_bytes;
+	__u64 memcg_id;      /* kernfs id of the victim's memory cgroup */
+	char victim_comm[TASK_COMM_LEN];
+	char trigger_comm[TASK_COMM_LEN];
+	char memcg_path[CGROUP_PATH_LEN];
+};
+
+/* Per-process counters, aggregated in the kernel. Read by userspace. */
+struct proc_counters {
+	__u64 mmap_calls;
+	__u64 mmap_anon_bytes;
+	__u64 mmap_file_bytes;
+	__u64 mmap_reserve_bytes; /* PROT_NONE reservations */
+	__u64 munmap_calls;
+	__u64 munmap_bytes;
+	__u64 brk_calls;
+	__u64 brk_grow_bytes;
+	__u64 brk_shrink_bytes;
+	__u64 brk_cur;            /* last break seen */
+	__u64 mremap_calls;
+	__u64 mremap_grow_bytes;
+	__u64 mremap_shrink_bytes;
+	__u64 mprotect_calls;
+	__u64 mprotect_write_bytes; /* made writable */
+	__u64 failed_calls;
+};
+
+/* Per-CPU loss counters, indexed by event type. */
+struct lost_counters {
+	__u64 ring[EV_MAX];   /* ring reservation failed */
+	__u64 map[EV_MAX];    /* map insert failed */
+};
+
+#endif

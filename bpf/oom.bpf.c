@@ -1,0 +1,208 @@
+/* oom:mark_victim: the victim the kernel chose and the task that hit the OOM.
+ * tp_btf reads the victim's task_struct with CO-RE; the plain tracepoint is the
+ * fallback, with field offsets taken from its format file by the loader. */
+#include "common.h"
+
+/* Keep these in BTF for bpf2go -type. */
+const struct oom_event *unused_oom_event __attribute__((unused));
+const enum event_type *unused_event_type __attribute__((unused));
+const enum oom_source *unused_oom_source __attribute__((unused));
+
+#define MAX_CGROUP_DEPTH 12
+#define NAME_MAX_COPY 128
+/* enum of mm counters; stable since 2.6 */
+#define MM_FILE 0
+#define MM_ANON 1
+#define MM_SHMEM 3
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} oom_events SEC(".maps");
+
+/* Kernels before 6.2 kept RSS counters in an atomic array. */
+struct mm_rss_stat___old {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 rss_pages(struct mm_struct *mm, int member)
+{
+	__s64 v;
+
+	if (bpf_core_type_matches(struct mm_struct___old)) {
+		struct mm_struct___old *old = (void *)mm;
+
+		v = BPF_CORE_READ(old, rss_stat.count[member].counter);
+	} else {
+		v = BPF_CORE_READ(mm, rss_stat[member].count);
+	}
+	return v < 0 ? 0 : v; /* percpu_counter_read_positive */
+}
+
+/* kernfs_node.parent became __parent in 6.15. */
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	struct kernfs_node___old *old = (void *)kn;
+
+	if (bpf_core_field_exists(old->parent))
+		return BPF_CORE_READ(old, parent);
+	return BPF_CORE_READ(kn, __parent);
+}
+
+static __always_inline void fill_trigger(struct oom_event *e)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	e->ts_ns = bpf_ktime_get_ns();
+	e->trigger_pid = id >> 32;
+	e->trigger_tid = (__u32)id;
+	bpf_get_current_comm(e->trigger_comm, sizeof(e->trigger_comm));
+}
+
+/* Writes the memory cgroup's path, root first, into e->memcg_path. */
+static __always_inline void fill_memcg(struct oom_event *e, struct task_struct *task)
+{
+	struct kernfs_node *kn, *parent;
+	const char *names[MAX_CGROUP_DEPTH] = {};
+	struct cgroup_subsys_state *css;
+	struct cgroup *cgrp;
+	__u32 off = 0;
+	int depth = 0, i;
+
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
+		int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+
+		css = BPF_CORE_READ(task, cgroups, subsys[idx]);
+		cgrp = BPF_CORE_READ(css, cgroup);
+	} else {
+		cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	}
+	kn = BPF_CORE_READ(cgrp, kn);
+	e->memcg_id = BPF_CORE_READ(kn, id);
+	for (i = 0; i < MAX_CGROUP_DEPTH; i++) {
+		parent = kn_parent(kn);
+		if (!parent)
+			break;
+		names[i] = BPF_CORE_READ(kn, name);
+		depth++;
+		kn = parent;
+	}
+	e->memcg_path[0] = '/';
+	e->memcg_path[1] = 0;
+	for (i = MAX_CGROUP_DEPTH - 1; i >= 0; i--) {
+		long n;
+
+		if (i >= depth)
+			continue;
+		if (off >= CGROUP_PATH_LEN - NAME_MAX_COPY - 1)
+			break; /* truncated; memcg_id still names it */
+		e->memcg_path[off & (NAME_MAX_COPY - 1)] = '/';
+		off++;
+		barrier_var(off); /* keep the mask below for the verifier */
+		n = bpf_probe_read_kernel_str(&e->memcg_path[off & (NAME_MAX_COPY - 1)],
+					      NAME_MAX_COPY, names[i]);
+		if (n <= 1)
+			break;
+		off += n - 1;
+	}
+}
+
+static __always_inline void submit_oom(struct oom_event *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(oom_mark_victim_btf, struct task_struct *task)
+{
+	struct oom_event *e = bpf_ringbuf_reserve(&oom_events, sizeof(*e), 0);
+	struct mm_struct *mm;
+
+	if (!e) {
+		count_lost(1, EV_OOM_KILL);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_trigger(e);
+	e->source = OOM_SRC_TP_BTF;
+	e->victim_pid = BPF_CORE_READ(task, tgid);
+	e->victim_tid = BPF_CORE_READ(task, pid);
+	e->victim_start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	bpf_probe_read_kernel_str(e->victim_comm, sizeof(e->victim_comm), task->comm);
+	e->uid = BPF_CORE_READ(task, real_cred, uid.val);
+	e->oom_score_adj = BPF_CORE_READ(task, signal, oom_score_adj);
+	mm = BPF_CORE_READ(task, mm);
+	if (mm) {
+		e->total_vm_pages = BPF_CORE_READ(mm, total_vm);
+		e->file_rss_pages = rss_pages(mm, MM_FILE);
+		e->anon_rss_pages = rss_pages(mm, MM_ANON);
+		e->shmem_rss_pages = rss_pages(mm, MM_SHMEM);
+		e->pgtables_bytes = BPF_CORE_READ(mm, pgtables_bytes.counter);
+	}
+	fill_memcg(e, task);
+	submit_oom(e);
+	return 0;
+}
+
+/* Offsets of the tracepoint's fields; -1 where this kernel lacks one. */
+const volatile __s32 tp_off_pid = 8;
+const volatile __s32 tp_off_comm = -1; /* __data_loc */
+const volatile __s32 tp_off_total_vm = -1;
+const volatile __s32 tp_off_anon_rss = -1;
+const volatile __s32 tp_off_file_rss = -1;
+const volatile __s32 tp_off_shmem_rss = -1;
+const volatile __s32 tp_off_uid = -1;
+const volatile __s32 tp_off_pgtables = -1;
+const volatile __s32 tp_off_oom_score_adj = -1;
+
+#define TP_READ(dst, off)                                                   \
+	do {                                                                \
+		if ((off) >= 0)                                             \
+			bpf_probe_read_kernel(&(dst), sizeof(dst), (char *)ctx + (off)); \
+	} while (0)
+
+SEC("tracepoint/oom/mark_victim")
+int oom_mark_victim_tp(void *ctx)
+{
+	struct oom_event *e = bpf_ringbuf_reserve(&oom_events, sizeof(*e), 0);
+	__s16 adj = 0;
+	__u32 loc = 0;
+
+	if (!e) {
+		count_lost(1, EV_OOM_KILL);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_trigger(e);
+	e->source = OOM_SRC_TRACEPOINT;
+	TP_READ(e->victim_pid, tp_off_pid);
+	e->victim_tid = e->victim_pid;
+	/* The tracepoint records kB. */
+	TP_READ(e->total_vm_pages, tp_off_total_vm);
+	TP_READ(e->anon_rss_pages, tp_off_anon_rss);
+	TP_READ(e->file_rss_pages, tp_off_file_rss);
+	TP_READ(e->shmem_rss_pages, tp_off_shmem_rss);
+	TP_READ(e->pgtables_bytes, tp_off_pgtables);
+	e->total_vm_pages = e->total_vm_pages * 1024 / PAGE_SIZE;
+	e->anon_rss_pages = e->anon_rss_pages * 1024 / PAGE_SIZE;
+	e->file_rss_pages = e->file_rss_pages * 1024 / PAGE_SIZE;
+	e->shmem_rss_pages = e->shmem_rss_pages * 1024 / PAGE_SIZE;
+	e->pgtables_bytes *= 1024;
+	TP_READ(e->uid, tp_off_uid);
+	TP_READ(adj, tp_off_oom_score_adj);
+	e->oom_score_adj = adj;
+	TP_READ(loc, tp_off_comm);
+	if (loc)
+		bpf_probe_read_kernel_str(e->victim_comm, sizeof(e->victim_comm),
+					  (char *)ctx + (loc & 0xffff));
+	submit_oom(e);
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* sched_process_fork/exec/exit: lifecycle events and per-process clean-up. */
+#include "common.h"
+
+/* Keep these in BTF for bpf2go -type. */
+const struct life_event *unused_life_event __attribute__((unused));
+
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+static __always_inline struct life_event *reserve(__u32 type)
+{
+	struct life_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		count_lost(1, type);
+	return e;
+}
+
+/* A process's counters start with the break of its (new) address space. */
+static __always_inline void seed_counters(struct task_struct *task, __u32 type)
+{
+	struct proc_counters *c;
+	struct mm_struct *mm = task->mm;
+
+	c = bpf_task_storage_get(&procs, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
+		count_lost(0, type);
+		return;
+	}
+	if (mm)
+		c->brk_cur = mm->brk;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct life_event *e;
+
+	if (child->pid != child->tgid)
+		return 0; /* a new thread, not a process */
+	seed_counters(child, EV_FORK);
+	e = reserve(EV_FORK);
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, EV_FORK, child);
+	e->hdr.start_ns = child->start_boottime;
+	e->ppid = parent->tgid;
+	e->parent_start_ns = parent->group_leader->start_boottime;
+	e->exit_code = 0;
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct life_event *e;
+
+	seed_counters(p, EV_EXEC);
+	e = reserve(EV_EXEC);
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, EV_EXEC, p);
+	e->ppid = p->real_parent->tgid;
+	e->parent_start_ns = p->real_parent->group_leader->start_boottime;
+	e->exit_code = 0;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	struct signal_struct *sig = p->signal;
+	struct life_event *e;
+
+	if (sig->live.counter != 0)
+		return 0; /* other threads of the group still run */
+	bpf_task_storage_delete(&procs, p->group_leader);
+	e = reserve(EV_EXIT);
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, EV_EXIT, p);
+	e->ppid = p->real_parent->tgid;
+	e->parent_start_ns = p->real_parent->group_leader->start_boottime;
+	if (sig->flags & SIGNAL_GROUP_EXIT)
+		e->exit_code = sig->group_exit_code;
+	else
+		e->exit_code = p->exit_code;
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
+	return 0;
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
+	"github.com/oomtrace/oomtrace/internal/schema"
+	"github.com/oomtrace/oomtrace/internal/units"
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+func init() {
+	register(command{name: "events", summary: "stream allocation, process and OOM kill events", run: cmdEvents})
+}
+
+const eventsExamples = `  sudo oomtrace events                      # large allocations, processes, OOM kills
+  sudo oomtrace events --json --min-size 4M # JSON lines for logstash/ELK
+  sudo oomtrace events --pid 1234 --duration 30s
+`
+
+func cmdEvents(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("events", "events [flags]", eventsExamples, stdout)
+	jsonOut := fs.Bool("json", false, "print one JSON object per line")
+	minSize := fs.String("min-size", "1MiB", "stream allocations of at least this size (K, M, G suffixes)")
+	pid := fs.Int("pid", 0, "only show events of this process id")
+	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
+	readyFile := fs.String("ready-file", "", "write this file once every probe is attached")
+	ringSize := fs.String("ring-size", "512KiB", "size of the events ring buffer (a power of two, at least 4KiB)")
+	verbose := fs.Bool("verbose", false, "print full verifier logs on load errors")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := tracerConfig(*minSize, *ringSize)
+	if err != nil {
+		return err
+	}
+	if *pid < 0 {
+		return usagef("invalid --pid %d", *pid)
+	}
+	if *duration < 0 {
+		return usagef("invalid --duration %s", *duration)
+	}
+
+	tr, err := tracer.New(cfg)
+	if err != nil {
+		return loadError(err, *verbose)
+	}
+	defer tr.Close()
+	if err := tr.Start(); err != nil {
+		return loadError(err, *verbose)
+	}
+	for _, h := range tr.Hooks() {
+		if h.Fallback != "" {
+			fmt.Fprintf(stderr, "oomtrace: %s uses %s (%s)\n", h.Name, h.Mechanism, h.Fallback)
+		}
+	}
+	if *readyFile != "" {
+		if err := os.WriteFile(*readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+			return fmt.Errorf("write --ready-file: %w", err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+
+	w := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(w)
+	flush := time.NewTicker(200 * time.Millisecond)
+	defer flush.Stop()
+	print := func(ev *tracer.Event) error {
+		if *pid != 0 && ev.PID != uint32(*pid) && (ev.OOM == nil || ev.OOM.Trigger.PID != uint32(*pid)) {
+			return nil
+		}
+		if *jsonOut {
+			return enc.Encode(schema.FromEvent(ev))
+		}
+		_, err := fmt.Fprintln(w, formatEvent(ev))
+		return err
+	}
+	events := tr.Events()
+loop:
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				break loop
+			}
+			if err := print(&ev); err != nil {
+				return err
+			}
+			if ev.Type == tracer.EventOOMKill {
+				w.Flush()
+			}
+		case <-flush.C:
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	stats, statsErr := tr.Stats()
+	tr.Close()
+	for ev := range events { // what was read before Close
+		if err := print(&ev); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if statsErr != nil {
+		return statsErr
+	}
+	fmt.Fprint(stderr, formatStats(stats))
+	return nil
+}
+
+// tracerConfig validates the flags shared by every tracing command.
+func tracerConfig(minSize, ringSize string) (tracer.Config, error) {
+	var cfg tracer.Config
+	ms, err := units.ParseBytes(minSize)
+	if err != nil {
+		return cfg, usagef("--min-size: %v", err)
+	}
+	rs, err := units.ParseBytes(ringSize)
+	if err != nil {
+		return cfg, usagef("--ring-size: %v", err)
+	}
+	if rs < 4096 || rs > 1<<30 || rs&(rs-1) != 0 {
+		return cfg, usagef("--ring-size %s: must be a power of two from 4KiB to 1GiB", ringSize)
+	}
+	cfg.MinSize = max(ms, 1)
+	cfg.RingBytes = uint32(rs)
+	if rs < 64<<10 {
+		cfg.WakeupBytes = rs / 4
+	}
+	return cfg, nil
+}
+
+// loadError prints verifier logs in full when asked.
+func loadError(err error, verbose bool) error {
+	if verbose {
+		return fmt.Errorf("%+v", err)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", err), "\n") {
+		return fmt.Errorf("%v (run with --verbose for the verifier log)", oneLine(err))
+	}
+	return err
+}
+
+func formatEvent(ev *tracer.Event) string {
+	ts := ev.Time.UTC().Format("15:04:05.000000")
+	head := fmt.Sprintf("%s %-8s pid=%-7d comm=%-16s", ts, ev.Type, ev.PID, safe.Text(ev.Comm))
+	switch {
+	case ev.Type.IsAlloc():
+		a := ev.Alloc
+		s := fmt.Sprintf("%s len=%s delta=%s addr=%#x", head, units.Bytes(a.Len), units.SignedBytes(a.Delta), a.Addr)
+		if ev.Type == tracer.EventMmap || ev.Type == tracer.EventMprotect {
+			s += " prot=" + protString(a.Prot)
+		}
+		if ev.Type == tracer.EventMmap {
+			s += " " + mapKind(a.Flags)
+		}
+		return s
+	case ev.Type == tracer.EventFork:
+		return fmt.Sprintf("%s ppid=%d", head, ev.Proc.PPID)
+	case ev.Type == tracer.EventExec:
+		return fmt.Sprintf("%s ppid=%d file=%s", head, ev.Proc.PPID, safe.Text(ev.Proc.Filename))
+	case ev.Type == tracer.EventExit:
+		return fmt.Sprintf("%s ppid=%d status=%s", head, ev.Proc.PPID, exitString(ev.Proc.ExitCode))
+	case ev.OOM != nil:
+		k := ev.OOM
+		return fmt.Sprintf("%s OOM KILL victim=%d(%s) trigger=%d(%s) memcg=%s anon-rss=%s file-rss=%s shmem-rss=%s total-vm=%s pgtables=%s oom_score_adj=%d uid=%d via=%s",
+			ts, k.Victim.PID, safe.Text(k.Victim.Comm), k.Trigger.PID, safe.Text(k.Trigger.Comm), safe.Text(k.MemcgPath),
+			units.Bytes(k.AnonRSSBytes), units.Bytes(k.FileRSSBytes), units.Bytes(k.ShmemRSSBytes),
+			units.Bytes(k.TotalVMBytes), units.Bytes(k.PgTablesBytes), k.OOMScoreAdj, k.UID, k.Source)
+	}
+	return head
+}
+
+func protString(p uint32) string {
+	b := []byte("---")
+	for i, c := range "rwx" {
+		if p&(1<<i) != 0 {
+			b[i] = byte(c)
+		}
+	}
+	return string(b)
+}
+
+func mapKind(flags uint32) string {
+	kind := "file"
+	if flags&syscall.MAP_ANONYMOUS != 0 {
+		kind = "anon"
+	}
+	if flags&syscall.MAP_SHARED != 0 {
+		return kind + ",shared"
+	}
+	return kind + ",private"
+}
+
+func exitString(status uint32) string {
+	ws := syscall.WaitStatus(status)
+	switch {
+	case ws.Signaled():
+		return fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	case ws.Exited():
+		return fmt.Sprintf("exit %d", ws.ExitStatus())
+	}
+	return fmt.Sprintf("%#x", status)
+}
+
+func formatStats(s tracer.Stats) string {
+	var b strings.Builder
+	b.WriteString("oomtrace: events received / lost:")
+	for _, t := range tracer.EventTypes() {
+		b.WriteString(fmt.Sprintf(" %s=%d/%d", t, s.Received[t], s.LostRing[t]+s.LostMap[t]))
+	}
+	if s.Undecoded > 0 {
+		b.WriteString(fmt.Sprintf(" undecoded=%d", s.Undecoded))
+	}
+	b.WriteString("\n")
+	return b.String()
+}

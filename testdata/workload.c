@@ -1,0 +1,174 @@
+/* Workload with known sizes for oomtrace's tests and benchmarks.
+ * It talks through write(2) only, so that libc never mallocs behind our back.
+ *
+ *   workload alloc MMAP BRK   on "go": mmap/munmap MMAP, brk +BRK then -BRK/2,
+ *                             mremap MMAP -> 2*MMAP, mprotect rw MMAP; prints
+ *                             what it did, then waits for a line before exit
+ *   workload hog CHUNK        on "go": maps and touches CHUNK bytes at a time forever
+ *   workload flood THREADS N SIZE   N mmap+munmap pairs of SIZE per thread; prints counts
+ *   workload loop KIND N      N iterations of KIND (mmap, brk, getppid); prints ns/op
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#include <stdarg.h>
+static void say(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (write(1, buf, n) != n)
+		_exit(3);
+}
+
+static void wait_line(void)
+{
+	char c;
+
+	while (read(0, &c, 1) == 1 && c != '\n')
+		;
+}
+
+static unsigned long sys_brk(unsigned long addr)
+{
+	return syscall(SYS_brk, addr);
+}
+
+static int do_alloc(unsigned long size, unsigned long brk_size)
+{
+	void *p, *q, *r;
+	unsigned long b0, b1, b2;
+
+	say("ready %d\n", getpid());
+	wait_line();
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 1;
+	say("mmap %p %lu\n", p, size);
+	munmap(p, size);
+	say("munmap %p %lu\n", p, size);
+	b0 = sys_brk(0);
+	b1 = sys_brk(b0 + brk_size);
+	b2 = sys_brk(b1 - brk_size / 2);
+	say("brk %#lx %#lx %#lx\n", b0, b1, b2);
+	q = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r = mremap(q, size, 2 * size, MREMAP_MAYMOVE);
+	say("mremap %p %p %lu %lu\n", q, r, size, 2 * size);
+	mprotect(r, size, PROT_READ | PROT_WRITE);
+	say("mprotect %p %lu\n", r, size);
+	munmap(r, 2 * size);
+	say("done\n");
+	wait_line();
+	return 0;
+}
+
+static int do_hog(unsigned long chunk)
+{
+	unsigned long total = 0;
+
+	say("ready %d\n", getpid());
+	wait_line();
+	for (;;) {
+		char *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return 1;
+		memset(p, 0x5a, chunk);
+		total += chunk;
+		say("hog %lu\n", total);
+		usleep(1000);
+	}
+}
+
+struct flood_arg {
+	long n, size, ok;
+};
+
+static void *flood_thread(void *v)
+{
+	struct flood_arg *a = v;
+
+	for (long i = 0; i < a->n; i++) {
+		void *p = mmap(NULL, a->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p == MAP_FAILED)
+			continue;
+		if (munmap(p, a->size) == 0)
+			a->ok++;
+	}
+	return NULL;
+}
+
+static int do_flood(int threads, long n, long size)
+{
+	pthread_t t[64];
+	struct flood_arg a[64];
+	long ok = 0;
+
+	if (threads < 1 || threads > 64)
+		return 2;
+	for (int i = 0; i < threads; i++) {
+		a[i] = (struct flood_arg){.n = n, .size = size};
+		pthread_create(&t[i], NULL, flood_thread, &a[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		ok += a[i].ok;
+	}
+	say("flood pid=%d pairs=%ld\n", getpid(), ok);
+	return 0;
+}
+
+static long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static int do_loop(const char *kind, long n)
+{
+	unsigned long b0 = sys_brk(0);
+	long t0 = now_ns();
+
+	for (long i = 0; i < n; i++) {
+		if (!strcmp(kind, "mmap")) {
+			void *p = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			munmap(p, 65536);
+		} else if (!strcmp(kind, "brk")) {
+			sys_brk(b0 + 65536);
+			sys_brk(b0);
+		} else {
+			syscall(SYS_getppid);
+		}
+	}
+	say("%s %.1f ns/op\n", kind, (double)(now_ns() - t0) / n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "alloc"))
+		return do_alloc(strtoul(argv[2], 0, 0), strtoul(argv[3], 0, 0));
+	if (argc == 3 && !strcmp(argv[1], "hog"))
+		return do_hog(strtoul(argv[2], 0, 0));
+	if (argc == 5 && !strcmp(argv[1], "flood"))
+		return do_flood(atoi(argv[2]), atol(argv[3]), atol(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "loop"))
+		return do_loop(argv[2], atol(argv[3]));
+	say("usage: workload alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | loop KIND N\n");
+	return 2;
+}

@@ -1,0 +1,195 @@
+package tracer
+
+import (
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+)
+
+// EventType is the kind of an event; the values come from bpf/events.h.
+type EventType uint32
+
+const (
+	EventMmap     = EventType(oomEventTypeEV_MMAP)
+	EventMunmap   = EventType(oomEventTypeEV_MUNMAP)
+	EventBrk      = EventType(oomEventTypeEV_BRK)
+	EventMremap   = EventType(oomEventTypeEV_MREMAP)
+	EventMprotect = EventType(oomEventTypeEV_MPROTECT)
+	EventFork     = EventType(oomEventTypeEV_FORK)
+	EventExec     = EventType(oomEventTypeEV_EXEC)
+	EventExit     = EventType(oomEventTypeEV_EXIT)
+	EventOOMKill  = EventType(oomEventTypeEV_OOM_KILL)
+	numEventTypes = int(oomEventTypeEV_MAX)
+)
+
+var eventNames = [numEventTypes]string{"", "mmap", "munmap", "brk", "mremap", "mprotect", "fork", "exec", "exit", "oom_kill"}
+
+func (t EventType) String() string {
+	if int(t) < numEventTypes && eventNames[t] != "" {
+		return eventNames[t]
+	}
+	return fmt.Sprintf("type%d", uint32(t))
+}
+
+// EventTypes lists every event type in order.
+func EventTypes() []EventType {
+	out := make([]EventType, 0, numEventTypes-1)
+	for t := EventMmap; int(t) < numEventTypes; t++ {
+		out = append(out, t)
+	}
+	return out
+}
+
+// IsAlloc reports whether t is one of the traced memory syscalls.
+func (t EventType) IsAlloc() bool { return t >= EventMmap && t <= EventMprotect }
+
+// Event is one significant event, decoded from a ring buffer.
+type Event struct {
+	Type  EventType
+	Time  time.Time
+	PID   uint32 // thread group id
+	TID   uint32
+	Start uint64 // process start, ns since boot (identity across pid reuse)
+	Comm  string
+	Alloc Alloc    // mmap, munmap, brk, mremap, mprotect
+	Proc  Proc     // fork, exec, exit
+	OOM   *OOMKill // oom_kill
+}
+
+// Alloc describes a traced memory syscall that succeeded.
+type Alloc struct {
+	Addr   uint64 // mapped address, or the new break for brk
+	Len    uint64 // bytes, page aligned; new length for mremap
+	Delta  int64  // signed change of the mapping or break
+	OldLen uint64 // mremap only
+	Flags  uint32 // mmap flags
+	Prot   uint32
+}
+
+// Proc describes a fork (PID is the child), exec or exit.
+type Proc struct {
+	PPID        uint32
+	ParentStart uint64
+	ExitCode    uint32 // wait status, exit only
+	Filename    string // exec only
+}
+
+// Task names one process.
+type Task struct {
+	PID   uint32
+	TID   uint32
+	Comm  string
+	Start uint64
+}
+
+// OOMKill is the kernel's choice of victim and the task that hit the OOM.
+type OOMKill struct {
+	Victim        Task
+	Trigger       Task
+	UID           uint32
+	OOMScoreAdj   int32
+	TotalVMBytes  uint64
+	AnonRSSBytes  uint64
+	FileRSSBytes  uint64
+	ShmemRSSBytes uint64
+	PgTablesBytes uint64
+	MemcgID       uint64
+	MemcgPath     string
+	Source        string // "tp_btf" or "tracepoint"
+}
+
+var pageSize = uint64(os.Getpagesize())
+
+// clock converts bpf_ktime_get_ns values to wall time.
+type clock struct{ offset int64 }
+
+func (c clock) wall(ns uint64) time.Time { return time.Unix(0, int64(ns)+c.offset) }
+
+func cstr(b []int8) string {
+	bs := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
+	for i, c := range bs {
+		if c == 0 {
+			return string(bs[:i])
+		}
+	}
+	return string(bs)
+}
+
+// view casts raw to *T when it is long enough. The ring gives 8-byte aligned samples.
+func view[T any](raw []byte) (*T, error) {
+	var zero T
+	if len(raw) < int(unsafe.Sizeof(zero)) {
+		return nil, fmt.Errorf("short sample: %d bytes, want %d", len(raw), unsafe.Sizeof(zero))
+	}
+	return (*T)(unsafe.Pointer(unsafe.SliceData(raw))), nil
+}
+
+// decodeEvent decodes a sample of the shared events ring into ev.
+func decodeEvent(raw []byte, c clock, ev *Event) error {
+	h, err := view[allocEventHdr](raw)
+	if err != nil {
+		return err
+	}
+	*ev = Event{
+		Type:  EventType(h.Type),
+		Time:  c.wall(h.TsNs),
+		PID:   h.Pid,
+		TID:   h.Tid,
+		Start: h.StartNs,
+		Comm:  cstr(h.Comm[:]),
+	}
+	switch {
+	case ev.Type.IsAlloc():
+		a, err := view[allocAllocEvent](raw)
+		if err != nil {
+			return err
+		}
+		ev.Alloc = Alloc{Addr: a.Addr, Len: a.Len, Delta: a.Delta, OldLen: a.OldLen, Flags: a.Flags, Prot: a.Prot}
+	case ev.Type == EventFork || ev.Type == EventExec || ev.Type == EventExit:
+		p, err := view[procLifeEvent](raw)
+		if err != nil {
+			return err
+		}
+		ev.Proc = Proc{PPID: p.Ppid, ParentStart: p.ParentStartNs, ExitCode: p.ExitCode, Filename: cstr(p.Filename[:])}
+	default:
+		return fmt.Errorf("unknown event type %d", h.Type)
+	}
+	return nil
+}
+
+// decodeOOM decodes a sample of the OOM ring into ev.
+func decodeOOM(raw []byte, c clock, ev *Event) error {
+	o, err := view[oomOomEvent](raw)
+	if err != nil {
+		return err
+	}
+	src := "tp_btf"
+	if oomOomSource(o.Source) == oomOomSourceOOM_SRC_TRACEPOINT {
+		src = "tracepoint"
+	}
+	k := &OOMKill{
+		Victim:        Task{PID: o.VictimPid, TID: o.VictimTid, Comm: cstr(o.VictimComm[:]), Start: o.VictimStartNs},
+		Trigger:       Task{PID: o.TriggerPid, TID: o.TriggerTid, Comm: cstr(o.TriggerComm[:])},
+		UID:           o.Uid,
+		OOMScoreAdj:   o.OomScoreAdj,
+		TotalVMBytes:  o.TotalVmPages * pageSize,
+		AnonRSSBytes:  o.AnonRssPages * pageSize,
+		FileRSSBytes:  o.FileRssPages * pageSize,
+		ShmemRSSBytes: o.ShmemRssPages * pageSize,
+		PgTablesBytes: o.PgtablesBytes,
+		MemcgID:       o.MemcgId,
+		MemcgPath:     cstr(o.MemcgPath[:]),
+		Source:        src,
+	}
+	*ev = Event{
+		Type:  EventOOMKill,
+		Time:  c.wall(o.TsNs),
+		PID:   k.Victim.PID,
+		TID:   k.Victim.TID,
+		Start: k.Victim.Start,
+		Comm:  k.Victim.Comm,
+		OOM:   k,
+	}
+	return nil
+}

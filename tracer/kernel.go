@@ -1,0 +1,164 @@
+package tracer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	tracefsDir   = "/sys/kernel/tracing"
+	debugTracefs = "/sys/kernel/debug/tracing"
+	capSysAdmin  = 21
+	capPerfmon   = 38
+	capBPF       = 39
+	tracefsMagic = 0x74726163
+)
+
+// ErrPrivileges is returned when the process may not load BPF programs.
+var ErrPrivileges = errors.New("oomtrace needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on kernels before 5.11)")
+
+func checkPrivileges() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	eff, err := effectiveCaps()
+	if err != nil {
+		return ErrPrivileges
+	}
+	has := func(c uint) bool { return eff&(1<<c) != 0 }
+	if has(capSysAdmin) || (has(capBPF) && has(capPerfmon)) {
+		return nil
+	}
+	return ErrPrivileges
+}
+
+func effectiveCaps() (uint64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff in /proc/self/status")
+}
+
+// checkKernel fails with one line naming what the kernel lacks.
+func checkKernel() error {
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return fmt.Errorf("kernel BTF is required (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y): %v", err)
+	}
+	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
+		return fmt.Errorf("BPF ring buffers are required (Linux 5.8 or later): %v", err)
+	}
+	if err := ensureTracefs(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// TracefsMounted reports whether tracefs is reachable, and where.
+func TracefsMounted() (string, bool) {
+	for _, dir := range []string{tracefsDir, debugTracefs} {
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil && st.Type == tracefsMagic {
+			return dir, true
+		}
+	}
+	return "", false
+}
+
+// ensureTracefs mounts tracefs at /sys/kernel/tracing when nothing provides it;
+// the syscall tracepoints are found through it.
+func ensureTracefs() error {
+	if _, ok := TracefsMounted(); ok {
+		return nil
+	}
+	if err := unix.Mount("nodev", tracefsDir, "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %v", tracefsDir, err)
+	}
+	return nil
+}
+
+// markVictimOffsets reads the oom/mark_victim format file for the tracepoint
+// fallback; fields this kernel lacks stay at -1.
+func markVictimOffsets() (map[string]any, error) {
+	dir, ok := TracefsMounted()
+	if !ok {
+		return nil, errors.New("tracefs not mounted")
+	}
+	raw, err := os.ReadFile(dir + "/events/oom/mark_victim/format")
+	if err != nil {
+		return nil, err
+	}
+	fields := parseFormat(string(raw))
+	vars := map[string]any{}
+	for name, v := range map[string]string{
+		"pid": oomVarTpOffPid, "comm": oomVarTpOffComm, "total_vm": oomVarTpOffTotalVm,
+		"anon_rss": oomVarTpOffAnonRss, "file_rss": oomVarTpOffFileRss, "shmem_rss": oomVarTpOffShmemRss,
+		"uid": oomVarTpOffUid, "pgtables": oomVarTpOffPgtables, "oom_score_adj": oomVarTpOffOomScoreAdj,
+	} {
+		off, ok := fields[name]
+		if !ok {
+			off = -1
+		}
+		vars[v] = int32(off)
+	}
+	if _, ok := fields["pid"]; !ok {
+		return nil, errors.New("mark_victim format has no pid field")
+	}
+	return vars, nil
+}
+
+// parseFormat maps field names to offsets from a tracefs format file.
+func parseFormat(s string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		decl, rest, ok := strings.Cut(line, ";")
+		decl, found := strings.CutPrefix(decl, "field:")
+		if !ok || !found {
+			continue
+		}
+		name := decl[strings.LastIndexAny(decl, " \t*")+1:]
+		if i := strings.IndexByte(name, '['); i >= 0 {
+			name = name[:i]
+		}
+		for _, kv := range strings.Split(rest, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "offset:"); ok {
+				if n, err := strconv.Atoi(v); err == nil && name != "" {
+					out[name] = n
+				}
+			}
+		}
+	}
+	return out
+}
+
+func newClock() clock {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return clock{offset: time.Now().UnixNano() - ts.Nano()}
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

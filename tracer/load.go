@@ -1,0 +1,157 @@
+package tracer
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Hook is one attach point and how it was attached.
+type Hook struct {
+	Name      string // e.g. syscalls/sys_exit_mmap
+	Mechanism string // tp_btf, tracepoint
+	Fallback  string // why a preferred mechanism was not used, if it wasn't
+	attach    func() (link.Link, error)
+}
+
+// objects are the loaded collections; maps shared between them appear once.
+type objects struct {
+	colls     []*ebpf.Collection
+	events    *ebpf.Map
+	oomEvents *ebpf.Map
+	lost      *ebpf.Map
+	procs     *ebpf.Map
+}
+
+func (o *objects) Close() error {
+	for _, c := range o.colls {
+		c.Close()
+	}
+	o.colls = nil
+	return nil
+}
+
+// load loads alloc (which owns the shared maps), proc and oom, in that order.
+func load(cfg Config) (*objects, []Hook, error) {
+	cache := btf.NewCache()
+	o := &objects{}
+	var hooks []Hook
+	fail := func(err error) (*objects, []Hook, error) {
+		o.Close()
+		return nil, nil, err
+	}
+
+	spec, err := loadAlloc()
+	if err != nil {
+		return fail(err)
+	}
+	spec.Maps[allocMapEvents].MaxEntries = cfg.RingBytes
+	if err := setVars(spec, map[string]any{allocVarMinSize: cfg.MinSize, allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
+		return fail(err)
+	}
+	alloc, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: cache})
+	if err != nil {
+		return fail(fmt.Errorf("load allocation programs: %w", err))
+	}
+	o.colls = append(o.colls, alloc)
+	o.events, o.lost, o.procs = alloc.Maps[allocMapEvents], alloc.Maps[allocMapLost], alloc.Maps[allocMapProcs]
+	for _, sc := range []string{"mmap", "munmap", "brk", "mremap", "mprotect"} {
+		hooks = append(hooks, tracepointHook("syscalls", "sys_exit_"+sc, alloc.Programs["exit_"+sc], ""))
+	}
+	shared := map[string]*ebpf.Map{allocMapEvents: o.events, allocMapLost: o.lost, allocMapProcs: o.procs}
+
+	pspec, err := loadProc()
+	if err != nil {
+		return fail(err)
+	}
+	if err := setVars(pspec, map[string]any{procVarWakeupBytes: cfg.WakeupBytes}); err != nil {
+		return fail(err)
+	}
+	proc, err := ebpf.NewCollectionWithOptions(pspec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared})
+	if err != nil {
+		return fail(fmt.Errorf("load process lifecycle programs: %w", err))
+	}
+	o.colls = append(o.colls, proc)
+	for _, name := range []string{"fork", "exec", "exit"} {
+		hooks = append(hooks, tracingHook("sched/sched_process_"+name, proc.Programs["handle_"+name], ""))
+	}
+
+	oom, hook, err := loadOOM(cfg, cache, shared)
+	if err != nil {
+		return fail(err)
+	}
+	o.colls = append(o.colls, oom)
+	o.oomEvents = oom.Maps[oomMapOomEvents]
+	hooks = append(hooks, hook)
+	return o, hooks, nil
+}
+
+// loadOOM prefers tp_btf/mark_victim and falls back to the plain tracepoint.
+func loadOOM(cfg Config, cache *btf.Cache, shared map[string]*ebpf.Map) (*ebpf.Collection, Hook, error) {
+	newSpec := func(keep string) (*ebpf.CollectionSpec, error) {
+		spec, err := loadOom()
+		if err != nil {
+			return nil, err
+		}
+		for name := range spec.Programs {
+			if name != keep {
+				delete(spec.Programs, name)
+			}
+		}
+		spec.Maps[oomMapOomEvents].MaxEntries = cfg.OOMRingBytes
+		return spec, setVars(spec, map[string]any{oomVarWakeupBytes: cfg.WakeupBytes})
+	}
+	opts := ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}
+
+	spec, err := newSpec(oomProgOomMarkVictimBtf)
+	if err != nil {
+		return nil, Hook{}, err
+	}
+	coll, btfErr := ebpf.NewCollectionWithOptions(spec, opts)
+	if btfErr == nil {
+		return coll, tracingHook("oom/mark_victim", coll.Programs[oomProgOomMarkVictimBtf], ""), nil
+	}
+
+	spec, err = newSpec(oomProgOomMarkVictimTp)
+	if err != nil {
+		return nil, Hook{}, err
+	}
+	offs, err := markVictimOffsets()
+	if err != nil {
+		return nil, Hook{}, fmt.Errorf("oom/mark_victim: tp_btf failed (%v) and the tracepoint format is unreadable: %w", btfErr, err)
+	}
+	if err := setVars(spec, offs); err != nil {
+		return nil, Hook{}, err
+	}
+	coll, err = ebpf.NewCollectionWithOptions(spec, opts)
+	if err != nil {
+		return nil, Hook{}, fmt.Errorf("load oom/mark_victim: tp_btf: %v; tracepoint: %w", btfErr, err)
+	}
+	why := fmt.Sprintf("tp_btf: %v", firstLine(btfErr))
+	return coll, tracepointHook("oom", "mark_victim", coll.Programs[oomProgOomMarkVictimTp], why), nil
+}
+
+func tracepointHook(group, name string, prog *ebpf.Program, fallback string) Hook {
+	return Hook{Name: group + "/" + name, Mechanism: "tracepoint", Fallback: fallback,
+		attach: func() (link.Link, error) { return link.Tracepoint(group, name, prog, nil) }}
+}
+
+func tracingHook(name string, prog *ebpf.Program, fallback string) Hook {
+	return Hook{Name: name, Mechanism: "tp_btf", Fallback: fallback,
+		attach: func() (link.Link, error) { return link.AttachTracing(link.TracingOptions{Program: prog}) }}
+}
+
+func setVars(spec *ebpf.CollectionSpec, vars map[string]any) error {
+	for name, v := range vars {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("BPF variable %s missing", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("set BPF variable %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package tracer
+
+import (
+	"errors"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// ringReader is the part of *ringbuf.Reader the read loop uses; tests fake it.
+type ringReader interface {
+	ReadInto(*ringbuf.Record) error
+	SetDeadline(time.Time)
+	Close() error
+}
+
+// decodeFunc turns one sample into an event.
+type decodeFunc func(raw []byte, c clock, ev *Event) error
+
+// pump reads one ring until it is closed, handing decoded events to out.
+// poll > 0 re-arms a read deadline so samples submitted without a wakeup
+// are picked up within poll.
+func pump(r ringReader, decode decodeFunc, c clock, poll time.Duration, out chan<- Event,
+	done <-chan struct{}, recv *[numEventTypes]atomic.Uint64, bad *atomic.Uint64) error {
+	var rec ringbuf.Record
+	for {
+		if poll > 0 {
+			r.SetDeadline(time.Now().Add(poll))
+		}
+		err := r.ReadInto(&rec)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		case err != nil:
+			return err
+		}
+		var ev Event
+		if err := decode(rec.RawSample, c, &ev); err != nil {
+			bad.Add(1)
+			continue
+		}
+		if int(ev.Type) < numEventTypes {
+			recv[ev.Type].Add(1)
+		}
+		select {
+		case out <- ev:
+		case <-done:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,230 @@
+// Package tracer loads oomtrace's BPF programs, attaches them with fallbacks,
+// and hands their events and counters to the rest of the program as Go values.
+// It is the only package that knows about BPF.
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Config tunes a Tracer. The zero value gets the defaults.
+type Config struct {
+	MinSize      uint64        // stream allocations of at least this many bytes (default 1 MiB)
+	RingBytes    uint32        // events ring size, a power of two pages (default 512 KiB)
+	OOMRingBytes uint32        // OOM ring size (default 64 KiB)
+	WakeupBytes  uint64        // wake the reader once this much is queued (default 64 KiB)
+	Poll         time.Duration // longest delay before a queued event is read (default 100ms)
+	Logger       *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.MinSize == 0 {
+		c.MinSize = 1 << 20
+	}
+	if c.RingBytes == 0 {
+		c.RingBytes = 512 << 10
+	}
+	if c.OOMRingBytes == 0 {
+		c.OOMRingBytes = 64 << 10
+	}
+	if c.WakeupBytes == 0 {
+		c.WakeupBytes = 64 << 10
+	}
+	if c.Poll == 0 {
+		c.Poll = 100 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Source is what the rest of oomtrace needs from a tracer; tests fake it.
+type Source interface {
+	Events() <-chan Event
+	Counters(pid int) (Counters, error)
+	Stats() (Stats, error)
+}
+
+// Counters are one process's kernel-side totals since it was first seen.
+type Counters = allocProcCounters
+
+// Stats are per-type event counts: received by userspace and lost in the kernel.
+type Stats struct {
+	Received  map[EventType]uint64
+	LostRing  map[EventType]uint64 // ring buffer full
+	LostMap   map[EventType]uint64 // per-process storage could not be created
+	Undecoded uint64
+}
+
+// LostTotal sums every kind of loss.
+func (s Stats) LostTotal() uint64 {
+	var n uint64
+	for _, v := range s.LostRing {
+		n += v
+	}
+	for _, v := range s.LostMap {
+		n += v
+	}
+	return n
+}
+
+// Tracer owns the loaded BPF objects, their links and the ring readers.
+type Tracer struct {
+	cfg   Config
+	clock clock
+	objs  *objects
+	hooks []Hook
+
+	links   []link.Link
+	readers []*ringbuf.Reader
+	events  chan Event
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	received  [numEventTypes]atomic.Uint64
+	undecoded atomic.Uint64
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Source = (*Tracer)(nil)
+
+// New checks privileges and kernel features and loads the programs. Nothing is
+// attached until Start.
+func New(cfg Config) (*Tracer, error) {
+	cfg.defaults()
+	if err := checkPrivileges(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock limit: %w", err)
+	}
+	if err := checkKernel(); err != nil {
+		return nil, err
+	}
+	t := &Tracer{cfg: cfg, clock: newClock(), events: make(chan Event, 4096), done: make(chan struct{})}
+	objs, hooks, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.objs, t.hooks = objs, hooks
+	return t, nil
+}
+
+// Hooks reports each hook and the mechanism chosen for it.
+func (t *Tracer) Hooks() []Hook { return append([]Hook(nil), t.hooks...) }
+
+// Start attaches every program and starts reading the rings.
+func (t *Tracer) Start() error {
+	err := errors.New("tracer already started")
+	t.startOnce.Do(func() { err = t.start() })
+	return err
+}
+
+func (t *Tracer) start() error {
+	for i := range t.hooks {
+		h := &t.hooks[i]
+		l, err := h.attach()
+		if err != nil {
+			t.Close()
+			return fmt.Errorf("attach %s (%s): %w", h.Name, h.Mechanism, err)
+		}
+		t.links = append(t.links, l)
+	}
+	evr, err := ringbuf.NewReader(t.objs.events)
+	if err != nil {
+		t.Close()
+		return fmt.Errorf("events ring reader: %w", err)
+	}
+	oomr, err := ringbuf.NewReader(t.objs.oomEvents)
+	if err != nil {
+		evr.Close()
+		t.Close()
+		return fmt.Errorf("oom ring reader: %w", err)
+	}
+	t.readers = []*ringbuf.Reader{evr, oomr}
+	t.run(evr, decodeEvent, t.cfg.Poll)
+	t.run(oomr, decodeOOM, 0) // OOM events always wake the reader
+	return nil
+}
+
+func (t *Tracer) run(r ringReader, d decodeFunc, poll time.Duration) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		if err := pump(r, d, t.clock, poll, t.events, t.done, &t.received, &t.undecoded); err != nil {
+			t.cfg.Logger.Error("ring reader stopped", "err", err)
+		}
+	}()
+}
+
+// Events delivers events until Close; then the channel is closed.
+func (t *Tracer) Events() <-chan Event { return t.events }
+
+// Counters returns the kernel's counters for a live process.
+func (t *Tracer) Counters(pid int) (Counters, error) {
+	var c Counters
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return c, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	if err := t.objs.procs.Lookup(uint32(fd), &c); err != nil {
+		return c, fmt.Errorf("counters of %d: %w", pid, err)
+	}
+	return c, nil
+}
+
+// Stats returns received and lost counts per event type.
+func (t *Tracer) Stats() (Stats, error) {
+	s := Stats{Received: map[EventType]uint64{}, LostRing: map[EventType]uint64{}, LostMap: map[EventType]uint64{}}
+	for _, et := range EventTypes() {
+		s.Received[et] = t.received[et].Load()
+	}
+	s.Undecoded = t.undecoded.Load()
+	var perCPU []allocLostCounters
+	if err := t.objs.lost.Lookup(uint32(0), &perCPU); err != nil {
+		return s, fmt.Errorf("read lost counters: %w", err)
+	}
+	for _, c := range perCPU {
+		for _, et := range EventTypes() {
+			s.LostRing[et] += c.Ring[et]
+			s.LostMap[et] += c.Map[et]
+		}
+	}
+	return s, nil
+}
+
+// Close detaches everything and releases the BPF objects. It is safe to call
+// more than once. The Events channel is closed when it returns.
+func (t *Tracer) Close() error {
+	t.closeOnce.Do(func() {
+		var errs []error
+		for _, l := range t.links {
+			errs = append(errs, l.Close())
+		}
+		for _, r := range t.readers {
+			errs = append(errs, r.Close())
+		}
+		close(t.done)
+		t.wg.Wait()
+		close(t.events)
+		if t.objs != nil {
+			errs = append(errs, t.objs.Close())
+		}
+		t.closeErr = errors.Join(errs...)
+	})
+	return t.closeErr
+}
