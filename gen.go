@@ -7,5 +7,5 @@ package oomtrace
 //	go generate ./...
 //
 //go:generate go tool bpf2go -go-package tracer -output-dir tracer -target amd64 -type alloc_event -type event_hdr -type proc_counters -type lost_counters alloc bpf/alloc.bpf.c -- -I./bpf -I./bpf/headers -Wall -Werror
-//go:generate go tool bpf2go -go-package tracer -output-dir tracer -target amd64 -type life_event proc bpf/proc.bpf.c -- -I./bpf -I./bpf/headers -Wall -Werror
+//go:generate go tool bpf2go -go-package tracer -output-dir tracer -target amd64 -type life_event -type event_hdr proc bpf/proc.bpf.c -- -I./bpf -I./bpf/headers -Wall -Werror
 //go:generate go tool bpf2go -go-package tracer -output-dir tracer -target amd64 -type oom_event -type event_type -type oom_source oom bpf/oom.bpf.c -- -I./bpf -I./bpf/headers -Wall -Werror

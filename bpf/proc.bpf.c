@@ -3,6 +3,7 @@
 
 /* Keep these in BTF for bpf2go -type. */
 const struct life_event *unused_life_event __attribute__((unused));
+const struct event_hdr *unused_event_hdr __attribute__((unused));
 
 #define SIGNAL_GROUP_EXIT 0x00000004
 

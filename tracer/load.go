@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -47,7 +48,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 	if err != nil {
 		return fail(err)
 	}
-	spec.Maps[allocMapEvents].MaxEntries = cfg.RingBytes
+	sizeRings(spec, cfg)
 	if err := setVars(spec, map[string]any{allocVarMinSize: cfg.MinSize, allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
 		return fail(err)
 	}
@@ -66,6 +67,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 	if err != nil {
 		return fail(err)
 	}
+	sizeRings(pspec, cfg)
 	if err := setVars(pspec, map[string]any{procVarWakeupBytes: cfg.WakeupBytes}); err != nil {
 		return fail(err)
 	}
@@ -100,21 +102,24 @@ func loadOOM(cfg Config, cache *btf.Cache, shared map[string]*ebpf.Map) (*ebpf.C
 				delete(spec.Programs, name)
 			}
 		}
-		spec.Maps[oomMapOomEvents].MaxEntries = cfg.OOMRingBytes
+		sizeRings(spec, cfg)
 		return spec, setVars(spec, map[string]any{oomVarWakeupBytes: cfg.WakeupBytes})
 	}
 	opts := ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}
 
-	spec, err := newSpec(oomProgOomMarkVictimBtf)
-	if err != nil {
-		return nil, Hook{}, err
-	}
-	coll, btfErr := ebpf.NewCollectionWithOptions(spec, opts)
-	if btfErr == nil {
-		return coll, tracingHook("oom/mark_victim", coll.Programs[oomProgOomMarkVictimBtf], ""), nil
+	btfErr := errors.New("disabled by configuration")
+	if !cfg.ForceTracepoint {
+		spec, err := newSpec(oomProgOomMarkVictimBtf)
+		if err != nil {
+			return nil, Hook{}, err
+		}
+		var coll *ebpf.Collection
+		if coll, btfErr = ebpf.NewCollectionWithOptions(spec, opts); btfErr == nil {
+			return coll, tracingHook("oom/mark_victim", coll.Programs[oomProgOomMarkVictimBtf], ""), nil
+		}
 	}
 
-	spec, err = newSpec(oomProgOomMarkVictimTp)
+	spec, err := newSpec(oomProgOomMarkVictimTp)
 	if err != nil {
 		return nil, Hook{}, err
 	}
@@ -125,7 +130,7 @@ func loadOOM(cfg Config, cache *btf.Cache, shared map[string]*ebpf.Map) (*ebpf.C
 	if err := setVars(spec, offs); err != nil {
 		return nil, Hook{}, err
 	}
-	coll, err = ebpf.NewCollectionWithOptions(spec, opts)
+	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
 	if err != nil {
 		return nil, Hook{}, fmt.Errorf("load oom/mark_victim: tp_btf: %v; tracepoint: %w", btfErr, err)
 	}
@@ -154,4 +159,14 @@ func setVars(spec *ebpf.CollectionSpec, vars map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// sizeRings applies the configured ring sizes; shared maps must match in every spec.
+func sizeRings(spec *ebpf.CollectionSpec, cfg Config) {
+	if m, ok := spec.Maps[allocMapEvents]; ok {
+		m.MaxEntries = cfg.RingBytes
+	}
+	if m, ok := spec.Maps[oomMapOomEvents]; ok {
+		m.MaxEntries = cfg.OOMRingBytes
+	}
 }

@@ -13,18 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type procEventHdr struct {
+	_       structs.HostLayout
+	TsNs    uint64
+	StartNs uint64
+	Type    uint32
+	Pid     uint32
+	Tid     uint32
+	Pad     uint32
+	Comm    [16]int8
+}
+
 type procLifeEvent struct {
-	_   structs.HostLayout
-	Hdr struct {
-		_       structs.HostLayout
-		TsNs    uint64
-		StartNs uint64
-		Type    uint32
-		Pid     uint32
-		Tid     uint32
-		Pad     uint32
-		Comm    [16]int8
-	}
+	_             structs.HostLayout
+	Hdr           procEventHdr
 	Ppid          uint32
 	ExitCode      uint32
 	ParentStartNs uint64
@@ -67,6 +69,7 @@ const (
 	procProgHandleExec     = "handle_exec"
 	procProgHandleExit     = "handle_exit"
 	procProgHandleFork     = "handle_fork"
+	procVarUnusedEventHdr  = "unused_event_hdr"
 	procVarUnusedLifeEvent = "unused_life_event"
 	procVarWakeupBytes     = "wakeup_bytes"
 )
@@ -131,6 +134,7 @@ type procMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type procVariableSpecs struct {
+	UnusedEventHdr  *ebpf.VariableSpec `ebpf:"unused_event_hdr"`
 	UnusedLifeEvent *ebpf.VariableSpec `ebpf:"unused_life_event"`
 	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -172,6 +176,7 @@ func (m *procMaps) Close() error {
 //
 // It can be passed to loadProcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type procVariables struct {
+	UnusedEventHdr  *ebpf.Variable `ebpf:"unused_event_hdr"`
 	UnusedLifeEvent *ebpf.Variable `ebpf:"unused_life_event"`
 	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -24,7 +24,10 @@ type Config struct {
 	OOMRingBytes uint32        // OOM ring size (default 64 KiB)
 	WakeupBytes  uint64        // wake the reader once this much is queued (default 64 KiB)
 	Poll         time.Duration // longest delay before a queued event is read (default 100ms)
-	Logger       *slog.Logger
+	// ForceTracepoint skips tp_btf where a plain tracepoint can stand in
+	// (oom/mark_victim), to exercise the fallback.
+	ForceTracepoint bool
+	Logger          *slog.Logger
 }
 
 func (c *Config) defaults() {

@@ -1,0 +1,147 @@
+package oomtrace
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary = struct {
+	once sync.Once
+	path string
+	err  error
+}{}
+
+// oomtraceBin builds cmd/oomtrace once per test binary.
+func oomtraceBin(t *testing.T) string {
+	t.Helper()
+	binary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "oomtrace-bin")
+		if err != nil {
+			binary.err = err
+			return
+		}
+		os.Chmod(dir, 0o755) // TestEventsWithoutRoot runs it as nobody
+		binary.path = filepath.Join(dir, "oomtrace")
+		if out, err := exec.Command("go", "build", "-o", binary.path, "./cmd/oomtrace").CombinedOutput(); err != nil {
+			binary.err = err
+			binary.path = string(out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatalf("go build: %v\n%s", binary.err, binary.path)
+	}
+	return binary.path
+}
+
+func waitFile(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s did not appear within %s", path, timeout)
+}
+
+// `oomtrace events --json` as a pipeline would run it: ready file, JSON lines
+// with the documented fields, and received/lost counts on SIGINT.
+func TestEventsCommandJSON(t *testing.T) {
+	requireRoot(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(oomtraceBin(t), "events", "--json", "--min-size", "2M", "--ready-file", ready)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFile(t, ready, 15*time.Second)
+
+	const size = 5<<20 + 4096
+	c := startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(4096))
+	c.expect(t, "ready")
+	c.send(t)
+	mm := c.expect(t, "mmap")
+	for _, w := range []string{"munmap", "brk", "mremap", "mprotect", "done"} {
+		c.expect(t, w)
+	}
+	c.send(t)
+	c.cmd.Wait()
+	time.Sleep(300 * time.Millisecond) // the ring is polled every 100ms
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("oomtrace events: %v\n%s", err, stderr.String())
+	}
+
+	type line struct {
+		Type     string `json:"type"`
+		Time     string `json:"time"`
+		PID      int    `json:"pid"`
+		Comm     string `json:"comm"`
+		Addr     uint64 `json:"addr"`
+		Len      uint64 `json:"len"`
+		PPID     int    `json:"ppid"`
+		Filename string `json:"filename"`
+		ExitCode *int   `json:"exit_code"`
+	}
+	seen := map[string]line{}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, l.Time); err != nil {
+			t.Errorf("time %q is not RFC 3339: %v", l.Time, err)
+		}
+		if l.PID == c.pid {
+			if l.Type == "mmap" && l.Len != size {
+				continue // the loader's libc mapping
+			}
+			seen[l.Type] = l
+		}
+	}
+	if l, ok := seen["mmap"]; !ok || strconv.FormatUint(l.Addr, 16) != strings.TrimPrefix(mm[1], "0x") || l.Comm != "workload" {
+		t.Errorf("mmap line %+v, want addr %s comm workload", l, mm[1])
+	}
+	for _, typ := range []string{"fork", "exec", "exit", "munmap", "mremap", "mprotect"} {
+		if _, ok := seen[typ]; !ok {
+			t.Errorf("no %s line for pid %d", typ, c.pid)
+		}
+	}
+	if l := seen["exit"]; l.ExitCode == nil || *l.ExitCode != 0 {
+		t.Errorf("exit line %+v, want exit_code 0", l)
+	}
+	if l := seen["exec"]; l.Filename != workloadBin(t) || l.PPID != os.Getpid() {
+		t.Errorf("exec line %+v, want filename %s ppid %d", l, workloadBin(t), os.Getpid())
+	}
+	if !strings.Contains(stderr.String(), "events received / lost:") || !strings.Contains(stderr.String(), "oom_kill=") {
+		t.Errorf("no received/lost summary on stderr: %q", stderr.String())
+	}
+}
+
+// Without privileges: one line naming what is needed, non-zero exit.
+func TestEventsWithoutRoot(t *testing.T) {
+	requireRoot(t) // to switch to an unprivileged user
+	cmd := exec.Command(oomtraceBin(t), "events")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1; output %q", err, out)
+	}
+	s := strings.TrimSpace(string(out))
+	if strings.Contains(s, "\n") || !strings.Contains(s, "needs root, or CAP_BPF + CAP_PERFMON") {
+		t.Errorf("output %q, want one line naming root or CAP_BPF + CAP_PERFMON", s)
+	}
+}

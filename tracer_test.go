@@ -1,0 +1,187 @@
+package oomtrace
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+func parseHex(t *testing.T, s string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	return v
+}
+
+// A child maps, unmaps, brk-grows, remaps and mprotects known sizes: its
+// counters and streamed events must match them exactly, under its own pid.
+func TestAllocCountersAndEvents(t *testing.T) {
+	requireRoot(t)
+	const (
+		size    = 3<<20 + 3*4096 // mmap, munmap, mremap and mprotect size
+		brkSize = 2<<20 + 2*4096 // brk growth; then shrink by half
+	)
+	tr, col := startTracer(t, tracer.Config{MinSize: 1 << 20})
+	c := startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
+	c.expect(t, "ready")
+	before, err := tr.Counters(c.pid)
+	if err != nil {
+		t.Fatalf("counters before: %v", err)
+	}
+	c.send(t)
+	mm := c.expect(t, "mmap")
+	c.expect(t, "munmap")
+	brk := c.expect(t, "brk")
+	mr := c.expect(t, "mremap")
+	c.expect(t, "mprotect")
+	c.expect(t, "done")
+	after, err := tr.Counters(c.pid)
+	if err != nil {
+		t.Fatalf("counters after: %v", err)
+	}
+
+	d := func(a, b uint64) uint64 { return b - a }
+	for _, chk := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"mmap_calls", d(before.MmapCalls, after.MmapCalls), 2},
+		{"mmap_anon_bytes", d(before.MmapAnonBytes, after.MmapAnonBytes), size},
+		{"mmap_reserve_bytes", d(before.MmapReserveBytes, after.MmapReserveBytes), size},
+		{"mmap_file_bytes", d(before.MmapFileBytes, after.MmapFileBytes), 0},
+		{"munmap_calls", d(before.MunmapCalls, after.MunmapCalls), 2},
+		{"munmap_bytes", d(before.MunmapBytes, after.MunmapBytes), 3 * size},
+		{"brk_calls", d(before.BrkCalls, after.BrkCalls), 3},
+		{"brk_grow_bytes", d(before.BrkGrowBytes, after.BrkGrowBytes), brkSize},
+		{"brk_shrink_bytes", d(before.BrkShrinkBytes, after.BrkShrinkBytes), brkSize / 2},
+		{"mremap_calls", d(before.MremapCalls, after.MremapCalls), 1},
+		{"mremap_grow_bytes", d(before.MremapGrowBytes, after.MremapGrowBytes), size},
+		{"mprotect_calls", d(before.MprotectCalls, after.MprotectCalls), 1},
+		{"mprotect_write_bytes", d(before.MprotectWriteBytes, after.MprotectWriteBytes), size},
+		{"failed_calls", d(before.FailedCalls, after.FailedCalls), 0},
+	} {
+		if chk.got != chk.want {
+			t.Errorf("%s grew by %d, want %d", chk.name, chk.got, chk.want)
+		}
+	}
+	if after.BrkCur != parseHex(t, brk[3]) {
+		t.Errorf("brk_cur = %#x, want the final break %s", after.BrkCur, brk[3])
+	}
+
+	// All eight calls are at or above the threshold. The reservation may reuse
+	// the address of the first mapping; prot tells them apart.
+	mmapAddr, reserveAddr, remapAddr := parseHex(t, mm[1]), parseHex(t, mr[1]), parseHex(t, mr[2])
+	b1, b2 := parseHex(t, brk[2]), parseHex(t, brk[3])
+	type want struct {
+		typ   tracer.EventType
+		addr  uint64
+		len   uint64
+		delta int64
+		prot  uint32
+	}
+	const rw = syscall.PROT_READ | syscall.PROT_WRITE
+	wants := []want{
+		{tracer.EventMmap, mmapAddr, size, size, rw},
+		{tracer.EventMunmap, mmapAddr, size, -size, 0},
+		{tracer.EventBrk, b1, brkSize, brkSize, 0},
+		{tracer.EventBrk, b2, brkSize / 2, -brkSize / 2, 0},
+		{tracer.EventMmap, reserveAddr, size, size, syscall.PROT_NONE},
+		{tracer.EventMremap, remapAddr, 2 * size, size, 0},
+		{tracer.EventMprotect, remapAddr, size, size, rw},
+		{tracer.EventMunmap, remapAddr, 2 * size, -2 * size, 0},
+	}
+	for _, w := range wants {
+		match := func(e *tracer.Event) bool {
+			return e.Type == w.typ && e.Alloc.Addr == w.addr && e.Alloc.Len == w.len && e.Alloc.Prot == w.prot
+		}
+		ev := col.waitFor(t, w.typ.String(), 5*time.Second, match)
+		if ev.PID != uint32(c.pid) || ev.TID != uint32(c.pid) || ev.Comm != "workload" || ev.Alloc.Delta != w.delta {
+			t.Errorf("%s at %#x: pid=%d tid=%d comm=%q delta=%d, want pid=tid=%d comm=workload delta=%d",
+				w.typ, w.addr, ev.PID, ev.TID, ev.Comm, ev.Alloc.Delta, c.pid, w.delta)
+		}
+		if n := len(col.matching(match)); n != 1 {
+			t.Errorf("%s at %#x len %d streamed %d times, want once", w.typ, w.addr, w.len, n)
+		}
+	}
+	// Besides the loader's file mappings of libc, the child made exactly these.
+	anonOrOther := func(e *tracer.Event) bool {
+		return e.Type.IsAlloc() && e.PID == uint32(c.pid) && (e.Type != tracer.EventMmap || e.Alloc.Flags&syscall.MAP_ANONYMOUS != 0)
+	}
+	if n := len(col.matching(anonOrOther)); n != len(wants) {
+		t.Errorf("child streamed %d allocation events, want %d", n, len(wants))
+	}
+
+	// Lifecycle: fork by us, exec of the workload, exit with status 0.
+	self := uint32(syscall.Getpid())
+	fork := col.waitFor(t, "fork", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventFork && e.PID == uint32(c.pid) })
+	if fork.Proc.PPID != self {
+		t.Errorf("fork ppid = %d, want %d", fork.Proc.PPID, self)
+	}
+	exec := col.waitFor(t, "exec", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExec && e.PID == uint32(c.pid) })
+	if exec.Proc.Filename != workloadBin(t) || exec.Comm != "workload" || exec.Start != fork.Start || exec.Start == 0 {
+		t.Errorf("exec: file=%q comm=%q start=%d (fork start %d)", exec.Proc.Filename, exec.Comm, exec.Start, fork.Start)
+	}
+	c.send(t) // let it exit
+	exit := col.waitFor(t, "exit", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExit && e.PID == uint32(c.pid) })
+	if ws := syscall.WaitStatus(exit.Proc.ExitCode); !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("exit status %#x, want exit 0", exit.Proc.ExitCode)
+	}
+	// The child is a zombie until we wait: its storage must already be gone.
+	if _, err := tr.Counters(c.pid); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Errorf("counters of exited process: err=%v, want ErrKeyNotExist", err)
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Errorf("workload: %v", err)
+	}
+}
+
+// Many threads map and unmap as fast as they can through a 4 KiB ring: every
+// streamed call is either received or counted lost, exactly.
+func TestFloodAccounting(t *testing.T) {
+	requireRoot(t)
+	const size = 1<<30 + 4096 // threshold; nothing else maps this much
+	tr, col := startTracer(t, tracer.Config{MinSize: size, RingBytes: 4096, WakeupBytes: 1024})
+	before, err := tr.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, "flood", "2", "20000", strconv.Itoa(size))
+	f := c.expect(t, "flood")
+	pairs, err := strconv.ParseUint(strings.TrimPrefix(f[2], "pairs="), 10, 64)
+	if err != nil || pairs != 40000 {
+		t.Fatalf("workload reported %q, want pairs=40000", strings.Join(f, " "))
+	}
+	ours := func(typ tracer.EventType) func(*tracer.Event) bool {
+		return func(e *tracer.Event) bool { return e.Type == typ && e.PID == uint32(c.pid) && e.Alloc.Len == size }
+	}
+	col.settle(func(e *tracer.Event) bool { return e.Type.IsAlloc() }, 500*time.Millisecond, 10*time.Second)
+	after, err := tr.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []tracer.EventType{tracer.EventMmap, tracer.EventMunmap} {
+		got := uint64(len(col.matching(ours(typ))))
+		lost := after.LostRing[typ] - before.LostRing[typ]
+		t.Logf("%s: generated=%d received=%d lost=%d", typ, pairs, got, lost)
+		if got+lost != pairs {
+			t.Errorf("%s: received %d + lost %d = %d, want generated %d", typ, got, lost, got+lost, pairs)
+		}
+		if lost == 0 {
+			t.Errorf("%s: nothing lost through a 4 KiB ring; the test proves nothing", typ)
+		}
+		if got == 0 {
+			t.Errorf("%s: nothing received", typ)
+		}
+	}
+	if after.Undecoded != 0 {
+		t.Errorf("%d samples could not be decoded", after.Undecoded)
+	}
+}
