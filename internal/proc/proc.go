@@ -1,0 +1,185 @@
+// Package proc reads processes and system memory from /proc, through
+// github.com/prometheus/procfs.
+package proc
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/procfs"
+)
+
+const pfKthread = 0x00200000
+
+// Reader reads one proc filesystem.
+type Reader struct{ fs procfs.FS }
+
+// NewReader opens the proc filesystem mounted at root ("/proc").
+func NewReader(root string) (*Reader, error) {
+	fs, err := procfs.NewFS(root)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{fs: fs}, nil
+}
+
+// Info is what identifies a process and names its service. It changes only on exec.
+type Info struct {
+	PID, PPID, SID int
+	StartTicks     uint64 // start time, clock ticks since boot (/proc/PID/stat field 22)
+	Comm           string
+	Cmdline        []string
+	Exe            string
+	Cgroup         string // for unit and container names: v1 name=systemd path, else the v2 path
+	Memcg          string // the memory controller's path (v1 memory, else v2)
+	Kernel         bool
+}
+
+// Info reads a process's identity. Exe and cmdline may be empty (kernel threads, zombies, permissions).
+func (r *Reader) Info(pid int) (Info, error) {
+	p, err := r.fs.Proc(pid)
+	if err != nil {
+		return Info{}, err
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return Info{}, err
+	}
+	in := Info{PID: pid, PPID: st.PPID, SID: st.Session, StartTicks: st.Starttime, Comm: st.Comm, Kernel: st.Flags&pfKthread != 0}
+	if c, err := p.Comm(); err == nil {
+		in.Comm = c
+	}
+	if !in.Kernel {
+		in.Cmdline, _ = p.CmdLine()
+		in.Exe, _ = p.Executable()
+		if cgs, err := p.Cgroups(); err == nil {
+			in.Cgroup, in.Memcg = pickCgroups(cgs)
+		}
+	}
+	return in, nil
+}
+
+func pickCgroups(cgs []procfs.Cgroup) (unitPath, memcg string) {
+	var v2 string
+	for _, cg := range cgs {
+		if cg.HierarchyID == 0 {
+			v2 = cg.Path
+		}
+		for _, c := range cg.Controllers {
+			switch c {
+			case "name=systemd":
+				unitPath = cg.Path
+			case "memory":
+				memcg = cg.Path
+			}
+		}
+	}
+	if unitPath == "" || unitPath == "/" && v2 != "/" && v2 != "" {
+		unitPath = v2
+	}
+	if memcg == "" {
+		memcg = v2
+	}
+	return unitPath, memcg
+}
+
+// Mem is a process's resident memory from /proc/PID/status, in bytes.
+type Mem struct {
+	RSSAnon, RSSFile, RSSShmem, Swap uint64
+}
+
+// RSS is the sum of the three resident kinds.
+func (m Mem) RSS() uint64 { return m.RSSAnon + m.RSSFile + m.RSSShmem }
+
+// Mem reads /proc/PID/status.
+func (r *Reader) Mem(pid int) (Mem, error) {
+	p, err := r.fs.Proc(pid)
+	if err != nil {
+		return Mem{}, err
+	}
+	s, err := p.NewStatus()
+	if err != nil {
+		return Mem{}, err
+	}
+	return Mem{RSSAnon: s.RssAnon, RSSFile: s.RssFile, RSSShmem: s.RssShmem, Swap: s.VmSwap}, nil
+}
+
+// Smaps is a process's proportional and unique memory, in bytes.
+type Smaps struct {
+	RSS, PSS, USS, Swap, SwapPSS uint64
+}
+
+// Smaps reads /proc/PID/smaps_rollup. It costs a walk of every mapping.
+func (r *Reader) Smaps(pid int) (Smaps, error) {
+	p, err := r.fs.Proc(pid)
+	if err != nil {
+		return Smaps{}, err
+	}
+	s, err := p.ProcSMapsRollup()
+	if err != nil {
+		return Smaps{}, err
+	}
+	return Smaps{RSS: s.Rss, PSS: s.Pss, USS: s.PrivateClean + s.PrivateDirty, Swap: s.Swap, SwapPSS: s.SwapPss}, nil
+}
+
+// Pids lists every process (thread group) id.
+func (r *Reader) Pids() ([]int, error) {
+	procs, err := r.fs.AllProcs()
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, len(procs))
+	for i, p := range procs {
+		pids[i] = p.PID
+	}
+	return pids, nil
+}
+
+// System is the machine's memory, in bytes, and memory pressure.
+type System struct {
+	Total, Available, Free, SwapTotal, SwapFree uint64
+	PSI                                         *PSI // nil where the kernel has no PSI
+}
+
+// Used is memory in use: total minus available.
+func (s System) Used() uint64 {
+	if s.Available > s.Total {
+		return 0
+	}
+	return s.Total - s.Available
+}
+
+// PSI is /proc/pressure/memory: share of time stalled on memory, in percent.
+type PSI struct {
+	SomeAvg10, SomeAvg60, SomeAvg300 float64
+	FullAvg10, FullAvg60, FullAvg300 float64
+	SomeTotalUs, FullTotalUs         uint64
+}
+
+// System reads /proc/meminfo and /proc/pressure/memory.
+func (r *Reader) System() (System, error) {
+	mi, err := r.fs.Meminfo()
+	if err != nil {
+		return System{}, err
+	}
+	kb := func(v *uint64) uint64 {
+		if v == nil {
+			return 0
+		}
+		return *v * 1024
+	}
+	s := System{Total: kb(mi.MemTotal), Available: kb(mi.MemAvailable), Free: kb(mi.MemFree), SwapTotal: kb(mi.SwapTotal), SwapFree: kb(mi.SwapFree)}
+	if psi, err := r.fs.PSIStatsForResource("memory"); err == nil && psi.Some != nil {
+		p := &PSI{SomeAvg10: psi.Some.Avg10, SomeAvg60: psi.Some.Avg60, SomeAvg300: psi.Some.Avg300, SomeTotalUs: psi.Some.Total}
+		if psi.Full != nil {
+			p.FullAvg10, p.FullAvg60, p.FullAvg300, p.FullTotalUs = psi.Full.Avg10, psi.Full.Avg60, psi.Full.Avg300, psi.Full.Total
+		}
+		s.PSI = p
+	}
+	return s, nil
+}
+
+// String is a short description for logs.
+func (in Info) String() string {
+	return fmt.Sprintf("%d(%s) %s", in.PID, in.Comm, strings.Join(in.Cmdline, " "))
+}

@@ -1,0 +1,177 @@
+package oomtrace
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/kmsg"
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+// testCgroup makes a memory cgroup under our own, removed at cleanup.
+func testCgroup(t *testing.T, name string, limit uint64) cgroup.Memcg {
+	t.Helper()
+	h, err := cgroup.Detect()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cgroup: %v", err)
+		}
+		t.Skipf("cgroup: %v", err)
+	}
+	own, err := h.PathOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := cgroup.CreateChild(h, own, fmt.Sprintf("oomtrace-%s-%d", name, os.Getpid()), limit)
+	if err != nil {
+		t.Fatalf("create cgroup under %s (v%d): %v", own, h.Version, err)
+	}
+	t.Cleanup(func() {
+		if pids, _ := cg.Procs(); len(pids) > 0 {
+			for _, p := range pids {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+		if err := cg.Remove(); err != nil {
+			t.Errorf("remove cgroup %s: %v", cg.Path, err)
+		}
+	})
+	return cg
+}
+
+// kernelReports follows /dev/kmsg from now on.
+func kernelReports(t *testing.T) <-chan kmsg.Report {
+	t.Helper()
+	r, err := kmsg.Open("/dev/kmsg", true)
+	if err != nil {
+		t.Fatalf("open /dev/kmsg: %v", err)
+	}
+	ch := make(chan kmsg.Report, 64)
+	go func() {
+		defer close(ch)
+		for {
+			rep, err := r.Next()
+			if err != nil {
+				return
+			}
+			ch <- rep
+		}
+	}()
+	t.Cleanup(func() { r.Close() })
+	return ch
+}
+
+func reportFor(t *testing.T, ch <-chan kmsg.Report, pid int, timeout time.Duration) kmsg.Report {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case rep, ok := <-ch:
+			if !ok {
+				t.Fatal("kmsg reader stopped")
+			}
+			if rep.PID == pid {
+				return rep
+			}
+		case <-deadline:
+			t.Fatalf("the kernel printed no OOM kill of pid %d within %s", pid, timeout)
+		}
+	}
+}
+
+// A process allocates past a 64 MiB memory cgroup limit until the kernel
+// kills it. The OOM event must name it as victim and trigger, match the
+// kernel's own report field for field, and carry the cgroup path.
+func TestRealOOMKill(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		name  string
+		force bool
+	}{{"tp_btf", false}, {"tracepoint", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cg := testCgroup(t, "oom-"+tc.name, 64<<20)
+			reports := kernelReports(t)
+			tr, col := startTracer(t, tracer.Config{ForceTracepoint: tc.force})
+			for _, h := range tr.Hooks() {
+				if h.Name == "oom/mark_victim" && h.Mechanism != tc.name {
+					t.Fatalf("oom/mark_victim attached with %s, want %s", h.Mechanism, tc.name)
+				}
+			}
+			c := startChild(t, "hog", strconv.Itoa(4<<20))
+			c.expect(t, "ready")
+			if err := cg.AddProc(c.pid); err != nil {
+				t.Fatal(err)
+			}
+			c.send(t)
+			err := c.cmd.Wait()
+			if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("workload ended with %v, want SIGKILL from the OOM killer", err)
+			}
+			rep := reportFor(t, reports, c.pid, 10*time.Second)
+			ev := col.waitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool {
+				return e.Type == tracer.EventOOMKill && e.OOM.Victim.PID == uint32(c.pid)
+			})
+			k := ev.OOM
+			t.Logf("kernel: %+v", rep)
+			t.Logf("oomtrace: %+v", *k)
+
+			if k.Source != tc.name {
+				t.Errorf("source %q, want %q", k.Source, tc.name)
+			}
+			if k.Victim.Comm != "workload" || rep.Comm != "workload" {
+				t.Errorf("victim comm %q, kernel says %q", k.Victim.Comm, rep.Comm)
+			}
+			// Nothing else runs in the cgroup: the hog's own charge hit the limit.
+			if k.Trigger.PID != uint32(c.pid) || k.Trigger.Comm != rep.Trigger {
+				t.Errorf("trigger %d(%s), want %d(%s) as the kernel's 'invoked oom-killer' line says", k.Trigger.PID, k.Trigger.Comm, c.pid, rep.Trigger)
+			}
+			for _, f := range []struct {
+				name     string
+				got, kbs uint64
+			}{
+				{"total_vm", k.TotalVMBytes, rep.TotalVMKB},
+				{"anon_rss", k.AnonRSSBytes, rep.AnonRSSKB},
+				{"file_rss", k.FileRSSBytes, rep.FileRSSKB},
+				{"shmem_rss", k.ShmemRSSBytes, rep.ShmemRSSKB},
+				{"pgtables", k.PgTablesBytes, rep.PgTablesKB},
+			} {
+				if f.got != f.kbs*1024 {
+					t.Errorf("%s = %d bytes, the kernel printed %d kB", f.name, f.got, f.kbs)
+				}
+			}
+			if k.AnonRSSBytes < 48<<20 {
+				t.Errorf("anon rss %d at a 64 MiB limit: implausibly small", k.AnonRSSBytes)
+			}
+			if int(k.OOMScoreAdj) != rep.OOMScoreAdj || int(k.UID) != rep.UID {
+				t.Errorf("oom_score_adj %d uid %d, kernel says %d and %d", k.OOMScoreAdj, k.UID, rep.OOMScoreAdj, rep.UID)
+			}
+			if rep.Constraint != "CONSTRAINT_MEMCG" || rep.OOMMemcg != cg.Path || rep.TaskMemcg != cg.Path {
+				t.Errorf("kernel report constraint=%s oom_memcg=%s task_memcg=%s, want a memcg OOM in %s", rep.Constraint, rep.OOMMemcg, rep.TaskMemcg, cg.Path)
+			}
+			if tc.name == "tp_btf" {
+				if k.MemcgPath != cg.Path {
+					t.Errorf("victim memcg %q, want %q", k.MemcgPath, cg.Path)
+				}
+				var st syscall.Stat_t
+				if err := syscall.Stat(cg.H.Dir(cg.Path), &st); err != nil || st.Ino != k.MemcgID {
+					t.Errorf("memcg id %d, the cgroup directory's inode is %d (%v)", k.MemcgID, st.Ino, err)
+				}
+			}
+			if n, err := cg.OOMKills(); err != nil || n != 1 {
+				t.Errorf("cgroup oom_kill counter %d (%v), want 1", n, err)
+			}
+			exit := col.waitFor(t, "exit", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExit && e.PID == uint32(c.pid) })
+			if ws := syscall.WaitStatus(exit.Proc.ExitCode); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Errorf("exit event status %#x, want killed by SIGKILL", exit.Proc.ExitCode)
+			}
+			if st, _ := tr.Stats(); st.LostRing[tracer.EventOOMKill] != 0 {
+				t.Errorf("%d OOM events lost", st.LostRing[tracer.EventOOMKill])
+			}
+		})
+	}
+}
