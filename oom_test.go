@@ -162,6 +162,20 @@ func TestRealOOMKill(t *testing.T) {
 					t.Errorf("memcg id %d, the cgroup directory's inode is %d (%v)", k.MemcgID, st.Ino, err)
 				}
 			}
+			// Allocations made before the kill are delivered before it.
+			col.mu.Lock()
+			oomAt := -1
+			for i, e := range col.evs {
+				if e.Type == tracer.EventOOMKill && e.PID == uint32(c.pid) {
+					oomAt = i
+				}
+			}
+			for i, e := range col.evs {
+				if e.Type == tracer.EventMmap && e.PID == uint32(c.pid) && e.Time.Before(ev.Time) && i > oomAt {
+					t.Errorf("mmap at %s delivered after the OOM kill at %s", e.Time.Format("15:04:05.000000"), ev.Time.Format("15:04:05.000000"))
+				}
+			}
+			col.mu.Unlock()
 			if n, err := cg.OOMKills(); err != nil || n != 1 {
 				t.Errorf("cgroup oom_kill counter %d (%v), want 1", n, err)
 			}

@@ -116,7 +116,7 @@ func TestPump(t *testing.T) {
 	out := make(chan Event, 10)
 	var recv [numEventTypes]atomic.Uint64
 	var bad atomic.Uint64
-	if err := pump(ring, decodeEvent, clock{}, time.Millisecond, out, make(chan struct{}), &recv, &bad); err != nil {
+	if err := pump(ring, decodeEvent, clock{}, pumpOpts{poll: time.Millisecond}, out, make(chan struct{}), &recv, &bad); err != nil {
 		t.Fatal(err)
 	}
 	close(out)
@@ -139,7 +139,7 @@ func (*errRing) ReadInto(*ringbuf.Record) error { return errors.New("boom") }
 func TestPumpStopsOnErrorAndDone(t *testing.T) {
 	var recv [numEventTypes]atomic.Uint64
 	var bad atomic.Uint64
-	if err := pump(&errRing{}, decodeEvent, clock{}, 0, make(chan Event), nil, &recv, &bad); err == nil {
+	if err := pump(&errRing{}, decodeEvent, clock{}, pumpOpts{}, make(chan Event), nil, &recv, &bad); err == nil {
 		t.Error("read error swallowed")
 	}
 	e := allocAllocEvent{Hdr: allocEventHdr{Type: uint32(EventMmap)}}
@@ -147,7 +147,7 @@ func TestPumpStopsOnErrorAndDone(t *testing.T) {
 	close(done)
 	ring := &fakeRing{samples: [][]byte{bytesOf(&e)}}
 	// Nobody reads out: pump must still return once done is closed.
-	if err := pump(ring, decodeEvent, clock{}, 0, make(chan Event), done, &recv, &bad); err != nil {
+	if err := pump(ring, decodeEvent, clock{}, pumpOpts{}, make(chan Event), done, &recv, &bad); err != nil {
 		t.Error(err)
 	}
 }

@@ -19,19 +19,32 @@ type ringReader interface {
 // decodeFunc turns one sample into an event.
 type decodeFunc func(raw []byte, c clock, ev *Event) error
 
+// pumpOpts are the knobs of one ring's read loop.
+type pumpOpts struct {
+	poll    time.Duration   // >0: re-arm a read deadline so samples submitted without a wakeup are read within poll
+	flushed chan<- struct{} // told each time a Flush of this ring has been drained
+	before  func()          // called before each event is handed on
+}
+
 // pump reads one ring until it is closed, handing decoded events to out.
-// poll > 0 re-arms a read deadline so samples submitted without a wakeup
-// are picked up within poll.
-func pump(r ringReader, decode decodeFunc, c clock, poll time.Duration, out chan<- Event,
+func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, out chan<- Event,
 	done <-chan struct{}, recv *[numEventTypes]atomic.Uint64, bad *atomic.Uint64) error {
 	var rec ringbuf.Record
 	for {
-		if poll > 0 {
-			r.SetDeadline(time.Now().Add(poll))
+		if o.poll > 0 {
+			r.SetDeadline(time.Now().Add(o.poll))
 		}
 		err := r.ReadInto(&rec)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue
+		case errors.Is(err, ringbuf.ErrFlushed):
+			if o.flushed != nil {
+				select {
+				case o.flushed <- struct{}{}:
+				default:
+				}
+			}
 			continue
 		case errors.Is(err, ringbuf.ErrClosed):
 			return nil
@@ -45,6 +58,9 @@ func pump(r ringReader, decode decodeFunc, c clock, poll time.Duration, out chan
 		}
 		if int(ev.Type) < numEventTypes {
 			recv[ev.Type].Add(1)
+		}
+		if o.before != nil {
+			o.before()
 		}
 		select {
 		case out <- ev:

@@ -158,16 +158,30 @@ func (t *Tracer) start() error {
 		return fmt.Errorf("oom ring reader: %w", err)
 	}
 	t.readers = []*ringbuf.Reader{evr, oomr}
-	t.run(evr, decodeEvent, t.cfg.Poll)
-	t.run(oomr, decodeOOM, 0) // OOM events always wake the reader
+	flushed := make(chan struct{}, 1)
+	t.run(evr, decodeEvent, pumpOpts{poll: t.cfg.Poll, flushed: flushed})
+	// OOM events wake their reader at once. What the events ring already
+	// holds (the allocations before the kill) is handed on first.
+	t.run(oomr, decodeOOM, pumpOpts{before: func() { drain(evr, flushed) }})
 	return nil
 }
 
-func (t *Tracer) run(r ringReader, d decodeFunc, poll time.Duration) {
+// drain makes the events pump deliver what its ring holds now, waiting a little.
+func drain(r *ringbuf.Reader, flushed <-chan struct{}) {
+	if r.Flush() != nil {
+		return
+	}
+	select {
+	case <-flushed:
+	case <-time.After(250 * time.Millisecond):
+	}
+}
+
+func (t *Tracer) run(r ringReader, d decodeFunc, o pumpOpts) {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		if err := pump(r, d, t.clock, poll, t.events, t.done, &t.received, &t.undecoded); err != nil {
+		if err := pump(r, d, t.clock, o, t.events, t.done, &t.received, &t.undecoded); err != nil {
 			t.cfg.Logger.Error("ring reader stopped", "err", err)
 		}
 	}()
