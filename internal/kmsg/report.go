@@ -1,0 +1,20 @@
+package kmsg
+
+// Report is the kernel's account of one OOM kill, assembled from several lines.
+type Report struct {
+	Usec       uint64 // timestamp of the "Killed process" line, microseconds since boot
+	Trigger    string // comm of the task that "invoked oom-killer" ("" if not seen)
+	GFPMask    string // e.g. "0xcc0(GFP_KERNEL)"
+	Order      int
+	Constraint string // CONSTRAINT_MEMCG, CONSTRAINT_NONE, CONSTRAINT_CPUSET, CONSTRAINT_MEMORY_POLICY
+	OOMMemcg   string // oom_memcg= of the oom-kill: line ("" when absent, e.g. global OOM)
+	TaskMemcg  string // task_memcg=
+	PID        int    // victim tgid
+	Comm       string // victim comm (may contain spaces or parentheses!)
+	UID        int    // -1 when the kernel did not print it
+
+	// Sizes from the "Killed process" line; 0 when not printed.
+	TotalVMKB, AnonRSSKB, FileRSSKB, ShmemRSSKB, PgTablesKB uint64
+
+	OOMScoreAdj int // victim's, from the "Killed process" line
+}
