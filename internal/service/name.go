@@ -1,0 +1,180 @@
+package service
+
+import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+const maxName = 64 // bytes; argv is untrusted and may be huge
+
+// procName names a process: the script, module, jar or main class of an
+// interpreter, else its comm.
+func procName(p Proc) string {
+	if len(p.Cmdline) > 0 {
+		if n := scriptName(base(p.Cmdline[0]), p.Cmdline[1:]); n != "" {
+			return clip(n)
+		}
+	}
+	if p.Comm != "" {
+		return clip(p.Comm)
+	}
+	for _, n := range []string{first(p.Cmdline), strings.TrimSuffix(p.Exe, " (deleted)")} {
+		if n = base(n); n != "" {
+			return clip(n)
+		}
+	}
+	return "unknown"
+}
+
+// argSpec describes an interpreter's options.
+type argSpec struct {
+	inline  string   // short options giving the code inline (no script): -c, -e
+	module  string   // short options whose argument is the name: python -m, php -f
+	withArg string   // other short options taking an argument
+	longArg []string // long options taking the next argument
+	noName  []string // long options giving the code inline
+}
+
+var (
+	pythonArgs = argSpec{inline: "c", module: "m", withArg: "WX", longArg: []string{"--check-hash-based-pycs"}}
+	nodeArgs   = argSpec{inline: "ep", withArg: "rC", longArg: []string{"--require", "--import", "--loader", "--experimental-loader", "--input-type", "--title", "--conditions"}, noName: []string{"--eval", "--print"}}
+	rubyArgs   = argSpec{inline: "e", withArg: "IrCE"}
+	perlArgs   = argSpec{inline: "eE", withArg: "IMm"}
+	phpArgs    = argSpec{inline: "rBRE", module: "f", withArg: "dcz"}
+	shellArgs  = argSpec{inline: "cs", withArg: "oO", longArg: []string{"--rcfile", "--init-file"}}
+)
+
+// scriptName is the name an interpreter runs, or "" if argv0 is not an
+// interpreter or runs no named script.
+func scriptName(argv0 string, args []string) string {
+	switch {
+	case argv0 == "java":
+		return javaMain(args)
+	case argv0 == "node" || argv0 == "nodejs":
+		return scriptArg(args, nodeArgs)
+	case versioned(argv0, "python") || versioned(argv0, "pypy"):
+		return scriptArg(args, pythonArgs)
+	case versioned(argv0, "ruby"):
+		return scriptArg(args, rubyArgs)
+	case versioned(argv0, "perl"):
+		return scriptArg(args, perlArgs)
+	case versioned(argv0, "php"):
+		return scriptArg(args, phpArgs)
+	case slices.Contains([]string{"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish"}, argv0):
+		return scriptArg(args, shellArgs)
+	}
+	return ""
+}
+
+// versioned reports whether name is prefix followed by a version: "python3.11".
+func versioned(name, prefix string) bool {
+	v, ok := strings.CutPrefix(name, prefix)
+	return ok && strings.Trim(v, "0123456789.") == ""
+}
+
+// scriptArg skips options getopt-style and returns the first operand's base name.
+func scriptArg(args []string, s argSpec) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				return base(args[i+1])
+			}
+			return ""
+		case a == "-" || a == "":
+			return "" // stdin
+		case strings.HasPrefix(a, "--"):
+			name, _, hasValue := strings.Cut(a, "=")
+			if slices.Contains(s.noName, name) {
+				return ""
+			}
+			if !hasValue && slices.Contains(s.longArg, name) {
+				i++
+			}
+			continue
+		case a[0] != '-' && a[0] != '+':
+			return base(a)
+		}
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			switch {
+			case strings.IndexByte(s.inline, c) >= 0:
+				return ""
+			case strings.IndexByte(s.module, c) >= 0:
+				if j+1 < len(a) {
+					return base(a[j+1:])
+				}
+				if i+1 < len(args) {
+					return base(args[i+1])
+				}
+				return ""
+			case strings.IndexByte(s.withArg, c) >= 0:
+				if j+1 == len(a) {
+					i++
+				}
+				j = len(a)
+			}
+		}
+	}
+	return ""
+}
+
+// javaArg are java options taking the next argument.
+var javaArg = []string{"-cp", "-classpath", "--class-path", "-p", "--module-path", "--upgrade-module-path",
+	"--add-modules", "--limit-modules", "--add-exports", "--add-opens", "--add-reads", "--patch-module",
+	"--enable-native-access", "--source", "-d", "--describe-module"}
+
+// javaMain returns the jar ("app.jar"), the main class, or the module's main class.
+func javaMain(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-jar" || a == "-m" || a == "--module":
+			if i+1 < len(args) {
+				return base(args[i+1]) // "m/com.foo.Main" gives the class
+			}
+			return ""
+		case strings.HasPrefix(a, "--module="):
+			return base(a[len("--module="):])
+		case slices.Contains(javaArg, a):
+			i++
+		case a == "" || a[0] == '-' || a[0] == '@':
+		default:
+			return base(a)
+		}
+	}
+	return ""
+}
+
+// base is the last element of a path, "" for "", "/", "." and "..".
+func base(s string) string {
+	s = strings.TrimRight(s, "/")
+	s = s[strings.LastIndexByte(s, '/')+1:]
+	if s == "." || s == ".." {
+		return ""
+	}
+	return s
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// clip cuts s to maxName bytes at a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxName {
+		return s
+	}
+	for i := maxName; i > maxName-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i]
+		}
+	}
+	return s[:maxName] // not UTF-8 there
+
+}
