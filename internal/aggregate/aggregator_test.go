@@ -1,0 +1,219 @@
+package aggregate
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/proc"
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+// fakeProcs is a process table the test edits between ticks.
+type fakeProcs struct {
+	info       map[int]proc.Info
+	mem        map[int]proc.Mem
+	pss        map[int]uint64
+	smapsReads int
+	sys        proc.System
+}
+
+func newFake() *fakeProcs {
+	return &fakeProcs{info: map[int]proc.Info{}, mem: map[int]proc.Mem{}, pss: map[int]uint64{},
+		sys: proc.System{Total: 8 << 30, Available: 6 << 30}}
+}
+
+func (f *fakeProcs) add(pid, ppid, sid int, comm string, args []string, anon uint64) {
+	f.info[pid] = proc.Info{PID: pid, PPID: ppid, SID: sid, Comm: comm, Cmdline: args, StartTicks: uint64(pid)}
+	f.mem[pid] = proc.Mem{RSSAnon: anon, RSSFile: 10 << 20}
+	f.pss[pid] = anon + 2<<20 // file pages shared five ways
+}
+
+func (f *fakeProcs) Pids() ([]int, error) {
+	var out []int
+	for pid := range f.info {
+		out = append(out, pid)
+	}
+	return out, nil
+}
+func (f *fakeProcs) Info(pid int) (proc.Info, error) {
+	in, ok := f.info[pid]
+	if !ok {
+		return in, errors.New("gone")
+	}
+	return in, nil
+}
+func (f *fakeProcs) Mem(pid int) (proc.Mem, error) { return f.mem[pid], nil }
+func (f *fakeProcs) Smaps(pid int) (proc.Smaps, error) {
+	f.smapsReads++
+	return proc.Smaps{PSS: f.pss[pid], USS: f.pss[pid] - 2<<20, RSS: f.mem[pid].RSS()}, nil
+}
+func (f *fakeProcs) System() (proc.System, error) { return f.sys, nil }
+
+type fakeCounters map[int]tracer.Counters
+
+func (f fakeCounters) Counters(pid int) (tracer.Counters, error) { return f[pid], nil }
+func (f fakeCounters) Stats() (tracer.Stats, error) {
+	return tracer.Stats{Received: map[tracer.EventType]uint64{tracer.EventMmap: 10},
+		LostRing: map[tracer.EventType]uint64{tracer.EventMmap: 3}, LostMap: map[tracer.EventType]uint64{}}, nil
+}
+
+func find(t *testing.T, snap Snapshot, name string) Service {
+	t.Helper()
+	for _, s := range snap.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no service %q in %+v", name, names(snap))
+	return Service{}
+}
+
+func names(snap Snapshot) []string {
+	var out []string
+	for _, s := range snap.Services {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// A nova-api master with 8 workers under init, plus a growing service started
+// from a shell: grouping, sums, growth ranking, the leak flag and OOM kills.
+func TestServicesGroupingGrowthAndOOM(t *testing.T) {
+	f := newFake()
+	f.add(1, 0, 1, "systemd", []string{"/sbin/init"}, 1<<20)
+	f.add(100, 1, 100, "nova-api", []string{"/usr/bin/python3", "/usr/bin/nova-api"}, 50<<20)
+	for w := 101; w <= 108; w++ {
+		f.add(w, 100, 100, "nova-api", []string{"/usr/bin/python3", "/usr/bin/nova-api"}, 30<<20)
+	}
+	f.add(200, 1, 200, "bash", []string{"-bash"}, 4<<20)
+	f.add(201, 200, 200, "leaky", []string{"./leaky"}, 10<<20)
+	ctr := fakeCounters{201: {MmapAnonBytes: 8 << 20, MunmapBytes: 2 << 20, BrkGrowBytes: 5 << 20, BrkShrinkBytes: 1 << 20, MmapCalls: 4}}
+	a := New(Config{Interval: time.Second, LeakWindow: 20 * time.Second, PSSInterval: -1}, f, ctr)
+
+	t0 := time.Unix(1_700_000_000, 0)
+	var snap Snapshot
+	for i := 0; i < 30; i++ {
+		m := f.mem[201]
+		m.RSSAnon += 1 << 20 // steady growth: 1 MiB/s
+		f.mem[201] = m
+		f.pss[201] += 1 << 20
+		var err error
+		if snap, err = a.Tick(t0.Add(time.Duration(i) * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nova := find(t, snap, "nova-api")
+	if nova.Procs != 9 || nova.Kind != "tree" {
+		t.Errorf("nova-api: %d procs kind %s, want 9 tree", nova.Procs, nova.Kind)
+	}
+	if want := uint64(50<<20 + 8*30<<20 + 9*10<<20); nova.RSS != want {
+		t.Errorf("nova-api rss %d, want %d", nova.RSS, want)
+	}
+	if want := uint64(50<<20 + 8*30<<20 + 9*2<<20); nova.PSS != want {
+		t.Errorf("nova-api pss %d, want %d (file pages counted once)", nova.PSS, want)
+	}
+	leaky := find(t, snap, "leaky")
+	if leaky.Procs != 1 || !leaky.LeakSuspect || leaky.Growth < 0.99*(1<<20) || leaky.Growth > 1.01*(1<<20) {
+		t.Errorf("leaky: %+v, want 1 proc growing 1 MiB/s, flagged", leaky)
+	}
+	if leaky.Mmap != 6<<20 || leaky.Brk != 4<<20 {
+		t.Errorf("leaky counters mmap=%d brk=%d, want 6 MiB and 4 MiB", leaky.Mmap, leaky.Brk)
+	}
+	if nova.LeakSuspect || nova.Growth != 0 {
+		t.Errorf("flat nova-api flagged or growing: %+v", nova)
+	}
+	if find(t, snap, "bash").Procs != 1 {
+		t.Error("the shell joined its child's service")
+	}
+	if snap.System.LostEvents != 3 || snap.System.Lost["mmap"] != 3 {
+		t.Errorf("lost events %d %v, want 3 mmap", snap.System.LostEvents, snap.System.Lost)
+	}
+	var pss uint64
+	for _, s := range snap.Services {
+		pss += s.PSS
+	}
+	if snap.System.UnexplainedBytes != int64(2<<30)-int64(pss) {
+		t.Errorf("unexplained %d, want used - sum(pss) = %d", snap.System.UnexplainedBytes, int64(2<<30)-int64(pss))
+	}
+
+	// The leaky process is OOM-killed: the kill lands on its service, which
+	// stays listed after the process is gone.
+	a.HandleEvent(&tracer.Event{Type: tracer.EventOOMKill, Time: t0.Add(31 * time.Second),
+		OOM: &tracer.OOMKill{Victim: tracer.Task{PID: 201, Comm: "leaky"}, Trigger: tracer.Task{PID: 201}}})
+	a.HandleEvent(&tracer.Event{Type: tracer.EventExit, PID: 201})
+	delete(f.info, 201)
+	snap, _ = a.Tick(t0.Add(32 * time.Second))
+	leaky = find(t, snap, "leaky")
+	if leaky.OOMKills != 1 || leaky.Procs != 0 || leaky.LastOOM == nil || snap.System.OOMKills != 1 {
+		t.Errorf("after the kill: %+v, system kills %d", leaky, snap.System.OOMKills)
+	}
+}
+
+// A kill of a process never seen in a tick is still attributed from /proc,
+// and one already gone falls back to its comm.
+func TestOOMAttributionOfUnseen(t *testing.T) {
+	f := newFake()
+	f.add(1, 0, 1, "systemd", nil, 1<<20)
+	a := New(Config{}, f, nil)
+	if k := a.ServiceOf(300, "ghost"); k.Name != "ghost" || k.Kind != "comm" {
+		t.Errorf("gone process: %+v", k)
+	}
+	f.add(400, 1, 400, "gunicorn", []string{"gunicorn"}, 1<<20)
+	f.add(401, 400, 400, "gunicorn", []string{"gunicorn"}, 1<<20)
+	if k := a.ServiceOf(401, "gunicorn"); k.Name != "gunicorn" || k.Root != 400 {
+		t.Errorf("worker of unseen master: %+v", k)
+	}
+}
+
+// smaps_rollup is costly: with a budget, the oldest readings are refreshed
+// first, and ages say how fresh each sum is.
+func TestPSSBudgetAndAge(t *testing.T) {
+	f := newFake()
+	for pid := 10; pid < 30; pid++ {
+		f.add(pid, 1, pid, "w", nil, 1<<20)
+	}
+	a := New(Config{PSSBudget: 5, PSSInterval: 10 * time.Second}, f, nil)
+	t0 := time.Unix(0, 0)
+	snap, _ := a.Tick(t0)
+	if f.smapsReads != 5 {
+		t.Fatalf("%d smaps reads in the first tick, want the budget 5", f.smapsReads)
+	}
+	if s := find(t, snap, "w"); s.PSSAgeS != -1 {
+		t.Errorf("age %v with unread members, want -1 (estimated)", s.PSSAgeS)
+	}
+	for i := 1; i <= 3; i++ {
+		snap, _ = a.Tick(t0.Add(time.Duration(i) * time.Second))
+	}
+	if f.smapsReads != 20 {
+		t.Errorf("%d reads after 4 ticks, want all 20 once", f.smapsReads)
+	}
+	if s := find(t, snap, "w"); s.PSSAgeS != 3 {
+		t.Errorf("age %v, want 3 s (oldest reading at t0)", s.PSSAgeS)
+	}
+	a.Tick(t0.Add(4 * time.Second))
+	if f.smapsReads != 20 {
+		t.Errorf("re-read before PSSInterval: %d reads", f.smapsReads)
+	}
+}
+
+// A reused pid with a new start time starts from zero.
+func TestExecAndPIDReuse(t *testing.T) {
+	f := newFake()
+	f.add(50, 1, 50, "old", []string{"old"}, 1<<20)
+	a := New(Config{}, f, nil)
+	t0 := time.Unix(0, 0)
+	a.Tick(t0)
+	a.HandleEvent(&tracer.Event{Type: tracer.EventExit, PID: 50})
+	f.add(50, 1, 50, "new", []string{"new"}, 2<<20)
+	info := f.info[50]
+	info.StartTicks = 999
+	f.info[50] = info
+	snap, _ := a.Tick(t0.Add(time.Second))
+	if s := find(t, snap, "new"); s.Procs != 1 || s.RSS != 12<<20 {
+		t.Errorf("new process: %+v", s)
+	}
+	if old := find(t, snap, "old"); old.Procs != 0 {
+		t.Errorf("old service still has %d procs", old.Procs)
+	}
+}

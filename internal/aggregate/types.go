@@ -1,0 +1,114 @@
+package aggregate
+
+import "time"
+
+// Snapshot is one interval's view: the shape of `top --json` lines, of each
+// sample in a dump, and the source of the metrics.
+type Snapshot struct {
+	Time     time.Time `json:"time"`
+	System   System    `json:"system"`
+	Services []Service `json:"services"`
+}
+
+// System is the machine at the time of a snapshot.
+type System struct {
+	TotalBytes     uint64 `json:"total_bytes"`
+	AvailableBytes uint64 `json:"available_bytes"`
+	UsedBytes      uint64 `json:"used_bytes"`
+	SwapTotalBytes uint64 `json:"swap_total_bytes"`
+	SwapFreeBytes  uint64 `json:"swap_free_bytes"`
+	PSI            *PSI   `json:"psi,omitempty"`
+	// UnexplainedBytes is used memory that no service's PSS accounts for
+	// (kernel, page cache, slab); negative when PSS is staler than RSS.
+	UnexplainedBytes int64             `json:"unexplained_bytes"`
+	Procs            int               `json:"procs"`
+	OOMKills         uint64            `json:"oom_kills"` // since oomtrace started
+	EventsPerSec     float64           `json:"events_per_s"`
+	LostEvents       uint64            `json:"lost_events"`
+	Lost             map[string]uint64 `json:"lost,omitempty"` // per event type
+	GrowthBytesPerS  float64           `json:"growth_bytes_per_s"`
+	TimeToOOM        *TimeToOOM        `json:"time_to_oom,omitempty"`
+	Memcgs           []MemcgDomain     `json:"memcgs,omitempty"`
+	Hooks            map[string]string `json:"hooks,omitempty"`
+}
+
+// PSI is memory pressure: the share of time tasks stalled on memory, percent.
+type PSI struct {
+	Some10  float64 `json:"some_avg10"`
+	Some60  float64 `json:"some_avg60"`
+	Some300 float64 `json:"some_avg300"`
+	Full10  float64 `json:"full_avg10"`
+	Full60  float64 `json:"full_avg60"`
+	Full300 float64 `json:"full_avg300"`
+}
+
+// TimeToOOM estimates when a memory domain runs out, at current growth.
+type TimeToOOM struct {
+	Domain   string  `json:"domain"` // "system" or a memory cgroup path
+	Seconds  float64 `json:"seconds"`
+	Service  string  `json:"service"` // the service growing fastest in the domain
+	Headroom uint64  `json:"headroom_bytes"`
+	Growth   float64 `json:"growth_bytes_per_s"`
+}
+
+// MemcgDomain is a memory cgroup with a limit.
+type MemcgDomain struct {
+	Path       string     `json:"path"`
+	UsageBytes uint64     `json:"usage_bytes"`
+	LimitBytes uint64     `json:"limit_bytes"`
+	OOMKills   uint64     `json:"oom_kills"` // the kernel's counter
+	TimeToOOM  *TimeToOOM `json:"time_to_oom,omitempty"`
+}
+
+// Service is one service's figures: a master with its workers, a unit, a container.
+type Service struct {
+	Name    string  `json:"name"`
+	Kind    string  `json:"kind"` // rule, unit, container, tree, comm, kernel
+	Procs   int     `json:"procs"`
+	PIDs    []int   `json:"pids"`
+	RSS     uint64  `json:"rss_bytes"`
+	PSS     uint64  `json:"pss_bytes"`
+	USS     uint64  `json:"uss_bytes"`
+	Anon    uint64  `json:"anon_bytes"`
+	File    uint64  `json:"file_bytes"`
+	Shmem   uint64  `json:"shmem_bytes"`
+	Swap    uint64  `json:"swap_bytes"`
+	PSSAgeS float64 `json:"pss_age_s"` // age of the oldest PSS reading in the sum
+	// Kernel counters of the live processes: bytes mapped (anon+file) net of
+	// unmaps, brk growth net of shrinks, mremap and mprotect-to-writable growth.
+	Mmap        int64   `json:"mmap_bytes"`
+	Brk         int64   `json:"brk_bytes"`
+	Mremap      int64   `json:"mremap_bytes"`
+	Mprotect    uint64  `json:"mprotect_bytes"`
+	CallsPerSec float64 `json:"calls_per_s"`
+	// Growth of RSS, least squares over the last 1, 5 and 15 minutes.
+	Growth      float64      `json:"growth_bytes_per_s"` // = Growth1m
+	Growth1m    float64      `json:"growth_1m_bytes_per_s"`
+	Growth5m    float64      `json:"growth_5m_bytes_per_s"`
+	Growth15m   float64      `json:"growth_15m_bytes_per_s"`
+	LeakSuspect bool         `json:"leak_suspect"`
+	OOMKills    int          `json:"oom_kills"`
+	LastOOM     *time.Time   `json:"last_oom,omitempty"`
+	Memcg       *MemcgDomain `json:"memcg,omitempty"` // when the service is a memory cgroup
+	TimeToOOMS  *float64     `json:"time_to_oom_s,omitempty"`
+	Processes   []Process    `json:"processes,omitempty"`
+}
+
+// Process is one member of a service, for drill-down.
+type Process struct {
+	PID     int     `json:"pid"`
+	PPID    int     `json:"ppid"`
+	Comm    string  `json:"comm"`
+	Cmdline string  `json:"cmdline"`
+	RSS     uint64  `json:"rss_bytes"`
+	PSS     uint64  `json:"pss_bytes"`
+	USS     uint64  `json:"uss_bytes"`
+	Anon    uint64  `json:"anon_bytes"`
+	File    uint64  `json:"file_bytes"`
+	Shmem   uint64  `json:"shmem_bytes"`
+	Swap    uint64  `json:"swap_bytes"`
+	PSSAgeS float64 `json:"pss_age_s"`
+	Mmap    int64   `json:"mmap_bytes"`
+	Brk     int64   `json:"brk_bytes"`
+	Calls   uint64  `json:"calls"`
+}
