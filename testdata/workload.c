@@ -7,9 +7,14 @@
  *   workload hog CHUNK        on "go": maps and touches CHUNK bytes at a time forever
  *   workload flood THREADS N SIZE   N mmap+munmap pairs of SIZE per thread; prints counts
  *   workload loop KIND N      N iterations of KIND (mmap, brk, getppid); prints ns/op
+ *   workload service NAME WORKERS MB GROW   a session-leader master named NAME with
+ *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
+ *                             the master grows GROW MiB/s; prints its pid and the workers'
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +164,48 @@ static int do_loop(const char *kind, long n)
 	return 0;
 }
 
+static void touch(unsigned long bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		_exit(4);
+	memset(p, 0x5a, bytes);
+}
+
+static int do_service(const char *name, int workers, long mb, long grow)
+{
+	char line[256];
+	int n, off;
+	char *shared;
+
+	prctl(PR_SET_NAME, name);
+	setsid();
+	shared = mmap(NULL, 8 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		return 1;
+	memset(shared, 0x33, 8 << 20);
+	touch(mb << 20);
+	off = snprintf(line, sizeof(line), "service %d", getpid());
+	for (int i = 0; i < workers; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			touch(mb << 20);
+			for (;;)
+				pause();
+		}
+		off += snprintf(line + off, sizeof(line) - off, " %d", pid);
+	}
+	say("%s\n", line);
+	for (n = 0;; n++) {
+		if (grow > 0)
+			touch((grow << 20) / 10);
+		usleep(100000);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "alloc"))
@@ -169,6 +216,8 @@ int main(int argc, char **argv)
 		return do_flood(atoi(argv[2]), atol(argv[3]), atol(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "loop"))
 		return do_loop(argv[2], atol(argv[3]));
-	say("usage: workload alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | loop KIND N\n");
+	if (argc == 6 && !strcmp(argv[1], "service"))
+		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
+	say("usage: workload service NAME WORKERS MB GROW | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | loop KIND N\n");
 	return 2;
 }

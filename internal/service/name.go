@@ -95,6 +95,9 @@ func scriptArg(args []string, s argSpec) string {
 			}
 			continue
 		case a[0] != '-' && a[0] != '+':
+			if strings.HasPrefix(a, "/dev/fd/") || strings.HasPrefix(a, "/proc/self/fd/") {
+				return "" // a script on a pipe has no name of its own
+			}
 			return base(a)
 		}
 		for j := 1; j < len(a); j++ {

@@ -39,7 +39,8 @@ func TestProcName(t *testing.T) {
 		{"sh", "sh /opt/run.sh", "", "run.sh"},
 		{"bash", "/bin/bash -e -o pipefail ./deploy.sh", "", "deploy.sh"},
 		{"bash", "bash -c sleep\x201", "", "bash"},
-		{"bash", "-bash", "", "bash"}, // login shell
+		{"bash", "-bash", "", "bash"},          // login shell
+		{"bash", "bash /dev/fd/3", "", "bash"}, // a script on a pipe
 		{"nginx", "nginx: master process /usr/sbin/nginx", "/usr/sbin/nginx", "nginx"},
 		{"", "", "/usr/bin/foo (deleted)", "foo"},
 		{"", "/opt/x/bar --y", "", "bar"},

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/proc"
+	"github.com/oomtrace/oomtrace/internal/service"
+	"github.com/oomtrace/oomtrace/tracer"
+	"github.com/spf13/pflag"
+)
+
+// engineFlags are the flags of every command that samples services.
+type engineFlags struct {
+	interval    time.Duration
+	minSize     string
+	ringSize    string
+	rules       []string
+	rulesFile   string
+	pssInterval time.Duration
+	leakWindow  time.Duration
+	verbose     bool
+}
+
+func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
+	fs.DurationVarP(&e.interval, "interval", "d", interval, "sampling interval")
+	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
+	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
+	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read each process's PSS (smaps_rollup) at most this often")
+	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
+	fs.StringVar(&e.minSize, "min-size", "1MiB", "stream allocations of at least this size")
+	fs.StringVar(&e.ringSize, "ring-size", "512KiB", "size of the events ring buffer")
+	fs.BoolVar(&e.verbose, "verbose", false, "print full verifier logs on load errors")
+}
+
+// config validates the flags into tracer and aggregator configs.
+func (e *engineFlags) config() (tracer.Config, aggregate.Config, error) {
+	tcfg, err := tracerConfig(e.minSize, e.ringSize)
+	if err != nil {
+		return tcfg, aggregate.Config{}, err
+	}
+	if e.interval < 10*time.Millisecond || e.interval > time.Hour {
+		return tcfg, aggregate.Config{}, usagef("--interval %s: must be between 10ms and 1h", e.interval)
+	}
+	if e.pssInterval < 0 {
+		return tcfg, aggregate.Config{}, usagef("--pss-interval %s: must not be negative", e.pssInterval)
+	}
+	if e.leakWindow < 2*e.interval {
+		return tcfg, aggregate.Config{}, usagef("--leak-window %s: must be at least two intervals", e.leakWindow)
+	}
+	rules, err := loadRules(e.rules, e.rulesFile)
+	if err != nil {
+		return tcfg, aggregate.Config{}, err
+	}
+	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: true}
+	if acfg.PSSInterval == 0 {
+		acfg.PSSInterval = -1 // every tick
+	}
+	if h, err := cgroup.Detect(); err == nil {
+		acfg.Cgroups = &h
+	}
+	return tcfg, acfg, nil
+}
+
+func loadRules(flags []string, file string) ([]service.Rule, error) {
+	var rules []service.Rule
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, usagef("--services: %v", err)
+		}
+		defer f.Close()
+		rs, err := service.ParseRules(f, file)
+		if err != nil {
+			return nil, usagef("--services: %v", err)
+		}
+		rules = append(rules, rs...)
+	}
+	for _, s := range flags {
+		r, err := service.ParseRule(s)
+		if err != nil {
+			return nil, usagef("--service: %v", err)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// engine runs the tracer and the aggregator and calls back on one goroutine.
+type engine struct {
+	tr   *tracer.Tracer
+	agg  *aggregate.Aggregator
+	cfg  aggregate.Config
+	onEv func(*tracer.Event)
+}
+
+func startEngine(e *engineFlags, stderr io.Writer) (*engine, error) {
+	tcfg, acfg, err := e.config()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := tracer.New(tcfg)
+	if err != nil {
+		return nil, loadError(err, e.verbose)
+	}
+	if err := tr.Start(); err != nil {
+		tr.Close()
+		return nil, loadError(err, e.verbose)
+	}
+	for _, h := range tr.Hooks() {
+		if h.Fallback != "" {
+			slog.Warn("hook fell back", "hook", h.Name, "mechanism", h.Mechanism, "reason", h.Fallback)
+		}
+	}
+	pr, err := proc.NewReader("/proc")
+	if err != nil {
+		tr.Close()
+		return nil, fmt.Errorf("open /proc: %w", err)
+	}
+	return &engine{tr: tr, agg: aggregate.New(acfg, pr, tr), cfg: acfg}, nil
+}
+
+// run ticks until ctx ends or onSnap returns false. The first tick is at once.
+func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool) error {
+	hooks := map[string]string{}
+	for _, h := range en.tr.Hooks() {
+		hooks[h.Name] = h.Mechanism
+	}
+	tick := time.NewTicker(en.cfg.Interval)
+	defer tick.Stop()
+	events := en.tr.Events()
+	sample := func(now time.Time) (bool, error) {
+		snap, err := en.agg.Tick(now)
+		if err != nil {
+			return false, err
+		}
+		snap.System.Hooks = hooks
+		return onSnap(snap), nil
+	}
+	if ok, err := sample(time.Now()); !ok || err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			en.agg.HandleEvent(&ev)
+			if en.onEv != nil {
+				en.onEv(&ev)
+			}
+		case now := <-tick.C:
+			if ok, err := sample(now); !ok || err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (en *engine) Close() error { return en.tr.Close() }

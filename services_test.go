@@ -1,0 +1,157 @@
+package oomtrace
+
+import (
+	"bufio"
+	"encoding/json"
+	"os/exec"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/proc"
+)
+
+// startService runs a master with workers; returns all their pids, master first.
+func startService(t *testing.T, name string, workers, mb, grow int) []int {
+	t.Helper()
+	c := startChild(t, "service", name, strconv.Itoa(workers), strconv.Itoa(mb), strconv.Itoa(grow))
+	f := c.expect(t, "service")
+	var pids []int
+	for _, s := range f[1:] {
+		p, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, p)
+	}
+	t.Cleanup(func() {
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	return pids
+}
+
+// Three multi-process services with known sizes, one growing. `top --json`
+// must group every worker with its master, report RSS and PSS within 2% of
+// what /proc says at the same moment, and rank and flag the growing one.
+func TestTopServicesAgainstProc(t *testing.T) {
+	requireRoot(t)
+	want := map[string][]int{
+		"svc-steady": startService(t, "svc-steady", 3, 20, 0),
+		"svc-grow":   startService(t, "svc-grow", 1, 10, 4),
+		"svc-small":  startService(t, "svc-small", 0, 5, 0),
+	}
+	cmd := exec.Command(oomtraceBin(t), "top", "--json", "-d", "500ms", "-n", "14", "--pss-interval", "0", "--leak-window", "5s", "--sort", "growth")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	pr, _ := proc.NewReader("/proc")
+
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var last aggregate.Snapshot
+	lines := 0
+	for sc.Scan() {
+		lines++
+		var snap aggregate.Snapshot
+		if err := json.Unmarshal(sc.Bytes(), &snap); err != nil {
+			t.Fatalf("line %d is not a snapshot: %v", lines, err)
+		}
+		// Ground truth, read right after the snapshot.
+		for _, s := range snap.Services {
+			pids, ok := want[s.Name]
+			if !ok {
+				continue
+			}
+			var rss, pss uint64
+			for _, p := range pids {
+				m, err := pr.Mem(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sm, err := pr.Smaps(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rss += m.RSS()
+				pss += sm.PSS
+			}
+			if !within(s.RSS, rss, 0.02) || !within(s.PSS, pss, 0.02) {
+				t.Errorf("snapshot %d, %s: rss %d pss %d; /proc says %d and %d", lines, s.Name, s.RSS, s.PSS, rss, pss)
+			}
+		}
+		last = snap
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("oomtrace top: %v", err)
+	}
+	if lines != 14 {
+		t.Errorf("%d snapshots, want 14", lines)
+	}
+	got := map[string]aggregate.Service{}
+	for _, s := range last.Services {
+		got[s.Name] = s
+	}
+	for name, pids := range want {
+		s, ok := got[name]
+		if !ok {
+			t.Fatalf("no service %s", name)
+		}
+		sort.Ints(pids)
+		if s.Procs != len(pids) || !equal(s.PIDs, pids) {
+			t.Errorf("%s has pids %v, want master and workers %v", name, s.PIDs, pids)
+		}
+		if s.Kind != "tree" {
+			t.Errorf("%s kind %s, want tree", name, s.Kind)
+		}
+		if name == "svc-grow" != s.LeakSuspect {
+			t.Errorf("%s leak_suspect=%v growth=%.0f B/s", name, s.LeakSuspect, s.Growth)
+		}
+	}
+	// 8 MiB shared by four processes: PSS counts it once, RSS four times.
+	if s := got["svc-steady"]; s.RSS-s.PSS < 20<<20 {
+		t.Errorf("svc-steady rss %d pss %d: the shared 8 MiB should be counted once in PSS", s.RSS, s.PSS)
+	}
+	if g := got["svc-grow"].Growth; g < 3<<20 || g > 5<<20 {
+		t.Errorf("svc-grow growth %.0f B/s, want about 4 MiB/s", g)
+	}
+	// --sort growth: svc-grow comes before the other two. (Unrelated
+	// processes on the machine, a compiler say, may grow faster still.)
+	var order []string
+	for _, s := range last.Services {
+		if _, ok := want[s.Name]; ok {
+			order = append(order, s.Name)
+		}
+	}
+	if len(order) != 3 || order[0] != "svc-grow" {
+		t.Errorf("by growth the test services come as %v, want svc-grow first", order)
+	}
+}
+
+func within(got, want uint64, frac float64) bool {
+	d := float64(got) - float64(want)
+	if d < 0 {
+		d = -d
+	}
+	return d <= frac*float64(want)
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
