@@ -1,0 +1,239 @@
+// Package history is the flight recorder's memory: a bounded ring of
+// per-service samples (fine for the recent window, coarse further back) and
+// of significant events.
+//
+// Bounds: a service costs 48 bytes a sample, Window/Fine + Long/Coarse
+// samples (600 + 720 = 1320 by default, about 62 KiB); at most MaxServices
+// services are kept (the longest unseen go first); at most MaxEvents events.
+package history
+
+import (
+	"sort"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+// Config bounds a History. Zero values get the defaults.
+type Config struct {
+	Fine        time.Duration // interval of recent samples (default 1s)
+	Window      time.Duration // span of fine samples (default 10m)
+	Coarse      time.Duration // interval of older samples (default 10s)
+	Long        time.Duration // span of coarse samples (default 2h)
+	MaxServices int           // default 1000
+	MaxEvents   int           // default 20000
+}
+
+func (c *Config) defaults() {
+	if c.Fine <= 0 {
+		c.Fine = time.Second
+	}
+	if c.Window <= 0 {
+		c.Window = 10 * time.Minute
+	}
+	if c.Coarse <= 0 {
+		c.Coarse = 10 * time.Second
+	}
+	if c.Long <= 0 {
+		c.Long = 2 * time.Hour
+	}
+	if c.MaxServices <= 0 {
+		c.MaxServices = 1000
+	}
+	if c.MaxEvents <= 0 {
+		c.MaxEvents = 20000
+	}
+}
+
+// point is a compact sample: sizes in KiB.
+type point struct {
+	t                                 int64 // unix ms
+	procs                             int32
+	rss, pss, anon, file, shmem, swap uint32
+	mmap, brk                         int32
+	_                                 int32
+}
+
+const kib = 1024
+
+func toPoint(t time.Time, s *aggregate.Service) point {
+	return point{t: t.UnixMilli(), procs: int32(s.Procs), rss: uint32(s.RSS / kib), pss: uint32(s.PSS / kib),
+		anon: uint32(s.Anon / kib), file: uint32(s.File / kib), shmem: uint32(s.Shmem / kib), swap: uint32(s.Swap / kib),
+		mmap: int32(s.Mmap / kib), brk: int32(s.Brk / kib)}
+}
+
+func (p point) sample() dump.Sample {
+	return dump.Sample{Time: time.UnixMilli(p.t).UTC(), Procs: int(p.procs), RSS: uint64(p.rss) * kib, PSS: uint64(p.pss) * kib,
+		Anon: uint64(p.anon) * kib, File: uint64(p.file) * kib, Shmem: uint64(p.shmem) * kib, Swap: uint64(p.swap) * kib,
+		Mmap: int64(p.mmap) * kib, Brk: int64(p.brk) * kib}
+}
+
+type svc struct {
+	kind       string
+	fine       *ring[point]
+	coarse     *ring[point]
+	lastCoarse int64
+	lastSeen   time.Time
+	latest     aggregate.Service // figures of the newest snapshot (no processes)
+}
+
+// History keeps samples and events. Not safe for concurrent use.
+type History struct {
+	cfg      Config
+	services map[string]*svc
+	system   *ring[dump.SystemSample]
+	events   *ring[tracer.Event]
+	last     aggregate.Snapshot
+}
+
+// New makes an empty history.
+func New(cfg Config) *History {
+	cfg.defaults()
+	return &History{
+		cfg:      cfg,
+		services: map[string]*svc{},
+		system:   newRing[dump.SystemSample](int(cfg.Window / cfg.Fine)),
+		events:   newRing[tracer.Event](cfg.MaxEvents),
+	}
+}
+
+// Last is the newest snapshot added.
+func (h *History) Last() aggregate.Snapshot { return h.last }
+
+// Add records a snapshot.
+func (h *History) Add(snap aggregate.Snapshot) {
+	h.last = snap
+	h.last.Services = nil
+	h.system.push(dump.SystemSample{Time: snap.Time.UTC(), Used: snap.System.UsedBytes, Available: snap.System.AvailableBytes})
+	for i := range snap.Services {
+		s := &snap.Services[i]
+		st, ok := h.services[s.Name]
+		if !ok {
+			st = &svc{fine: newRing[point](int(h.cfg.Window / h.cfg.Fine)), coarse: newRing[point](int(h.cfg.Long / h.cfg.Coarse))}
+			h.services[s.Name] = st
+		}
+		p := toPoint(snap.Time, s)
+		st.kind = s.Kind
+		st.fine.push(p)
+		if p.t-st.lastCoarse >= h.cfg.Coarse.Milliseconds() {
+			st.coarse.push(p)
+			st.lastCoarse = p.t
+		}
+		if s.Procs > 0 {
+			st.lastSeen = snap.Time
+		}
+		st.latest = *s
+		st.latest.Processes = nil
+	}
+	h.evict(snap.Time)
+}
+
+// evict drops services unseen for Window+Long, then the longest unseen
+// beyond MaxServices.
+func (h *History) evict(now time.Time) {
+	for name, st := range h.services {
+		if now.Sub(st.lastSeen) > h.cfg.Window+h.cfg.Long {
+			delete(h.services, name)
+		}
+	}
+	if len(h.services) <= h.cfg.MaxServices {
+		return
+	}
+	names := make([]string, 0, len(h.services))
+	for n := range h.services {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return h.services[names[i]].lastSeen.Before(h.services[names[j]].lastSeen) })
+	for _, n := range names[:len(names)-h.cfg.MaxServices] {
+		delete(h.services, n)
+	}
+}
+
+// AddEvent records a significant event.
+func (h *History) AddEvent(ev *tracer.Event) {
+	e := *ev
+	if ev.OOM != nil {
+		k := *ev.OOM
+		e.OOM = &k
+	}
+	h.events.push(e)
+}
+
+// Services returns each service's samples in [start, end], most grown first;
+// growth is measured up to `at` (the kill), so a victim whose memory vanished
+// with it still shows what it grew.
+func (h *History) Services(start, end, at time.Time) []dump.Service {
+	var out []dump.Service
+	for name, st := range h.services {
+		var pts []point
+		// Coarse points before the fine ring's start, then the fine ones.
+		fineStart := int64(1 << 62)
+		if st.fine.len() > 0 {
+			fineStart = st.fine.at(0).t
+		}
+		st.coarse.each(func(p point) {
+			if p.t < fineStart && p.t >= start.UnixMilli() && p.t <= end.UnixMilli() {
+				pts = append(pts, p)
+			}
+		})
+		st.fine.each(func(p point) {
+			if p.t >= start.UnixMilli() && p.t <= end.UnixMilli() {
+				pts = append(pts, p)
+			}
+		})
+		if len(pts) == 0 {
+			continue
+		}
+		s := dump.Service{Name: name, Kind: st.kind, Procs: int(pts[len(pts)-1].procs), LeakSuspect: st.latest.LeakSuspect,
+			OOMKills: st.latest.OOMKills, GrowthPerSec: st.latest.Growth, Samples: make([]dump.Sample, len(pts))}
+		var startRSS, endRSS, peak uint64
+		first := true
+		for i, p := range pts {
+			s.Samples[i] = p.sample()
+			rss := s.Samples[i].RSS
+			if p.t > at.UnixMilli() {
+				continue
+			}
+			if first {
+				startRSS, first = rss, false
+			}
+			endRSS = rss
+			peak = max(peak, rss)
+		}
+		s.StartBytes, s.EndBytes, s.PeakBytes = startRSS, endRSS, peak
+		s.GrowthBytes = int64(endRSS) - int64(startRSS)
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].GrowthBytes != out[j].GrowthBytes {
+			return out[i].GrowthBytes > out[j].GrowthBytes
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// System returns system samples in [start, end].
+func (h *History) System(start, end time.Time) []dump.SystemSample {
+	var out []dump.SystemSample
+	h.system.each(func(s dump.SystemSample) {
+		if !s.Time.Before(start) && !s.Time.After(end) {
+			out = append(out, s)
+		}
+	})
+	return out
+}
+
+// Events returns the events in [start, end], oldest first.
+func (h *History) Events(start, end time.Time) []tracer.Event {
+	var out []tracer.Event
+	h.events.each(func(e tracer.Event) {
+		if !e.Time.Before(start) && !e.Time.After(end) {
+			out = append(out, e)
+		}
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
