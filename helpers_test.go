@@ -64,7 +64,11 @@ type child struct {
 
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
-	cmd := exec.Command(workloadBin(t), args...)
+	return startCommand(t, exec.Command(workloadBin(t), args...))
+}
+
+func startCommand(t *testing.T, cmd *exec.Cmd) *child {
+	t.Helper()
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

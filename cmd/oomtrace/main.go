@@ -58,9 +58,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	err := cmd.run(args[1:], stdout, stderr)
 	var ue usageError
+	var ce exitCodeError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ce):
+		if ce.msg != "" {
+			fmt.Fprintf(stderr, "oomtrace %s: %s\n", cmd.name, ce.msg)
+		}
+		return ce.code
 	case errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/history"
+	"github.com/oomtrace/oomtrace/internal/kmsg"
+	"github.com/oomtrace/oomtrace/internal/recorder"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(command{name: "record", summary: "flight recorder: write a timeline dump after every OOM kill", run: cmdRecord})
+}
+
+const recordExamples = `  sudo oomtrace record                          # dumps into /var/log/oomtrace
+  sudo oomtrace record --out /tmp/oom --warn-at 5m
+  sudo kill -USR2 $(pidof oomtrace)               # write a snapshot dump now
+`
+
+// recordFlags are shared by record and run.
+type recordFlags struct {
+	engineFlags
+	out         string
+	window      time.Duration
+	warnAt      time.Duration
+	oomScoreAdj int
+	readyFile   string
+}
+
+func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
+	fs.StringVar(&f.out, "out", out, "directory for the dumps")
+	fs.DurationVar(&f.window, "window", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
+	fs.DurationVar(&f.warnAt, "warn-at", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
+	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
+	fs.StringVar(&f.readyFile, "ready-file", "", "write this file once every probe is attached")
+	f.engineFlags.register(fs, time.Second)
+}
+
+func (f *recordFlags) validate() error {
+	if f.out == "" {
+		return usagef("--out must not be empty")
+	}
+	if f.window < 10*f.interval || f.window > 24*time.Hour {
+		return usagef("--window %s: must be between 10 intervals and 24h", f.window)
+	}
+	if f.warnAt < 0 {
+		return usagef("--warn-at %s: must not be negative", f.warnAt)
+	}
+	if f.oomScoreAdj < -1000 || f.oomScoreAdj > 1000 {
+		return usagef("--oom-score-adj %d: must be between -1000 and 1000", f.oomScoreAdj)
+	}
+	_, _, err := f.config()
+	return err
+}
+
+func cmdRecord(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("record", "record [flags]", recordExamples, stdout)
+	var f recordFlags
+	f.register(fs, "/var/log/oomtrace")
+	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	if *duration < 0 {
+		return usagef("invalid --duration %s", *duration)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	s, err := startSession(&f, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	err = s.run(ctx)
+	s.finish(stderr)
+	return err
+}
+
+// session is a running recorder: engine, history, kmsg follower, SIGUSR2.
+type session struct {
+	f         *recordFlags
+	adjBefore []byte // own oom_score_adj before protectSelf; nil if unchanged
+	en        *engine
+	rec       *recorder.Recorder
+	km        *kmsg.Reader
+	usr2      chan os.Signal
+}
+
+func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
+	before, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err == nil {
+		if err = protectSelf(f.oomScoreAdj); err != nil {
+			before = nil
+			slog.Warn("cannot set own oom_score_adj (lowering it needs CAP_SYS_RESOURCE); the OOM killer may pick the recorder", "want", f.oomScoreAdj, "err", err)
+		}
+	}
+	en, err := startEngine(&f.engineFlags, stderr)
+	if err != nil {
+		return nil, err
+	}
+	hist := history.New(history.Config{Fine: f.interval, Window: f.window})
+	rec := recorder.New(recorder.Config{
+		OutDir: f.out, Window: f.window, WarnAt: f.warnAt, Host: hostInfo(), Cgroups: en.cfg.Cgroups,
+		ServiceOf: func(pid int, comm string) string { return en.agg.ServiceOf(pid, comm).Name },
+	}, hist)
+	s := &session{f: f, adjBefore: before, en: en, rec: rec, usr2: make(chan os.Signal, 1)}
+	en.onEv = rec.OnEvent
+	if km, err := kmsg.Open("/dev/kmsg", true); err != nil {
+		slog.Warn("cannot follow /dev/kmsg: dumps will lack the kernel's constraint and memcgs", "err", err)
+	} else {
+		s.km = km
+		go func() {
+			for {
+				rep, err := km.Next()
+				if err != nil {
+					return
+				}
+				rec.OnReport(rep)
+			}
+		}()
+	}
+	signal.Notify(s.usr2, syscall.SIGUSR2)
+	go func() {
+		for range s.usr2 {
+			if paths, err := rec.Snapshot(); err == nil {
+				slog.Info("snapshot written", "file", paths[0])
+			}
+		}
+	}()
+	if f.readyFile != "" {
+		if err := os.WriteFile(f.readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("write --ready-file: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *session) run(ctx context.Context) error {
+	return s.en.run(ctx, func(snap aggregate.Snapshot) bool {
+		s.rec.OnSnapshot(snap)
+		return true
+	})
+}
+
+// finish writes what is pending and prints the exit summary.
+func (s *session) finish(stderr io.Writer) {
+	s.rec.Flush()
+	kills := s.rec.Kills()
+	fmt.Fprintf(stderr, "oomtrace: %d OOM kill(s) recorded, %d file(s) written to %s\n", len(kills), len(s.rec.Dumps()), s.f.out)
+	if n := s.rec.Pending(); n > 0 {
+		fmt.Fprintf(stderr, "oomtrace: %d dump(s) could not be written to %s\n", n, s.f.out)
+	}
+	if st, err := s.en.tr.Stats(); err == nil {
+		fmt.Fprint(stderr, formatStats(st))
+	}
+}
+
+func (s *session) Close() {
+	signal.Stop(s.usr2)
+	close(s.usr2)
+	if s.km != nil {
+		s.km.Close()
+	}
+	s.en.Close()
+}
+
+// protectSelf sets the process's own oom_score_adj.
+func protectSelf(adj int) error {
+	return os.WriteFile("/proc/self/oom_score_adj", []byte(fmt.Sprint(adj)), 0)
+}
+
+// unprotected runs start with the oom_score_adj the process had before the
+// recorder protected itself, so children do not inherit the protection.
+func (s *session) unprotected(start func() error) error {
+	if s.adjBefore == nil {
+		return start()
+	}
+	if err := os.WriteFile("/proc/self/oom_score_adj", s.adjBefore, 0); err != nil {
+		return fmt.Errorf("reset oom_score_adj for the command: %w", err)
+	}
+	err := start()
+	if perr := protectSelf(s.f.oomScoreAdj); perr != nil {
+		slog.Warn("cannot restore own oom_score_adj", "err", perr)
+	}
+	return err
+}
+
+func hostInfo() dump.Host {
+	h := dump.Host{Oomtrace: versionString()}
+	h.Hostname, _ = os.Hostname()
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		h.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return h
+}
