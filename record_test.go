@@ -14,13 +14,14 @@ import (
 	"github.com/oomtrace/oomtrace/internal/dump"
 )
 
-// startChildIn starts the workload already inside a memory cgroup.
+// startChildIn starts the workload already inside a memory cgroup, as a
+// session leader: a service of its own, not a worker of the test binary.
 func startChildIn(t *testing.T, cg cgroup.Memcg, args ...string) *child {
 	t.Helper()
 	script := `echo $$ > "$1/cgroup.procs" && shift && exec "$@"`
-	all := append([]string{"-c", script, "sh", cg.H.Dir(cg.Path), workloadBin(t)}, args...)
-	c := startCommand(t, exec.Command("sh", all...))
-	return c
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh", cg.H.Dir(cg.Path), workloadBin(t)}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return startCommand(t, cmd)
 }
 
 // startRecorder runs `oomtrace record` until the test ends.

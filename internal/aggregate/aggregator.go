@@ -155,6 +155,12 @@ func (a *Aggregator) HandleEvent(ev *tracer.Event) {
 // seen; comm is the fallback for a process that is already gone.
 func (a *Aggregator) ServiceOf(pid int, comm string) service.Key {
 	if p, ok := a.table[pid]; ok && p.key.Name != "" {
+		if p.reread { // exec'd since it was read
+			if info, err := a.procs.Info(pid); err == nil {
+				p.info, p.reread = info, false
+				p.key = a.resolve(p)
+			}
+		}
 		return p.key
 	}
 	if p := a.add(pid); p != nil {

@@ -197,8 +197,13 @@ func (r *Recorder) Flush() {
 
 func (r *Recorder) writeKillLocked(k dump.Kill) {
 	if r.cfg.Cgroups != nil && k.Victim.Cgroup != "" {
-		if n, err := (cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}).OOMKills(); err == nil {
+		m := cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}
+		if n, err := m.OOMKills(); err == nil {
 			k.MemcgOOMKills = int64(n)
+		}
+		if lim, err := m.Limit(); err == nil && lim > 0 && k.MemcgOOMKills > 0 && k.Constraint == "" {
+			k.Constraint, k.ConstraintInferred = "CONSTRAINT_MEMCG", true
+			k.OOMMemcg, k.TaskMemcg = k.Victim.Cgroup, k.Victim.Cgroup
 		}
 	}
 	r.kills = append(r.kills, k)
