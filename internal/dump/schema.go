@@ -78,13 +78,13 @@ type Kill struct {
 	TaskMemcg  string    `json:"task_memcg"`
 	// MemcgOOMKills is the victim cgroup's own oom_kill counter after the
 	// kill, a cross-check (-1 when unreadable).
-	MemcgOOMKills int64  `json:"memcg_oom_kills"`
-	KernelReport  bool   `json:"kernel_report"` // the /dev/kmsg report was found and joined
+	MemcgOOMKills int64 `json:"memcg_oom_kills"`
+	KernelReport  bool  `json:"kernel_report"` // the /dev/kmsg report was found and joined
 	// ConstraintInferred: the kernel printed no constraint (it rate-limits
 	// its OOM report to 10 per 5 s), so it was inferred from the victim's
 	// memory cgroup: a limit and a raised oom_kill counter mean CONSTRAINT_MEMCG.
-	ConstraintInferred bool `json:"constraint_inferred,omitempty"`
-	Source        string `json:"source"`        // tp_btf or tracepoint
+	ConstraintInferred bool   `json:"constraint_inferred,omitempty"`
+	Source             string `json:"source"` // tp_btf or tracepoint
 }
 
 // Task names a process and its service.
