@@ -130,10 +130,18 @@ func newChart() *chart {
 	}
 }
 
-// timeRange is the chart's time axis: the window, else what the samples
-// and events span, widened to at least a minute.
+// timeRange is the chart's time axis: the window, starting no earlier than
+// the first sample (a recorder started shortly before the kill), else what the
+// samples and events span; widened to at least a minute.
 func timeRange(d *Dump) (time.Time, time.Time) {
 	t0, t1 := d.Window.Start, d.Window.End
+	if first := firstSample(d); !first.IsZero() && first.After(t0) && first.Before(t1) {
+		t0 = first
+		if span := t1.Sub(t0); span < 5*time.Second {
+			t0 = t1.Add(-5 * time.Second)
+		}
+		return t0.UTC(), t1.UTC()
+	}
 	if t0.IsZero() || t1.IsZero() || !t1.After(t0) {
 		var ts []time.Time
 		for _, s := range d.Services {
@@ -162,6 +170,24 @@ func timeRange(d *Dump) (time.Time, time.Time) {
 		t0, t1 = t0.Add(-pad), t1.Add(pad)
 	}
 	return t0.UTC(), t1.UTC()
+}
+
+func firstSample(d *Dump) time.Time {
+	var first time.Time
+	see := func(t time.Time) {
+		if !t.IsZero() && (first.IsZero() || t.Before(first)) {
+			first = t
+		}
+	}
+	for _, s := range d.Services {
+		if len(s.Samples) > 0 {
+			see(s.Samples[0].Time)
+		}
+	}
+	if len(d.SystemSamples) > 0 {
+		see(d.SystemSamples[0].Time)
+	}
+	return first
 }
 
 // series is one service's samples, sorted, with how long a sample is held
