@@ -145,3 +145,42 @@ func TestEventsWithoutRoot(t *testing.T) {
 		t.Errorf("output %q, want one line naming root or CAP_BPF + CAP_PERFMON", s)
 	}
 }
+
+// `oomtrace doctor` explains the machine: every hook and its mechanism, and
+// fails with the reason when oomtrace cannot run.
+func TestDoctor(t *testing.T) {
+	requireRoot(t)
+	out, err := exec.Command(oomtraceBin(t), "doctor", "--json").Output()
+	if err != nil {
+		t.Fatalf("doctor: %v", err)
+	}
+	var res struct {
+		CanRun bool `json:"can_run"`
+		Checks []struct {
+			Name   string `json:"name"`
+			OK     bool   `json:"ok"`
+			Detail string `json:"detail"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range res.Checks {
+		got[c.Name] = c.Detail
+	}
+	if !res.CanRun || !strings.HasPrefix(got["hook oom/mark_victim"], "tp_btf") || got["hook syscalls/sys_exit_mmap"] != "tracepoint" {
+		t.Errorf("doctor: can_run=%v checks %v", res.CanRun, got)
+	}
+	for _, name := range []string{"kernel", "btf", "ringbuf", "tracefs", "fentry", "kprobe", "cgroup", "psi", "kmsg", "hook sched/sched_process_exit"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("doctor has no %q check", name)
+		}
+	}
+	cmd := exec.Command(oomtraceBin(t), "doctor")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "FAIL  privileges") || !strings.Contains(string(b), "cannot run here: privileges") {
+		t.Errorf("doctor as nobody: %v\n%s", err, b)
+	}
+}

@@ -346,6 +346,9 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 	byName := map[string]*Service{}
 	calls := map[string]uint64{}
 	for _, p := range a.table {
+		if p.info.Kernel {
+			continue // kernel threads hold no memory of their own
+		}
 		name := p.key.Name
 		s, ok := byName[name]
 		if !ok {

@@ -1,0 +1,109 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Check is one answer of the kernel feature probe.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Need   bool   `json:"required"` // oomtrace cannot run without it
+	Detail string `json:"detail"`
+}
+
+// Probe asks the kernel what oomtrace can use. It loads and attaches only
+// trivial programs, and detaches them at once.
+func Probe() []Check {
+	var out []Check
+	add := func(name string, need bool, err error, ok, fail string) {
+		c := Check{Name: name, OK: err == nil, Need: need, Detail: ok}
+		if err != nil {
+			c.Detail = fmt.Sprintf("%s: %v", fail, firstLine(err))
+		}
+		out = append(out, c)
+	}
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	out = append(out, Check{Name: "kernel", OK: true, Detail: unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])})
+	add("privileges", true, checkPrivileges(), "root or CAP_BPF+CAP_PERFMON", "missing")
+	_, err := btf.LoadKernelSpec()
+	add("btf", true, err, "/sys/kernel/btf/vmlinux", "no kernel BTF (CONFIG_DEBUG_INFO_BTF)")
+	add("ringbuf", true, features.HaveMapType(ebpf.RingBuf), "BPF ring buffer", "no BPF ring buffer (needs 5.8)")
+	add("task_storage", true, features.HaveMapType(ebpf.TaskStorage), "task local storage for per-process counters", "no task storage (needs 5.11)")
+	if dir, ok := TracefsMounted(); ok {
+		add("tracefs", false, nil, "mounted at "+dir, "")
+	} else {
+		add("tracefs", false, errors.New("not mounted"), "", "oomtrace mounts it at "+tracefsDir+" when it starts")
+	}
+	add("fentry", false, probeFentry(), "permitted (not used yet: tracepoints carry every hook)", "unavailable, tracepoints used")
+	add("kprobe", false, probeKprobe(), "available (not used: tracepoints carry every hook)", "unavailable, tracepoints used")
+	return out
+}
+
+func trivial(pt ebpf.ProgramType, at ebpf.AttachType, to string) (*ebpf.Program, error) {
+	return ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: pt, AttachType: at, AttachTo: to, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+}
+
+func probeFentry() error {
+	prog, err := trivial(ebpf.Tracing, ebpf.AttachTraceFEntry, "__x64_sys_getppid")
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+func probeKprobe() error {
+	if _, err := os.Stat("/sys/bus/event_source/devices/kprobe"); err != nil {
+		return errors.New("kernel built without kprobes")
+	}
+	prog, err := trivial(ebpf.Kprobe, ebpf.AttachNone, "")
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	l, err := link.Kprobe("__x64_sys_getppid", prog, nil)
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+// LoadOnly loads every program without attaching and reports the hooks and
+// mechanisms chosen, for `oomtrace doctor`.
+func LoadOnly(cfg Config) ([]Hook, error) {
+	cfg.defaults()
+	if err := checkPrivileges(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock limit: %w", err)
+	}
+	if err := checkKernel(); err != nil {
+		return nil, err
+	}
+	objs, hooks, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	objs.Close()
+	return hooks, nil
+}
