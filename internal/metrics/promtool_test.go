@@ -1,0 +1,55 @@
+package metrics
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+)
+
+// TestPromlint lints a full scrape with the client library's linter, which
+// runs without promtool.
+func TestPromlint(t *testing.T) {
+	e := New()
+	snap, stats := fixture()
+	e.Update(snap, stats)
+	body, _ := scrape(t, e.Handler())
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestPromtoolCheckMetrics pipes a full scrape through `promtool check
+// metrics`, which parses the exposition and lints names, units, types and
+// help texts. promtool comes with Debian's prometheus package.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("promtool not on PATH (apt-get install prometheus): %v", err)
+		}
+		t.Skip("promtool not on PATH; apt-get install prometheus")
+	}
+	e := New()
+	snap, stats := fixture()
+	e.Update(snap, stats)
+	body, _ := scrape(t, e.Handler())
+
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
+	}
+	if s := strings.TrimSpace(out.String()); s != "" {
+		t.Errorf("promtool check metrics reported:\n%s", s)
+	}
+}
