@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/proc"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -176,4 +177,13 @@ func (c *collector) settle(pred func(*tracer.Event) bool, quiet, limit time.Dura
 		time.Sleep(50 * time.Millisecond)
 	}
 	return n
+}
+
+func procReader(t *testing.T) *proc.Reader {
+	t.Helper()
+	pr, err := proc.NewReader("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pr
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/metrics"
 	"github.com/oomtrace/oomtrace/internal/proc"
 	"github.com/oomtrace/oomtrace/internal/service"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -25,6 +26,7 @@ type engineFlags struct {
 	rulesFile   string
 	pssInterval time.Duration
 	leakWindow  time.Duration
+	metricsAddr string
 	verbose     bool
 }
 
@@ -36,6 +38,7 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
 	fs.StringVar(&e.minSize, "min-size", "1MiB", "stream allocations of at least this size")
 	fs.StringVar(&e.ringSize, "ring-size", "512KiB", "size of the events ring buffer")
+	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.verbose, "verbose", false, "print full verifier logs on load errors")
 }
 
@@ -53,6 +56,13 @@ func (e *engineFlags) config() (tracer.Config, aggregate.Config, error) {
 	}
 	if e.leakWindow < 2*e.interval {
 		return tcfg, aggregate.Config{}, usagef("--leak-window %s: must be at least two intervals", e.leakWindow)
+	}
+	if e.metricsAddr != "" {
+		addr, err := metrics.ParseAddr(e.metricsAddr)
+		if err != nil {
+			return tcfg, aggregate.Config{}, usagef("--metrics-addr: %v", err)
+		}
+		e.metricsAddr = addr
 	}
 	rules, err := loadRules(e.rules, e.rulesFile)
 	if err != nil {
@@ -94,10 +104,12 @@ func loadRules(flags []string, file string) ([]service.Rule, error) {
 
 // engine runs the tracer and the aggregator and calls back on one goroutine.
 type engine struct {
-	tr   *tracer.Tracer
-	agg  *aggregate.Aggregator
-	cfg  aggregate.Config
-	onEv func(*tracer.Event)
+	tr      *tracer.Tracer
+	agg     *aggregate.Aggregator
+	cfg     aggregate.Config
+	onEv    func(*tracer.Event)
+	metrics *metrics.Exporter // nil without --metrics-addr
+	addr    string
 }
 
 func startEngine(e *engineFlags, stderr io.Writer) (*engine, error) {
@@ -123,7 +135,11 @@ func startEngine(e *engineFlags, stderr io.Writer) (*engine, error) {
 		tr.Close()
 		return nil, fmt.Errorf("open /proc: %w", err)
 	}
-	return &engine{tr: tr, agg: aggregate.New(acfg, pr, tr), cfg: acfg}, nil
+	en := &engine{tr: tr, agg: aggregate.New(acfg, pr, tr), cfg: acfg, addr: e.metricsAddr}
+	if e.metricsAddr != "" {
+		en.metrics = metrics.New()
+	}
+	return en, nil
 }
 
 // run ticks until ctx ends or onSnap returns false. The first tick is at once.
@@ -131,6 +147,13 @@ func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool)
 	hooks := map[string]string{}
 	for _, h := range en.tr.Hooks() {
 		hooks[h.Name] = h.Mechanism
+	}
+	if en.metrics != nil {
+		addr, err := metrics.Serve(ctx, en.addr, en.metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		slog.Info("serving metrics", "url", "http://"+addr.String()+"/metrics")
 	}
 	tick := time.NewTicker(en.cfg.Interval)
 	defer tick.Stop()
@@ -141,6 +164,11 @@ func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool)
 			return false, err
 		}
 		snap.System.Hooks = hooks
+		if en.metrics != nil {
+			if st, err := en.tr.Stats(); err == nil {
+				en.metrics.Update(snap, st)
+			}
+		}
 		return onSnap(snap), nil
 	}
 	if ok, err := sample(time.Now()); !ok || err != nil {
