@@ -84,6 +84,9 @@ func TestRecordOOMDump(t *testing.T) {
 	if d.Victim == nil || d.Victim.PID != uint32(pid) || d.Victim.Service != "svc-oom" || d.Victim.Comm != "svc-oom" {
 		t.Fatalf("victim %+v, want pid %d of service svc-oom", d.Victim, pid)
 	}
+	if !strings.HasSuffix(d.Victim.Cmdline, "/workload service svc-oom 0 4 12") {
+		t.Errorf("victim cmdline %q", d.Victim.Cmdline)
+	}
 	if d.Trigger == nil || d.Trigger.PID != uint32(pid) {
 		t.Errorf("trigger %+v, want %d", d.Trigger, pid)
 	}

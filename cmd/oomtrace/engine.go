@@ -27,6 +27,7 @@ type engineFlags struct {
 	pssInterval time.Duration
 	leakWindow  time.Duration
 	metricsAddr string
+	redactAll   bool
 	verbose     bool
 }
 
@@ -39,6 +40,7 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 	fs.StringVar(&e.minSize, "min-size", "1MiB", "stream allocations of at least this size")
 	fs.StringVar(&e.ringSize, "ring-size", "512KiB", "size of the events ring buffer")
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
+	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
 	fs.BoolVar(&e.verbose, "verbose", false, "print full verifier logs on load errors")
 }
 
@@ -68,7 +70,7 @@ func (e *engineFlags) config() (tracer.Config, aggregate.Config, error) {
 	if err != nil {
 		return tcfg, aggregate.Config{}, err
 	}
-	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: true}
+	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: true, RedactAll: e.redactAll}
 	if acfg.PSSInterval == 0 {
 		acfg.PSSInterval = -1 // every tick
 	}

@@ -124,6 +124,7 @@ func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
 	rec := recorder.New(recorder.Config{
 		OutDir: f.out, Window: f.window, WarnAt: f.warnAt, Host: hostInfo(), Cgroups: en.cfg.Cgroups,
 		ServiceOf: func(pid int, comm string) string { return en.agg.ServiceOf(pid, comm).Name },
+		CmdlineOf: en.agg.CmdlineOf,
 	}, hist)
 	s := &session{f: f, adjBefore: before, en: en, rec: rec, usr2: make(chan os.Signal, 1)}
 	en.onEv = rec.OnEvent

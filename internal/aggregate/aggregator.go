@@ -5,11 +5,11 @@ package aggregate
 
 import (
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/cgroup"
 	"github.com/oomtrace/oomtrace/internal/proc"
+	"github.com/oomtrace/oomtrace/internal/redact"
 	"github.com/oomtrace/oomtrace/internal/service"
 	"github.com/oomtrace/oomtrace/tracer"
 )
@@ -42,6 +42,7 @@ type Config struct {
 	Rules         []service.Rule    // user rules, first match wins
 	Cgroups       *cgroup.Hierarchy // memory cgroup figures when set
 	WithProcesses bool              // fill Service.Processes
+	RedactAll     bool              // mask every argument of command lines, not only secrets
 }
 
 func (c *Config) defaults() {
@@ -149,6 +150,14 @@ func (a *Aggregator) HandleEvent(ev *tracer.Event) {
 		s.oomKills++
 		s.lastOOM = ev.Time
 	}
+}
+
+// CmdlineOf is a known process's command line, redacted; "" if unknown.
+func (a *Aggregator) CmdlineOf(pid int) string {
+	if p, ok := a.table[pid]; ok {
+		return redact.Line(p.info.Cmdline, a.cfg.RedactAll)
+	}
+	return ""
 }
 
 // ServiceOf names the service of a process, reading /proc for one not yet
@@ -382,7 +391,7 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 		calls[name] += n
 		if a.cfg.WithProcesses {
 			s.Processes = append(s.Processes, Process{
-				PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: strings.Join(p.info.Cmdline, " "),
+				PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: redact.Line(p.info.Cmdline, a.cfg.RedactAll),
 				RSS: p.mem.RSS(), PSS: pss, USS: p.smaps.USS, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
 				Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
 			})

@@ -160,6 +160,7 @@ func newKillView(d *Dump, i int, k kill) killView {
 	kw.Rows = []kv{
 		{"victim", fmt.Sprintf("pid %d  comm %s  service %s", v.PID, orNone(v.Comm), orNone(v.Service))},
 		{"victim cgroup", orNone(v.Cgroup)},
+		{"victim cmdline", orNone(v.Cmdline)},
 		{"victim RSS", fmt.Sprintf("anon %s, file %s, shmem %s", units.Bytes(v.AnonRSSBytes), units.Bytes(v.FileRSSBytes), units.Bytes(v.ShmemRSSBytes))},
 		{"total_vm / pgtables", units.Bytes(v.TotalVMBytes) + " / " + units.Bytes(v.PgTablesBytes)},
 		{"oom_score_adj / uid", fmt.Sprintf("%d / %d", v.OOMScoreAdj, v.UID)},

@@ -97,6 +97,7 @@ type Task struct {
 // Victim is the killed process as the kernel saw it.
 type Victim struct {
 	Task
+	Cmdline       string `json:"cmdline,omitempty"` // secrets masked; every argument with --redact-cmdline
 	Cgroup        string `json:"cgroup"`
 	AnonRSSBytes  uint64 `json:"anon_rss_bytes"`
 	FileRSSBytes  uint64 `json:"file_rss_bytes"`

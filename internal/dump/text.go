@@ -94,6 +94,9 @@ func (t *textWriter) kill(d *Dump, i int, k kill) {
 	v := k.Victim
 	t.field("Victim", task(v.PID, v.Comm, v.Service))
 	t.field("", "cgroup "+orNone(v.Cgroup))
+	if v.Cmdline != "" {
+		t.field("", "cmdline "+orNone(v.Cmdline))
+	}
 	t.field("", fmt.Sprintf("rss anon %s  file %s  shmem %s  total_vm %s  pgtables %s",
 		units.Bytes(v.AnonRSSBytes), units.Bytes(v.FileRSSBytes), units.Bytes(v.ShmemRSSBytes),
 		units.Bytes(v.TotalVMBytes), units.Bytes(v.PgTablesBytes)))

@@ -34,6 +34,8 @@ type Config struct {
 	Logger    *slog.Logger
 	// ServiceOf names the service of a process (at the moment of the kill).
 	ServiceOf func(pid int, comm string) string
+	// CmdlineOf gives a process's redacted command line (may be nil).
+	CmdlineOf func(pid int) string
 	// VMStat reads the kernel's OOM kill counter; default /proc/vmstat oom_kill.
 	VMStat func() (uint64, error)
 	// Now is the clock; default time.Now.
@@ -118,6 +120,9 @@ func (r *Recorder) OnEvent(ev *tracer.Event) {
 		Trigger:       dump.Task{PID: k.Trigger.PID, Comm: k.Trigger.Comm, Service: r.cfg.ServiceOf(int(k.Trigger.PID), k.Trigger.Comm)},
 		MemcgOOMKills: -1,
 		Source:        k.Source,
+	}
+	if r.cfg.CmdlineOf != nil {
+		kill.Victim.Cmdline = r.cfg.CmdlineOf(int(k.Victim.PID))
 	}
 	p := &pending{kill: kill, since: r.cfg.Now()}
 	r.pending = append(r.pending, p)

@@ -1,0 +1,91 @@
+// Package redact keeps credentials out of command lines before they are
+// shown or written: values of secret-looking options and environment-style
+// assignments, and passwords in URLs. With All, every argument goes.
+package redact
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Mask replaces a redacted value.
+const Mask = "***"
+
+var (
+	// urlCreds matches scheme://user:password@ in URLs.
+	urlCreds = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*):[^@/\s]*@`)
+)
+
+// Args returns argv with secrets masked; all masks everything after argv[0].
+func Args(argv []string, all bool) []string {
+	if len(argv) == 0 {
+		return argv
+	}
+	out := make([]string, len(argv))
+	out[0] = urlCreds.ReplaceAllString(argv[0], "${1}:"+Mask+"@")
+	maskNext := false
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case all:
+			out[i] = Mask
+		case maskNext:
+			out[i], maskNext = Mask, false
+		default:
+			out[i], maskNext = arg(a)
+		}
+	}
+	return out
+}
+
+// arg masks one argument; the bool says the next argument is its value.
+func arg(a string) (string, bool) {
+	a = urlCreds.ReplaceAllString(a, "${1}:"+Mask+"@")
+	name, _, hasValue := strings.Cut(a, "=")
+	isOpt := strings.HasPrefix(name, "-")
+	if !secretName(name) {
+		return a, false
+	}
+	switch {
+	case hasValue && (isOpt || isVarName(name)):
+		return name + "=" + Mask, false
+	case isOpt && !hasValue:
+		return a, true // --password VALUE
+	}
+	return a, false
+}
+
+func isVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r != '_' && !(r >= 'A' && r <= 'Z') && !(r >= 'a' && r <= 'z') && !(i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Line redacts a command line joined by spaces.
+func Line(argv []string, all bool) string { return strings.Join(Args(argv, all), " ") }
+
+// secretWords and secretPairs are the words of option and variable names
+// that carry secrets: --db-password, AWS_SECRET_ACCESS_KEY, --api-key.
+var (
+	secretWords = map[string]bool{"pass": true, "password": true, "passwd": true, "passphrase": true, "pwd": true,
+		"secret": true, "token": true, "apikey": true, "auth": true, "credential": true, "credentials": true}
+	secretPairs = map[string]bool{"api key": true, "access key": true, "private key": true, "secret key": true}
+)
+
+func secretName(name string) bool {
+	words := strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	})
+	for i, w := range words {
+		if secretWords[w] || i > 0 && secretPairs[words[i-1]+" "+w] {
+			return true
+		}
+	}
+	return false
+}
