@@ -65,3 +65,28 @@ func TestDir(t *testing.T) {
 		}
 	}
 }
+
+// /proc/PID/cgroup is read from every process: no content may panic, and
+// a path found is one of the file's own.
+func FuzzPathFromProcCgroup(f *testing.F) {
+	f.Add("9:name=systemd:/\n4:memory:/a/b\n0::/\n", 1)
+	f.Add("0::/system.slice/x.service\n", 2)
+	f.Add("4:memory,cpu:\n::::\n", 1)
+	f.Fuzz(func(t *testing.T, text string, version int) {
+		p, ok := PathFromProcCgroup(text, version)
+		if ok && !strings.Contains(text, p) {
+			t.Fatalf("path %q is not in %q", p, text)
+		}
+	})
+}
+
+func FuzzDetect(f *testing.F) {
+	f.Add(mountinfoV1)
+	f.Add(mountinfoV2)
+	f.Fuzz(func(t *testing.T, info string) {
+		h, err := detect(strings.NewReader(info), func(string) bool { return true })
+		if err == nil && (h.Version != 1 && h.Version != 2 || h.Mount == "") {
+			t.Fatalf("detected %+v", h)
+		}
+	})
+}
