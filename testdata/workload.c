@@ -7,6 +7,8 @@
  *   workload hog CHUNK        on "go": maps and touches CHUNK bytes at a time forever
  *   workload flood THREADS N SIZE   N mmap+munmap pairs of SIZE per thread; prints counts
  *   workload loop KIND N      N iterations of KIND (mmap, brk, getppid); prints ns/op
+ *   workload churn N          N short-lived children one after another (every 10th
+ *                             execs "workload exit"); prints how many pids were reused
  *   workload service NAME WORKERS MB GROW   a session-leader master named NAME with
  *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
  *                             the master grows GROW MiB/s; prints its pid and the workers'
@@ -15,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,8 +209,41 @@ static int do_service(const char *name, int workers, long mb, long grow)
 	}
 }
 
+static int do_churn(long n)
+{
+	static unsigned char seen[(4 << 20) / 8];
+	long reused = 0;
+
+	for (long i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			void *p = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			munmap(p, 2 << 20);
+			if (i % 10 == 0)
+				execl("/proc/self/exe", "workload", "exit", (char *)NULL);
+			_exit(0);
+		}
+		waitpid(pid, NULL, 0);
+		if (pid < (4 << 20)) {
+			if (seen[pid / 8] & (1 << (pid % 8)))
+				reused++;
+			seen[pid / 8] |= 1 << (pid % 8);
+		}
+	}
+	say("churn %ld reused=%ld\n", n, reused);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "exit"))
+		return 0;
+	if (argc == 3 && !strcmp(argv[1], "churn"))
+		return do_churn(atol(argv[2]));
 	if (argc == 4 && !strcmp(argv[1], "alloc"))
 		return do_alloc(strtoul(argv[2], 0, 0), strtoul(argv[3], 0, 0));
 	if (argc == 3 && !strcmp(argv[1], "hog"))

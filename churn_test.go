@@ -1,0 +1,140 @@
+package oomtrace
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func vmRSS(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+func scrape(t *testing.T, port int, series string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := re.FindSubmatch(body); m != nil {
+			v, _ := strconv.ParseFloat(string(m[1]), 64)
+			return v
+		}
+	}
+	t.Fatalf("no %s in the scrape", series)
+	return 0
+}
+
+// 100,000 short-lived processes (fork, some exec, exit), reusing pids: the
+// recorder's memory and process table return to their steady state, every
+// fork is received or counted lost, and a new process starts from zero.
+func TestProcessChurn(t *testing.T) {
+	requireRoot(t)
+	n := envInt("OOMTRACE_CHURN", 100000)
+	tr, _ := startTracer(t, tracer.Config{})
+	startup := func() tracer.Counters {
+		c := startChild(t, "alloc", "4096", "4096")
+		c.expect(t, "ready")
+		ctr, err := tr.Counters(c.pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+		ctr.BrkCur = 0 // randomised
+		return ctr
+	}
+	fresh := startup()
+
+	port := freePort(t)
+	_, rec, _ := startRecorder(t, "-d", "250ms", "--metrics-addr", fmt.Sprintf(":%d", port))
+	time.Sleep(2 * time.Second)
+	rssBefore := vmRSS(t, rec.Process.Pid)
+	procsBefore := scrape(t, port, "oomtrace_processes")
+	forksBefore := scrape(t, port, `oomtrace_events_total{type="fork"}`)
+
+	start := time.Now()
+	c := startChild(t, "churn", strconv.Itoa(n))
+	f := c.expect(t, "churn")
+	reused, _ := strconv.Atoi(strings.TrimPrefix(f[2], "reused="))
+	t.Logf("%d processes in %s, %d pids reused", n, time.Since(start).Round(time.Millisecond), reused)
+	if n >= 50000 && reused == 0 {
+		t.Errorf("no pid was reused (pid_max %s)", strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
+	}
+	c.cmd.Wait()
+	time.Sleep(2 * time.Second)
+
+	forks := scrape(t, port, `oomtrace_events_total{type="fork"}`) - forksBefore
+	lost := 0.0
+	if v, err := tryScrape(port, `oomtrace_events_lost_total{reason="ring",type="fork"}`); err == nil {
+		lost = v
+	}
+	if forks+lost < float64(n) {
+		t.Errorf("%.0f forks received + %.0f lost < %d forked: loss went uncounted", forks, lost, n)
+	}
+	rssAfter := vmRSS(t, rec.Process.Pid)
+	t.Logf("recorder rss %d KiB before, %d KiB after; forks received %.0f lost %.0f", rssBefore>>10, rssAfter>>10, forks, lost)
+	if rssAfter > rssBefore+16<<20 {
+		t.Errorf("recorder grew from %d to %d bytes over the churn", rssBefore, rssAfter)
+	}
+	if procs := scrape(t, port, "oomtrace_processes"); procs > procsBefore+10 {
+		t.Errorf("process table holds %.0f after the churn, %.0f before", procs, procsBefore)
+	}
+	if after := startup(); after != fresh {
+		t.Errorf("a new process's counters at start differ after the churn:\nbefore %+v\nafter  %+v", fresh, after)
+	}
+}
+
+func tryScrape(port int, series string) (float64, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0, fmt.Errorf("no %s", series)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
