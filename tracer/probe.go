@@ -10,7 +10,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,13 +90,7 @@ func probeKprobe() error {
 // mechanisms chosen, for `oomtrace doctor`.
 func LoadOnly(cfg Config) ([]Hook, error) {
 	cfg.defaults()
-	if err := checkPrivileges(); err != nil {
-		return nil, err
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("remove memlock limit: %w", err)
-	}
-	if err := checkKernel(); err != nil {
+	if err := prepare(); err != nil {
 		return nil, err
 	}
 	objs, hooks, err := load(cfg)

@@ -108,13 +108,7 @@ var _ Source = (*Tracer)(nil)
 // attached until Start.
 func New(cfg Config) (*Tracer, error) {
 	cfg.defaults()
-	if err := checkPrivileges(); err != nil {
-		return nil, err
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("remove memlock limit: %w", err)
-	}
-	if err := checkKernel(); err != nil {
+	if err := prepare(); err != nil {
 		return nil, err
 	}
 	t := &Tracer{cfg: cfg, clock: newClock(), events: make(chan Event, 4096), done: make(chan struct{})}
@@ -124,6 +118,17 @@ func New(cfg Config) (*Tracer, error) {
 	}
 	t.objs, t.hooks = objs, hooks
 	return t, nil
+}
+
+// prepare checks privileges and the kernel, and lifts the memlock limit.
+func prepare() error {
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("remove memlock limit: %w", err)
+	}
+	return checkKernel()
 }
 
 // Hooks reports each hook and the mechanism chosen for it.

@@ -9,11 +9,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/oomtrace/oomtrace/internal/aggregate"
 )
 
 // nameTime is the timestamp layout of dump file names: basic ISO 8601, UTC.
@@ -89,8 +88,7 @@ func WriteFiles(dir, base string, d *Dump) ([]string, error) {
 	return written, nil
 }
 
-// writeJSON encodes d, indented. Non-finite floats, which JSON cannot hold,
-// are written as 0 (NaN) or ±MaxFloat64 (±Inf) rather than losing the dump.
+// writeJSON encodes d, indented, with non-finite floats made finite.
 func writeJSON(w io.Writer, d *Dump) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -158,93 +156,17 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func finite(f float64) float64 {
-	switch {
-	case math.IsNaN(f):
-		return 0
-	case math.IsInf(f, 1):
-		return math.MaxFloat64
-	case math.IsInf(f, -1):
-		return -math.MaxFloat64
-	}
-	return f
-}
-
-// finiteDump returns d, or a copy of it with every float made finite when
-// one is not. d itself is never modified.
+// finiteDump returns a copy of d whose floats JSON can hold (see
+// aggregate's Finite); d itself is never modified.
 func finiteDump(d *Dump) *Dump {
-	if allFinite(d) {
-		return d
-	}
 	c := *d
-	c.Warning = finiteTimeToOOM(d.Warning)
-	c.System = finiteSystem(d.System)
-	if d.Services != nil {
-		c.Services = make([]Service, len(d.Services))
-		copy(c.Services, d.Services)
-		for i := range c.Services {
-			c.Services[i].GrowthPerSec = finite(c.Services[i].GrowthPerSec)
+	c.Warning = d.Warning.Finite()
+	c.System = d.System.Finite()
+	c.Services = slices.Clone(d.Services)
+	for i := range c.Services {
+		if g := c.Services[i].GrowthPerSec; math.IsNaN(g) || math.IsInf(g, 0) {
+			c.Services[i].GrowthPerSec = 0
 		}
 	}
 	return &c
-}
-
-func finiteTimeToOOM(t *aggregate.TimeToOOM) *aggregate.TimeToOOM {
-	if t == nil {
-		return nil
-	}
-	c := *t
-	c.Seconds, c.Growth = finite(c.Seconds), finite(c.Growth)
-	return &c
-}
-
-func finiteSystem(s aggregate.System) aggregate.System {
-	s.EventsPerSec = finite(s.EventsPerSec)
-	s.GrowthBytesPerS = finite(s.GrowthBytesPerS)
-	if s.PSI != nil {
-		p := *s.PSI
-		p.Some10, p.Some60, p.Some300 = finite(p.Some10), finite(p.Some60), finite(p.Some300)
-		p.Full10, p.Full60, p.Full300 = finite(p.Full10), finite(p.Full60), finite(p.Full300)
-		s.PSI = &p
-	}
-	s.TimeToOOM = finiteTimeToOOM(s.TimeToOOM)
-	if s.Memcgs != nil {
-		m := append(s.Memcgs[:0:0], s.Memcgs...)
-		for i := range m {
-			m[i].TimeToOOM = finiteTimeToOOM(m[i].TimeToOOM)
-		}
-		s.Memcgs = m
-	}
-	return s
-}
-
-// allFinite reports whether every float in d is finite.
-func allFinite(d *Dump) bool {
-	ok := func(fs ...float64) bool {
-		for _, f := range fs {
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return false
-			}
-		}
-		return true
-	}
-	tto := func(t *aggregate.TimeToOOM) bool { return t == nil || ok(t.Seconds, t.Growth) }
-	s := d.System
-	if !tto(d.Warning) || !tto(s.TimeToOOM) || !ok(s.EventsPerSec, s.GrowthBytesPerS) {
-		return false
-	}
-	if p := s.PSI; p != nil && !ok(p.Some10, p.Some60, p.Some300, p.Full10, p.Full60, p.Full300) {
-		return false
-	}
-	for _, m := range s.Memcgs {
-		if !tto(m.TimeToOOM) {
-			return false
-		}
-	}
-	for _, sv := range d.Services {
-		if !ok(sv.GrowthPerSec) {
-			return false
-		}
-	}
-	return true
 }
