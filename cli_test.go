@@ -21,10 +21,15 @@ var binary = struct {
 	err  error
 }{}
 
-// oomtraceBin builds cmd/oomtrace once per test binary.
+// oomtraceBin builds cmd/oomtrace once per test binary, or uses the prebuilt
+// one OOMTRACE_BIN names (the second-kernel VM has no Go toolchain).
 func oomtraceBin(t *testing.T) string {
 	t.Helper()
 	binary.once.Do(func() {
+		if p := os.Getenv("OOMTRACE_BIN"); p != "" {
+			binary.path, binary.err = filepath.Abs(p)
+			return
+		}
 		dir, err := os.MkdirTemp("", "oomtrace-bin")
 		if err != nil {
 			binary.err = err

@@ -34,10 +34,16 @@ var workload = struct {
 	err  error
 }{}
 
-// workloadBin compiles testdata/workload.c once per test binary.
+// workloadBin compiles testdata/workload.c once per test binary, or uses the
+// prebuilt one OOMTRACE_WORKLOAD names (the second-kernel VM has no compiler;
+// the file must be called "workload": the tests check the comm).
 func workloadBin(t *testing.T) string {
 	t.Helper()
 	workload.once.Do(func() {
+		if p := os.Getenv("OOMTRACE_WORKLOAD"); p != "" {
+			workload.path, workload.err = filepath.Abs(p)
+			return
+		}
 		dir, err := os.MkdirTemp("", "oomtrace-workload")
 		if err != nil {
 			workload.err = err

@@ -31,11 +31,12 @@ struct mm_struct___old {
 
 static __always_inline __u64 rss_pages(struct mm_struct *mm, int member)
 {
+	struct mm_struct___old *old = (void *)mm;
 	__s64 v;
 
-	if (bpf_core_type_matches(struct mm_struct___old)) {
-		struct mm_struct___old *old = (void *)mm;
-
+	/* A field test, not a type match: before 6.2 mm_struct's fields sit in
+	 * an anonymous struct, which a type match does not look into. */
+	if (bpf_core_field_exists(old->rss_stat.count)) {
 		v = BPF_CORE_READ(old, rss_stat.count[member].counter);
 	} else {
 		v = BPF_CORE_READ(mm, rss_stat[member].count);

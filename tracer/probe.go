@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +25,7 @@ type Check struct {
 // Probe asks the kernel what oomtrace can use. It loads and attaches only
 // trivial programs, and detaches them at once.
 func Probe() []Check {
+	_ = rlimit.RemoveMemlock() // so a refusal names its real cause
 	var out []Check
 	add := func(name string, need bool, err error, ok, fail string) {
 		c := Check{Name: name, OK: err == nil, Need: need, Detail: ok}
@@ -58,7 +60,11 @@ func trivial(pt ebpf.ProgramType, at ebpf.AttachType, to string) (*ebpf.Program,
 }
 
 func probeFentry() error {
-	prog, err := trivial(ebpf.Tracing, ebpf.AttachTraceFEntry, "__x64_sys_getppid")
+	// bpf_fentry_test1 exists for this purpose; syscall wrappers may lack BTF.
+	prog, err := trivial(ebpf.Tracing, ebpf.AttachTraceFEntry, "bpf_fentry_test1")
+	if errors.Is(err, unix.EPERM) {
+		return errors.New("the kernel refuses fentry programs (EPERM)")
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Runs the root package's integration tests on a second kernel: Debian's
+# packaged kernel (linux-image-amd64's, 6.1 on bookworm), which has kprobes and
+# fentry, booted under qemu (TCG; no /dev/kvm needed) from an initramfs holding
+# busybox, the prebuilt test binary, oomtrace and a static workload. The CI
+# machine's own kernel has neither kprobes nor fentry, so between the two
+# kernels the fallback chain is exercised both ways.
+#
+# Usage: bash .ci/qemu/run-kernel.sh   (as root, from anywhere in the repo)
+# Environment:
+#   OOMTRACE_QEMU_TIMEOUT  seconds for boot + tests, after which qemu is
+#                          killed and this fails (default 1800; a run
+#                          takes about 5 minutes on the CI machine)
+#   OOMTRACE_QEMU_KERNEL   Debian package of the kernel (default: what
+#                          linux-image-amd64 depends on)
+#   OOMTRACE_QEMU_RUN      -test.run pattern (default: every root test)
+#   OOMTRACE_QEMU_SKIP     -test.skip pattern (default: TestTopTUIInTmux and
+#                          TestVagrantfileValidates, and TestRecordMetricsScrape
+#                          when the host has no promtool to copy in)
+#   OOMTRACE_CHURN         processes TestProcessChurn forks in the VM (default
+#                          5000, with pid_max 2048 there so pids are reused)
+#   OOMTRACE_QEMU_KEEP=1   keep the work directory (its path is printed)
+# Exit status: 0 only when the VM printed the PASS marker.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+here=$repo/.ci/qemu
+timeout_s=${OOMTRACE_QEMU_TIMEOUT:-1800}
+marker=OOMTRACE-QEMU-RESULT
+log() { printf '[qemu] %s\n' "$*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || { log "needs root (apt-get)"; exit 1; }
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
+command -v cpio >/dev/null || need+=(cpio)
+command -v cc >/dev/null || need+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+if ((${#need[@]})); then
+	log "installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+work=$(mktemp -d /tmp/oomtrace-qemu.XXXXXX)
+qemu_pid=
+cleanup() {
+	# timeout(1) runs in a process group of its own: stop it (and so qemu)
+	# if this script is interrupted.
+	if [ -n "$qemu_pid" ]; then kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
+	if [ "${OOMTRACE_QEMU_KEEP:-}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The kernel: Debian's package, extracted, never installed on the host.
+dl() {
+	(cd "$work" && apt-get download "$@" >/dev/null 2>&1) ||
+		{ apt-get update -qq && (cd "$work" && apt-get download "$@" >/dev/null); }
+}
+pkg=${OOMTRACE_QEMU_KERNEL:-}
+if [ -z "$pkg" ]; then
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+	if [ -z "$pkg" ]; then
+		apt-get update -qq
+		pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
+	fi
+fi
+log "kernel package $pkg"
+dl "$pkg"
+dpkg-deb -x "$work"/"$pkg"_*.deb "$work/kpkg"
+vmlinuz=$(ls "$work"/kpkg/boot/vmlinuz-*)
+config=$(ls "$work"/kpkg/boot/config-*)
+for opt in BPF_SYSCALL DEBUG_INFO_BTF KPROBES KPROBE_EVENTS FUNCTION_TRACER \
+	DYNAMIC_FTRACE_WITH_DIRECT_CALLS MEMCG PSI DEVTMPFS BLK_DEV_INITRD RD_GZIP SERIAL_8250_CONSOLE; do
+	grep -q "^CONFIG_$opt=y" "$config" || { log "$(basename "$config"): CONFIG_$opt is not =y"; exit 1; }
+done
+log "$(basename "$vmlinuz"): BTF, kprobes, fentry (direct calls), memcg built in"
+
+# Everything is built here: the VM has no Go toolchain and no compiler.
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,src/testdata,opt/oomtrace,lib64}
+export CGO_ENABLED=0
+go test -c -ldflags='-s -w' -o "$root/src/oomtrace.test" .
+go build -ldflags='-s -w' -o "$root/opt/oomtrace/oomtrace" ./cmd/oomtrace
+cc -O2 -Wall -static -o "$root/opt/oomtrace/workload" testdata/workload.c -lpthread
+cp testdata/workload.c "$root/src/testdata/"
+cp /bin/busybox "$root/bin/busybox"
+cp "$here/init" "$root/init"
+chmod 755 "$root" "$root/init" "$root/opt" "$root/opt/oomtrace" "$root/src"
+chmod 1777 "$root/tmp"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+
+# A dynamically linked tool with its libraries, when the host has it.
+copy_tool() {
+	local bin lib
+	bin=$(command -v "$1") || return 1
+	mkdir -p "$root$(dirname "$bin")"
+	cp -L "$bin" "$root$bin"
+	for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+skip=${OOMTRACE_QEMU_SKIP:-}
+if [ -z "${OOMTRACE_QEMU_SKIP+set}" ]; then
+	# Host tools, no BPF: the TUI is driven through tmux, and the
+	# Vagrantfile is checked by vagrant. The host run covers both.
+	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$'
+	if ! copy_tool promtool; then
+		log "no promtool on the host: TestRecordMetricsScrape is skipped in the VM"
+		skip="$skip|^TestRecordMetricsScrape\$"
+	fi
+fi
+# TestProcessChurn forks 100,000 processes; under TCG that takes far too
+# long. Fewer, with a pid_max low enough that pids are still reused.
+churn=5000
+cat >"$root/ci.env" <<EOF
+TEST_RUN='${OOMTRACE_QEMU_RUN:-.}'
+TEST_SKIP='$skip'
+TEST_TIMEOUT=$((timeout_s - 120))s
+OOMTRACE_BIN=/opt/oomtrace/oomtrace
+OOMTRACE_WORKLOAD=/opt/oomtrace/workload
+OOMTRACE_CHURN='${OOMTRACE_CHURN:-$churn}'
+EOF
+(cd "$root" && find . -print0 | cpio --null -o -H newc --owner 0:0 --quiet) | gzip -1 >"$work/initrd.gz"
+log "initramfs $(du -h "$work/initrd.gz" | cut -f1); booting under TCG, at most ${timeout_s}s"
+
+# TCG: no /dev/kvm here. The serial console is the only channel out; it is
+# logged, and followed here as the VM runs. tsc=reliable keeps the emulated
+# TSC as clocksource (else the watchdog may switch to hpet and every clock
+# read traps); mitigations=off spares the emulator work the tests don't need.
+start=$(date +%s)
+: >"$work/serial.log"
+timeout --kill-after=20 "$timeout_s" qemu-system-x86_64 \
+	-machine q35 -cpu max -smp 2 -m 4G -accel tcg,thread=multi \
+	-nographic -monitor none -serial stdio -nic none -no-reboot \
+	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off tsc=reliable" \
+	</dev/null >"$work/serial.log" 2>&1 &
+qemu_pid=$!
+tail -n +1 -f --pid="$qemu_pid" "$work/serial.log" | sed -u 's/\r//g' || true
+qemu_rc=0
+wait "$qemu_pid" || qemu_rc=$?
+qemu_pid=
+elapsed=$(($(date +%s) - start))
+result=$(tr -d '\r' <"$work/serial.log" | grep -a "^$marker: " | tail -1 || true)
+if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+	log "qemu did not finish within ${timeout_s}s (timeout exit $qemu_rc)"
+fi
+if [[ "$result" == "$marker: PASS exit=0 "* ]]; then
+	log "second kernel: PASS in ${elapsed}s ($result)"
+	exit 0
+fi
+log "second kernel: FAIL after ${elapsed}s (qemu exit $qemu_rc; ${result:-no result line})"
+exit 1
