@@ -174,8 +174,20 @@ func TestDoctor(t *testing.T) {
 	for _, c := range res.Checks {
 		got[c.Name] = c.Detail
 	}
-	if !res.CanRun || !strings.HasPrefix(got["hook oom/mark_victim"], "tp_btf") || got["hook syscalls/sys_exit_mmap"] != "tracepoint" {
+	if !res.CanRun || got["hook oom/mark_victim"] != "tp_btf" {
 		t.Errorf("doctor: can_run=%v checks %v", res.CanRun, got)
+	}
+	// The syscall hooks use fexit where the kernel permits fentry, else the
+	// tracepoints, saying why.
+	fentryOK := false
+	for _, c := range res.Checks {
+		fentryOK = fentryOK || c.Name == "fentry" && c.OK
+	}
+	for _, sc := range []string{"mmap", "munmap", "brk", "mremap", "mprotect"} {
+		h := got["hook syscalls/sys_exit_"+sc]
+		if fentryOK && h != "fexit" || !fentryOK && !strings.HasPrefix(h, "tracepoint (fell back: fexit: ") {
+			t.Errorf("%s hook %q with fentry permitted=%v", sc, h, fentryOK)
+		}
 	}
 	for _, name := range []string{"kernel", "btf", "ringbuf", "tracefs", "fentry", "kprobe", "cgroup", "psi", "kmsg", "hook sched/sched_process_exit"} {
 		if _, ok := got[name]; !ok {

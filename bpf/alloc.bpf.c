@@ -1,6 +1,7 @@
 /* mmap, munmap, brk, mremap, mprotect: counters in task storage, big calls to the ring.
- * Only the sys_exit tracepoints are hooked: arguments are read back from pt_regs,
- * which the x86_64 syscall ABI leaves intact, so each call costs one program run. */
+ * One program per call, at exit: fexit on the syscall where the kernel permits
+ * fentry, else the sys_exit tracepoint, which reads the arguments back from the
+ * task's saved registers (the x86_64 syscall ABI leaves them intact). */
 #include "common.h"
 
 /* Keep these in BTF for bpf2go -type. */
@@ -63,22 +64,18 @@ static __always_inline __u64 abs64(__s64 v)
 	return v < 0 ? -v : v;
 }
 
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int exit_mmap(struct sys_exit_ctx *ctx)
+static __always_inline int on_mmap(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct proc_counters *c = counters_of(task, EV_MMAP);
-	struct pt_regs *regs;
 	__u64 len;
 	__u32 prot, flags;
 
 	if (!c)
 		return 0;
-	if (IS_ERR_VALUE(ctx->ret)) {
+	if (IS_ERR_VALUE(ret)) {
 		__sync_fetch_and_add(&c->failed_calls, 1);
 		return 0;
 	}
-	regs = user_regs(task);
 	len = PAGE_ALIGN(regs->si);
 	prot = regs->dx;
 	flags = regs->r10;
@@ -90,25 +87,21 @@ int exit_mmap(struct sys_exit_ctx *ctx)
 	else
 		__sync_fetch_and_add(&c->mmap_file_bytes, len);
 	if (len >= min_size)
-		emit(EV_MMAP, task, ctx->ret, len, len, 0, flags, prot);
+		emit(EV_MMAP, task, ret, len, len, 0, flags, prot);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_munmap")
-int exit_munmap(struct sys_exit_ctx *ctx)
+static __always_inline int on_munmap(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct proc_counters *c = counters_of(task, EV_MUNMAP);
-	struct pt_regs *regs;
 	__u64 len;
 
 	if (!c)
 		return 0;
-	if (ctx->ret != 0) {
+	if (ret != 0) {
 		__sync_fetch_and_add(&c->failed_calls, 1);
 		return 0;
 	}
-	regs = user_regs(task);
 	len = PAGE_ALIGN(regs->si);
 	__sync_fetch_and_add(&c->munmap_calls, 1);
 	__sync_fetch_and_add(&c->munmap_bytes, len);
@@ -117,17 +110,15 @@ int exit_munmap(struct sys_exit_ctx *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_brk")
-int exit_brk(struct sys_exit_ctx *ctx)
+static __always_inline int on_brk(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct proc_counters *c = counters_of(task, EV_BRK);
-	__u64 req, cur = ctx->ret, prev;
+	__u64 req, cur = ret, prev;
 	__s64 delta;
 
 	if (!c)
 		return 0;
-	req = user_regs(task)->di;
+	req = regs->di;
 	__sync_fetch_and_add(&c->brk_calls, 1);
 	if (req != 0 && req != cur)
 		__sync_fetch_and_add(&c->failed_calls, 1);
@@ -145,22 +136,18 @@ int exit_brk(struct sys_exit_ctx *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_mremap")
-int exit_mremap(struct sys_exit_ctx *ctx)
+static __always_inline int on_mremap(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct proc_counters *c = counters_of(task, EV_MREMAP);
-	struct pt_regs *regs;
 	__u64 old_len, new_len;
 	__s64 delta;
 
 	if (!c)
 		return 0;
-	if (IS_ERR_VALUE(ctx->ret)) {
+	if (IS_ERR_VALUE(ret)) {
 		__sync_fetch_and_add(&c->failed_calls, 1);
 		return 0;
 	}
-	regs = user_regs(task);
 	old_len = PAGE_ALIGN(regs->si);
 	new_len = PAGE_ALIGN(regs->dx);
 	delta = (__s64)(new_len - old_len);
@@ -170,26 +157,22 @@ int exit_mremap(struct sys_exit_ctx *ctx)
 	else if (delta < 0)
 		__sync_fetch_and_add(&c->mremap_shrink_bytes, -delta);
 	if (abs64(delta) >= min_size)
-		emit(EV_MREMAP, task, ctx->ret, new_len, delta, old_len, regs->r10, 0);
+		emit(EV_MREMAP, task, ret, new_len, delta, old_len, regs->r10, 0);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_mprotect")
-int exit_mprotect(struct sys_exit_ctx *ctx)
+static __always_inline int on_mprotect(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct proc_counters *c = counters_of(task, EV_MPROTECT);
-	struct pt_regs *regs;
 	__u64 len;
 	__u32 prot;
 
 	if (!c)
 		return 0;
-	if (ctx->ret != 0) {
+	if (ret != 0) {
 		__sync_fetch_and_add(&c->failed_calls, 1);
 		return 0;
 	}
-	regs = user_regs(task);
 	len = PAGE_ALIGN(regs->si);
 	prot = regs->dx;
 	__sync_fetch_and_add(&c->mprotect_calls, 1);
@@ -200,3 +183,23 @@ int exit_mprotect(struct sys_exit_ctx *ctx)
 		emit(EV_MPROTECT, task, regs->di, len, len, 0, 0, prot);
 	return 0;
 }
+
+/* Each syscall gets a tracepoint program and an fexit one; the loader keeps one set. */
+#define HOOKS(name)                                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                    \
+	int exit_##name(struct sys_exit_ctx *ctx)                     \
+	{                                                             \
+		struct task_struct *task = bpf_get_current_task_btf(); \
+		return on_##name(task, user_regs(task), ctx->ret);     \
+	}                                                             \
+	SEC("fexit/__x64_sys_" #name)                                 \
+	int BPF_PROG(fexit_##name, struct pt_regs *regs, long ret)    \
+	{                                                             \
+		return on_##name(bpf_get_current_task_btf(), regs, ret); \
+	}
+
+HOOKS(mmap)
+HOOKS(munmap)
+HOOKS(brk)
+HOOKS(mremap)
+HOOKS(mprotect)

@@ -178,8 +178,8 @@ static void touch(unsigned long bytes)
 
 static int do_service(const char *name, int workers, long mb, long grow)
 {
-	char line[256];
-	int n, off;
+	char line[256], c;
+	int n, off, ready[2];
 	char *shared;
 
 	prctl(PR_SET_NAME, name);
@@ -190,17 +190,24 @@ static int do_service(const char *name, int workers, long mb, long grow)
 	memset(shared, 0x33, 8 << 20);
 	touch(mb << 20);
 	off = snprintf(line, sizeof(line), "service %d", getpid());
+	if (pipe(ready) < 0)
+		return 1;
 	for (int i = 0; i < workers; i++) {
 		pid_t pid = fork();
 
 		if (pid == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			touch(mb << 20);
+			if (write(ready[1], "", 1) != 1)
+				_exit(5);
 			for (;;)
 				pause();
 		}
 		off += snprintf(line + off, sizeof(line) - off, " %d", pid);
 	}
+	for (int i = 0; i < workers; i++) /* every worker has touched its memory */
+		if (read(ready[0], &c, 1) != 1)
+			return 1;
 	say("%s\n", line);
 	for (n = 0;; n++) {
 		if (grow > 0)

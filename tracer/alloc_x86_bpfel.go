@@ -73,6 +73,11 @@ const (
 	allocProgExitMprotect      = "exit_mprotect"
 	allocProgExitMremap        = "exit_mremap"
 	allocProgExitMunmap        = "exit_munmap"
+	allocProgFexitBrk          = "fexit_brk"
+	allocProgFexitMmap         = "fexit_mmap"
+	allocProgFexitMprotect     = "fexit_mprotect"
+	allocProgFexitMremap       = "fexit_mremap"
+	allocProgFexitMunmap       = "fexit_munmap"
 	allocVarMinSize            = "min_size"
 	allocVarUnusedAllocEvent   = "unused_alloc_event"
 	allocVarUnusedEventHdr     = "unused_event_hdr"
@@ -123,11 +128,16 @@ type allocSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type allocProgramSpecs struct {
-	ExitBrk      *ebpf.ProgramSpec `ebpf:"exit_brk"`
-	ExitMmap     *ebpf.ProgramSpec `ebpf:"exit_mmap"`
-	ExitMprotect *ebpf.ProgramSpec `ebpf:"exit_mprotect"`
-	ExitMremap   *ebpf.ProgramSpec `ebpf:"exit_mremap"`
-	ExitMunmap   *ebpf.ProgramSpec `ebpf:"exit_munmap"`
+	ExitBrk       *ebpf.ProgramSpec `ebpf:"exit_brk"`
+	ExitMmap      *ebpf.ProgramSpec `ebpf:"exit_mmap"`
+	ExitMprotect  *ebpf.ProgramSpec `ebpf:"exit_mprotect"`
+	ExitMremap    *ebpf.ProgramSpec `ebpf:"exit_mremap"`
+	ExitMunmap    *ebpf.ProgramSpec `ebpf:"exit_munmap"`
+	FexitBrk      *ebpf.ProgramSpec `ebpf:"fexit_brk"`
+	FexitMmap     *ebpf.ProgramSpec `ebpf:"fexit_mmap"`
+	FexitMprotect *ebpf.ProgramSpec `ebpf:"fexit_mprotect"`
+	FexitMremap   *ebpf.ProgramSpec `ebpf:"fexit_mremap"`
+	FexitMunmap   *ebpf.ProgramSpec `ebpf:"fexit_munmap"`
 }
 
 // allocMapSpecs contains maps before they are loaded into the kernel.
@@ -200,11 +210,16 @@ type allocVariables struct {
 //
 // It can be passed to loadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type allocPrograms struct {
-	ExitBrk      *ebpf.Program `ebpf:"exit_brk"`
-	ExitMmap     *ebpf.Program `ebpf:"exit_mmap"`
-	ExitMprotect *ebpf.Program `ebpf:"exit_mprotect"`
-	ExitMremap   *ebpf.Program `ebpf:"exit_mremap"`
-	ExitMunmap   *ebpf.Program `ebpf:"exit_munmap"`
+	ExitBrk       *ebpf.Program `ebpf:"exit_brk"`
+	ExitMmap      *ebpf.Program `ebpf:"exit_mmap"`
+	ExitMprotect  *ebpf.Program `ebpf:"exit_mprotect"`
+	ExitMremap    *ebpf.Program `ebpf:"exit_mremap"`
+	ExitMunmap    *ebpf.Program `ebpf:"exit_munmap"`
+	FexitBrk      *ebpf.Program `ebpf:"fexit_brk"`
+	FexitMmap     *ebpf.Program `ebpf:"fexit_mmap"`
+	FexitMprotect *ebpf.Program `ebpf:"fexit_mprotect"`
+	FexitMremap   *ebpf.Program `ebpf:"fexit_mremap"`
+	FexitMunmap   *ebpf.Program `ebpf:"fexit_munmap"`
 }
 
 func (p *allocPrograms) Close() error {
@@ -214,6 +229,11 @@ func (p *allocPrograms) Close() error {
 		p.ExitMprotect,
 		p.ExitMremap,
 		p.ExitMunmap,
+		p.FexitBrk,
+		p.FexitMmap,
+		p.FexitMprotect,
+		p.FexitMremap,
+		p.FexitMunmap,
 	)
 }
 

@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -38,29 +39,17 @@ func (o *objects) Close() error {
 func load(cfg Config) (*objects, []Hook, error) {
 	cache := btf.NewCache()
 	o := &objects{}
-	var hooks []Hook
 	fail := func(err error) (*objects, []Hook, error) {
 		o.Close()
 		return nil, nil, err
 	}
 
-	spec, err := loadAlloc()
+	alloc, hooks, err := loadSyscalls(cfg, cache)
 	if err != nil {
 		return fail(err)
-	}
-	sizeRings(spec, cfg)
-	if err := setVars(spec, map[string]any{allocVarMinSize: cfg.MinSize, allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
-		return fail(err)
-	}
-	alloc, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: cache})
-	if err != nil {
-		return fail(fmt.Errorf("load allocation programs: %w", err))
 	}
 	o.colls = append(o.colls, alloc)
 	o.events, o.lost, o.procs = alloc.Maps[allocMapEvents], alloc.Maps[allocMapLost], alloc.Maps[allocMapProcs]
-	for _, sc := range []string{"mmap", "munmap", "brk", "mremap", "mprotect"} {
-		hooks = append(hooks, tracepointHook("syscalls", "sys_exit_"+sc, alloc.Programs["exit_"+sc], ""))
-	}
 	shared := map[string]*ebpf.Map{allocMapEvents: o.events, allocMapLost: o.lost, allocMapProcs: o.procs}
 
 	pspec, err := loadProc()
@@ -77,7 +66,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 	}
 	o.colls = append(o.colls, proc)
 	for _, name := range []string{"fork", "exec", "exit"} {
-		hooks = append(hooks, tracingHook("sched/sched_process_"+name, proc.Programs["handle_"+name], ""))
+		hooks = append(hooks, tracingHook("sched/sched_process_"+name, "tp_btf", proc.Programs["handle_"+name], ""))
 	}
 
 	oom, hook, err := loadOOM(cfg, cache, shared)
@@ -88,6 +77,62 @@ func load(cfg Config) (*objects, []Hook, error) {
 	o.oomEvents = oom.Maps[oomMapOomEvents]
 	hooks = append(hooks, hook)
 	return o, hooks, nil
+}
+
+var syscalls = []string{"mmap", "munmap", "brk", "mremap", "mprotect"}
+
+// loadSyscalls loads alloc, which owns the shared maps, with fexit programs
+// on the syscalls where the kernel permits fentry, else with the sys_exit
+// tracepoints.
+func loadSyscalls(cfg Config, cache *btf.Cache) (*ebpf.Collection, []Hook, error) {
+	newSpec := func(prefix string) (*ebpf.CollectionSpec, error) {
+		spec, err := loadAlloc()
+		if err != nil {
+			return nil, err
+		}
+		for name := range spec.Programs {
+			if !strings.HasPrefix(name, prefix) {
+				delete(spec.Programs, name)
+			}
+		}
+		sizeRings(spec, cfg)
+		return spec, setVars(spec, map[string]any{allocVarMinSize: cfg.MinSize, allocVarWakeupBytes: cfg.WakeupBytes})
+	}
+	opts := ebpf.CollectionOptions{Cache: cache}
+	var why string
+	switch err := probeFentry(); {
+	case cfg.NoFentry:
+		why = "fexit: disabled by configuration"
+	case err != nil:
+		why = "fexit: " + firstLine(err)
+	default:
+		spec, err := newSpec("fexit_")
+		if err != nil {
+			return nil, nil, err
+		}
+		coll, err := ebpf.NewCollectionWithOptions(spec, opts)
+		if err == nil {
+			var hooks []Hook
+			for _, sc := range syscalls {
+				hooks = append(hooks, tracingHook("syscalls/sys_exit_"+sc, "fexit", coll.Programs["fexit_"+sc], ""))
+			}
+			return coll, hooks, nil
+		}
+		why = "fexit: " + firstLine(err)
+	}
+	spec, err := newSpec("exit_")
+	if err != nil {
+		return nil, nil, err
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load allocation programs: %w", err)
+	}
+	var hooks []Hook
+	for _, sc := range syscalls {
+		hooks = append(hooks, tracepointHook("syscalls", "sys_exit_"+sc, coll.Programs["exit_"+sc], why))
+	}
+	return coll, hooks, nil
 }
 
 // loadOOM prefers tp_btf/mark_victim and falls back to the plain tracepoint.
@@ -115,7 +160,7 @@ func loadOOM(cfg Config, cache *btf.Cache, shared map[string]*ebpf.Map) (*ebpf.C
 		}
 		var coll *ebpf.Collection
 		if coll, btfErr = ebpf.NewCollectionWithOptions(spec, opts); btfErr == nil {
-			return coll, tracingHook("oom/mark_victim", coll.Programs[oomProgOomMarkVictimBtf], ""), nil
+			return coll, tracingHook("oom/mark_victim", "tp_btf", coll.Programs[oomProgOomMarkVictimBtf], ""), nil
 		}
 	}
 
@@ -143,8 +188,8 @@ func tracepointHook(group, name string, prog *ebpf.Program, fallback string) Hoo
 		attach: func() (link.Link, error) { return link.Tracepoint(group, name, prog, nil) }}
 }
 
-func tracingHook(name string, prog *ebpf.Program, fallback string) Hook {
-	return Hook{Name: name, Mechanism: "tp_btf", Fallback: fallback,
+func tracingHook(name, mechanism string, prog *ebpf.Program, fallback string) Hook {
+	return Hook{Name: name, Mechanism: mechanism, Fallback: fallback,
 		attach: func() (link.Link, error) { return link.AttachTracing(link.TracingOptions{Program: prog}) }}
 }
 

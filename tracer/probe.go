@@ -47,8 +47,8 @@ func Probe() []Check {
 	} else {
 		add("tracefs", false, errors.New("not mounted"), "", "oomtrace mounts it at "+tracefsDir+" when it starts")
 	}
-	add("fentry", false, probeFentry(), "permitted (not used yet: tracepoints carry every hook)", "unavailable, tracepoints used")
-	add("kprobe", false, probeKprobe(), "available (not used: tracepoints carry every hook)", "unavailable, tracepoints used")
+	add("fentry", false, probeFentry(), "permitted: the syscall hooks use fexit", "unavailable, the syscall hooks use tracepoints")
+	add("kprobe", false, probeKprobe(), "available (not needed: tracepoints or fexit carry every hook)", "unavailable (not needed)")
 	return out
 }
 

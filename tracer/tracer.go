@@ -27,7 +27,9 @@ type Config struct {
 	// ForceTracepoint skips tp_btf where a plain tracepoint can stand in
 	// (oom/mark_victim), to exercise the fallback.
 	ForceTracepoint bool
-	Logger          *slog.Logger
+	// NoFentry keeps the syscall hooks on tracepoints where fexit is permitted.
+	NoFentry bool
+	Logger   *slog.Logger
 }
 
 func (c *Config) defaults() {

@@ -127,10 +127,8 @@ func startEngine(e *engineFlags, stderr io.Writer) (*engine, error) {
 		tr.Close()
 		return nil, loadError(err, e.verbose)
 	}
-	for _, h := range tr.Hooks() {
-		if h.Fallback != "" {
-			slog.Warn("hook fell back", "hook", h.Name, "mechanism", h.Mechanism, "reason", h.Fallback)
-		}
+	for _, l := range fallbacks(tr.Hooks()) {
+		slog.Info("fallback: " + l)
 	}
 	pr, err := proc.NewReader("/proc")
 	if err != nil {

@@ -61,10 +61,8 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	if err := tr.Start(); err != nil {
 		return loadError(err, *verbose)
 	}
-	for _, h := range tr.Hooks() {
-		if h.Fallback != "" {
-			fmt.Fprintf(stderr, "oomtrace: %s uses %s (%s)\n", h.Name, h.Mechanism, h.Fallback)
-		}
+	for _, l := range fallbacks(tr.Hooks()) {
+		fmt.Fprintf(stderr, "oomtrace: %s\n", l)
 	}
 	if *readyFile != "" {
 		if err := os.WriteFile(*readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
@@ -239,4 +237,25 @@ func formatStats(s tracer.Stats) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// fallbacks says, one line per reason, which hooks use a fallback mechanism.
+func fallbacks(hooks []tracer.Hook) []string {
+	var order []string
+	names := map[string][]string{}
+	for _, h := range hooks {
+		if h.Fallback == "" {
+			continue
+		}
+		key := h.Mechanism + " (" + h.Fallback + ")"
+		if _, ok := names[key]; !ok {
+			order = append(order, key)
+		}
+		names[key] = append(names[key], h.Name)
+	}
+	out := make([]string, len(order))
+	for i, key := range order {
+		out[i] = strings.Join(names[key], ", ") + " use " + key
+	}
+	return out
 }
