@@ -81,58 +81,70 @@ func load(cfg Config) (*objects, []Hook, error) {
 
 var syscalls = []string{"mmap", "munmap", "brk", "mremap", "mprotect"}
 
-// loadSyscalls loads alloc, which owns the shared maps, with fexit programs
-// on the syscalls where the kernel permits fentry, else with the sys_exit
-// tracepoints.
+// loadSyscalls loads alloc, which owns the shared maps, with an fexit
+// program on each syscall where the kernel permits fentry and can attach to
+// it, else that syscall's sys_exit tracepoint; each fallback says why.
 func loadSyscalls(cfg Config, cache *btf.Cache) (*ebpf.Collection, []Hook, error) {
-	newSpec := func(prefix string) (*ebpf.CollectionSpec, error) {
-		spec, err := loadAlloc()
-		if err != nil {
-			return nil, err
-		}
-		for name := range spec.Programs {
-			if !strings.HasPrefix(name, prefix) {
-				delete(spec.Programs, name)
-			}
-		}
-		sizeRings(spec, cfg)
-		return spec, setVars(spec, map[string]any{allocVarMinSize: cfg.MinSize, allocVarWakeupBytes: cfg.WakeupBytes})
+	why := map[string]string{} // syscall -> why it is on a tracepoint
+	var reason string
+	if cfg.NoFentry {
+		reason = "fexit: disabled by configuration"
+	} else if err := probeFentry(); err != nil {
+		reason = "fexit: " + firstLine(err)
 	}
-	opts := ebpf.CollectionOptions{Cache: cache}
-	var why string
-	switch err := probeFentry(); {
-	case cfg.NoFentry:
-		why = "fexit: disabled by configuration"
-	case err != nil:
-		why = "fexit: " + firstLine(err)
-	default:
-		spec, err := newSpec("fexit_")
+	for _, sc := range syscalls {
+		if reason != "" {
+			why[sc] = reason
+		}
+	}
+	// Each round drops the fexit programs the kernel refused; at most one
+	// round per syscall, then one with tracepoints only.
+	for range len(syscalls) + 1 {
+		spec, err := loadAlloc()
 		if err != nil {
 			return nil, nil, err
 		}
-		coll, err := ebpf.NewCollectionWithOptions(spec, opts)
+		for _, sc := range syscalls {
+			drop := "exit_" + sc
+			if _, onTP := why[sc]; onTP {
+				drop = "fexit_" + sc
+			}
+			delete(spec.Programs, drop)
+		}
+		sizeRings(spec, cfg)
+		if err := setVars(spec, map[string]any{allocVarMinSize: cfg.MinSize, allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
+			return nil, nil, err
+		}
+		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: cache})
 		if err == nil {
 			var hooks []Hook
 			for _, sc := range syscalls {
-				hooks = append(hooks, tracingHook("syscalls/sys_exit_"+sc, "fexit", coll.Programs["fexit_"+sc], ""))
+				if w, onTP := why[sc]; onTP {
+					hooks = append(hooks, tracepointHook("syscalls", "sys_exit_"+sc, coll.Programs["exit_"+sc], w))
+				} else {
+					hooks = append(hooks, tracingHook("syscalls/sys_exit_"+sc, "fexit", coll.Programs["fexit_"+sc], ""))
+				}
 			}
 			return coll, hooks, nil
 		}
-		why = "fexit: " + firstLine(err)
+		if len(why) == len(syscalls) {
+			return nil, nil, fmt.Errorf("load allocation programs: %w", err)
+		}
+		refused := false
+		for _, sc := range syscalls {
+			prefix := "program fexit_" + sc + ": "
+			if _, onTP := why[sc]; !onTP && strings.Contains(err.Error(), prefix) {
+				why[sc] = "fexit: " + firstLine(errors.New(strings.SplitN(err.Error(), prefix, 2)[1]))
+				refused = true
+			}
+		}
+		if !refused { // not one program's fault: give up on fexit
+			for _, sc := range syscalls {
+				why[sc] = "fexit: " + firstLine(err)
+			}
+		}
 	}
-	spec, err := newSpec("exit_")
-	if err != nil {
-		return nil, nil, err
-	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load allocation programs: %w", err)
-	}
-	var hooks []Hook
-	for _, sc := range syscalls {
-		hooks = append(hooks, tracepointHook("syscalls", "sys_exit_"+sc, coll.Programs["exit_"+sc], why))
-	}
-	return coll, hooks, nil
+	return nil, nil, errors.New("load allocation programs: no working set of hooks")
 }
 
 // loadOOM prefers tp_btf/mark_victim and falls back to the plain tracepoint.
