@@ -2,6 +2,8 @@ package oomtrace
 
 import (
 	"errors"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,5 +185,46 @@ func TestFloodAccounting(t *testing.T) {
 	}
 	if after.Undecoded != 0 {
 		t.Errorf("%d samples could not be decoded", after.Undecoded)
+	}
+}
+
+// The task iterator reads every process in one pass: its memory is the
+// kernel's per-CPU counters as last folded, within a batch of pages per CPU
+// of the exact sum /proc/PID/status shows; its counters are exact.
+func TestProcessesMatchProc(t *testing.T) {
+	requireRoot(t)
+	tr, _ := startTracer(t, tracer.Config{})
+	pids := startService(t, "svc-iter", 2, 12, 0)
+	samples, err := tr.Processes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPID := map[int]tracer.ProcSample{}
+	for _, s := range samples {
+		byPID[s.PID] = s
+	}
+	pr := procReader(t)
+	for _, pid := range pids {
+		s, ok := byPID[pid]
+		if !ok {
+			t.Fatalf("pid %d not in the %d samples", pid, len(samples))
+		}
+		m, err := pr.Mem(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpus := uint64(runtime.NumCPU())
+		slack := cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
+		near := func(a, b uint64) bool { return a <= b+slack && b <= a+slack }
+		if !near(s.Anon, m.RSSAnon) || !near(s.File, m.RSSFile) || !near(s.Shmem, m.RSSShmem) || !near(s.Swap, m.Swap) || s.Anon < 12<<20 {
+			t.Errorf("pid %d: iterator anon %d file %d shmem %d swap %d; /proc says %+v", pid, s.Anon, s.File, s.Shmem, s.Swap, m)
+		}
+		c, err := tr.Counters(pid)
+		if err != nil || !s.HasCounters || s.Counters != c {
+			t.Errorf("pid %d: iterator counters %+v (has %v), lookup %+v (%v)", pid, s.Counters, s.HasCounters, c, err)
+		}
+	}
+	if _, ok := byPID[2]; ok {
+		t.Error("kthreadd is in the samples: kernel threads have no memory of their own")
 	}
 }

@@ -99,6 +99,19 @@ struct proc_counters {
 	__u64 failed_calls;
 };
 
+/* One process, as the task iterator reads it: what /proc/PID/status and
+ * the counters would say, for every process in one pass. */
+struct proc_sample {
+	__u32 pid;
+	__u32 has_counters;
+	__u64 start_ns;
+	__u64 anon_pages;
+	__u64 file_pages;
+	__u64 shmem_pages;
+	__u64 swap_pages;
+	struct proc_counters counters;
+};
+
 /* Per-CPU loss counters, indexed by event type. */
 struct lost_counters {
 	__u64 ring[EV_MAX];   /* ring reservation failed */

@@ -18,5 +18,6 @@ gen() {
 gen alloc -type alloc_event -type event_hdr -type proc_counters -type lost_counters
 gen proc -type life_event -type event_hdr
 gen oom -type oom_event -type event_type -type oom_source
+gen sample -type proc_sample
 cd "$repo"
 rm -rf "$work"

@@ -25,6 +25,7 @@ type objects struct {
 	oomEvents *ebpf.Map
 	lost      *ebpf.Map
 	procs     *ebpf.Map
+	sampler   *ebpf.Program // iter/task; nil where the kernel refuses it
 }
 
 func (o *objects) Close() error {
@@ -67,6 +68,16 @@ func load(cfg Config) (*objects, []Hook, error) {
 	o.colls = append(o.colls, proc)
 	for _, name := range []string{"fork", "exec", "exit"} {
 		hooks = append(hooks, tracingHook("sched/sched_process_"+name, "tp_btf", proc.Programs["handle_"+name], ""))
+	}
+
+	// The task iterator is an optimisation: without it, /proc is read per process.
+	if sspec, err := loadSample(); err == nil {
+		if coll, err := ebpf.NewCollectionWithOptions(sspec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}); err == nil {
+			o.colls = append(o.colls, coll)
+			o.sampler = coll.Programs[sampleProgSampleTasks]
+		} else {
+			cfg.Logger.Info("task iterator unavailable; reading /proc per process", "err", firstLine(err))
+		}
 	}
 
 	oom, hook, err := loadOOM(cfg, cache, shared)

@@ -96,6 +96,8 @@ type Tracer struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 
+	sampler sampler
+
 	received  [numEventTypes]atomic.Uint64
 	undecoded atomic.Uint64
 
@@ -152,6 +154,11 @@ func (t *Tracer) start() error {
 			return fmt.Errorf("attach %s (%s): %w", h.Name, h.Mechanism, err)
 		}
 		t.links = append(t.links, l)
+	}
+	if t.objs.sampler != nil {
+		if err := t.sampler.attach(t.objs.sampler); err != nil {
+			t.cfg.Logger.Info("task iterator unavailable; reading /proc per process", "err", firstLine(err))
+		}
 	}
 	evr, err := ringbuf.NewReader(t.objs.events)
 	if err != nil {
@@ -239,6 +246,7 @@ func (t *Tracer) Close() error {
 		for _, l := range t.links {
 			errs = append(errs, l.Close())
 		}
+		errs = append(errs, t.sampler.close())
 		for _, r := range t.readers {
 			errs = append(errs, r.Close())
 		}

@@ -29,6 +29,7 @@ type engineFlags struct {
 	metricsAddr string
 	redactAll   bool
 	verbose     bool
+	processes   bool // per-process figures in snapshots (top's drill-down)
 }
 
 func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
@@ -70,7 +71,7 @@ func (e *engineFlags) config() (tracer.Config, aggregate.Config, error) {
 	if err != nil {
 		return tcfg, aggregate.Config{}, err
 	}
-	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: true, RedactAll: e.redactAll}
+	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: e.processes, RedactAll: e.redactAll}
 	if acfg.PSSInterval == 0 {
 		acfg.PSSInterval = -1 // every tick
 	}

@@ -24,7 +24,7 @@ const topExamples = `  sudo oomtrace top                          # full-screen 
 
 func cmdTop(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("top", "top [flags]", topExamples, stdout)
-	var ef engineFlags
+	ef := engineFlags{processes: true}
 	jsonOut := fs.Bool("json", false, "print one JSON snapshot per interval")
 	batch := fs.Bool("batch", false, "print plain text tables (the default when stdout is not a terminal)")
 	iterations := fs.IntP("iterations", "n", 0, "stop after this many intervals (0: until interrupted)")

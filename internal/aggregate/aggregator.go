@@ -30,6 +30,18 @@ type CounterSource interface {
 	Stats() (tracer.Stats, error)
 }
 
+// Sampler, when a CounterSource has it, reads every process in one pass
+// (the kernel's task iterator). /proc/PID/status is then re-read only for a
+// process whose memory or counters moved, or every memMaxAge.
+type Sampler interface {
+	Processes() ([]tracer.ProcSample, error)
+}
+
+const (
+	memMaxAge  = 30 * time.Second
+	smapsSlice = 5 * time.Millisecond // smaps_rollup reading per tick at most
+)
+
 // Config tunes an Aggregator. Zero values get the defaults.
 type Config struct {
 	Interval      time.Duration     // expected time between ticks (default 1s)
@@ -71,8 +83,11 @@ func (c *Config) defaults() {
 
 type procState struct {
 	info    proc.Info
+	cmdline string // redacted once per exec
 	key     service.Key
 	mem     proc.Mem
+	memAt   time.Time // when mem was read from /proc
+	approx  uint64    // the task iterator's resident figure at that read
 	smaps   proc.Smaps
 	smapsAt time.Time // zero: never read
 	ctr     tracer.Counters
@@ -155,7 +170,7 @@ func (a *Aggregator) HandleEvent(ev *tracer.Event) {
 // CmdlineOf is a known process's command line, redacted; "" if unknown.
 func (a *Aggregator) CmdlineOf(pid int) string {
 	if p, ok := a.table[pid]; ok {
-		return redact.Line(p.info.Cmdline, a.cfg.RedactAll)
+		return p.cmdline
 	}
 	return ""
 }
@@ -167,6 +182,7 @@ func (a *Aggregator) ServiceOf(pid int, comm string) service.Key {
 		if p.reread { // exec'd since it was read
 			if info, err := a.procs.Info(pid); err == nil {
 				p.info, p.reread = info, false
+				p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
 				p.key = a.resolve(p)
 			}
 		}
@@ -193,7 +209,7 @@ func (a *Aggregator) add(pid int) *procState {
 	if err != nil {
 		return nil
 	}
-	p := &procState{info: info, gen: a.gen}
+	p := &procState{info: info, gen: a.gen, cmdline: redact.Line(info.Cmdline, a.cfg.RedactAll)}
 	a.table[pid] = p
 	p.key = a.resolve(p)
 	return p
@@ -218,10 +234,11 @@ func toService(in proc.Info) service.Proc {
 // Tick samples every process and returns the snapshot for now.
 func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.gen++
-	if err := a.scan(); err != nil {
+	samples := a.sample()
+	if err := a.scan(samples); err != nil {
 		return Snapshot{}, err
 	}
-	a.refresh(now)
+	a.refresh(now, samples)
 	snap := Snapshot{Time: now}
 	sys, err := a.procs.System()
 	if err != nil {
@@ -241,11 +258,38 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	return snap, nil
 }
 
-// scan adds new processes, drops those gone, and re-reads exec'd ones.
-func (a *Aggregator) scan() error {
-	pids, err := a.procs.Pids()
+// sample reads every process in one pass where the kernel allows; nil otherwise.
+func (a *Aggregator) sample() map[int]*tracer.ProcSample {
+	sm, ok := a.ctrs.(Sampler)
+	if !ok {
+		return nil
+	}
+	list, err := sm.Processes()
 	if err != nil {
-		return err
+		return nil
+	}
+	samples := make(map[int]*tracer.ProcSample, len(list))
+	for i := range list {
+		samples[list[i].PID] = &list[i]
+	}
+	return samples
+}
+
+// scan adds new processes, drops those gone, and re-reads exec'd ones. The
+// task iterator's list, when there is one, saves a /proc directory walk
+// (it has no kernel threads, which hold no memory of their own).
+func (a *Aggregator) scan(samples map[int]*tracer.ProcSample) error {
+	var pids []int
+	if samples != nil {
+		pids = make([]int, 0, len(samples))
+		for pid := range samples {
+			pids = append(pids, pid)
+		}
+	} else {
+		var err error
+		if pids, err = a.procs.Pids(); err != nil {
+			return err
+		}
 	}
 	for _, pid := range pids {
 		p, ok := a.table[pid]
@@ -264,6 +308,7 @@ func (a *Aggregator) scan() error {
 					p.ctr, p.smapsAt, p.smaps = tracer.Counters{}, time.Time{}, proc.Smaps{}
 				}
 				p.info, p.reread = info, false
+				p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
 				p.key = a.resolve(p)
 			}
 			p.gen = a.gen
@@ -286,29 +331,43 @@ func (a *Aggregator) scan() error {
 }
 
 // refresh reads memory of every process, and smaps_rollup within budget.
-func (a *Aggregator) refresh(now time.Time) {
+func (a *Aggregator) refresh(now time.Time, samples map[int]*tracer.ProcSample) {
 	var stale []*procState
 	for pid, p := range a.table {
 		if p.info.Kernel {
 			continue
 		}
-		m, err := a.procs.Mem(pid)
-		if err != nil {
-			continue
-		}
-		p.mem = m
-		if a.ctrs != nil {
+		read := true
+		if s, ok := samples[pid]; ok {
+			approx := s.Anon + s.File + s.Shmem + s.Swap
+			moved := approx != p.approx || s.HasCounters && s.Counters != p.ctr
+			read = moved || p.memAt.IsZero() || now.Sub(p.memAt) >= memMaxAge
+			p.approx = approx
+			if s.HasCounters {
+				p.ctr = s.Counters
+			}
+		} else if a.ctrs != nil {
 			if c, err := a.ctrs.Counters(pid); err == nil {
 				p.ctr = c
 			}
+		}
+		if read {
+			m, err := a.procs.Mem(pid)
+			if err != nil {
+				continue
+			}
+			p.mem, p.memAt = m, now
 		}
 		if a.cfg.PSSInterval < 0 || now.Sub(p.smapsAt) >= a.cfg.PSSInterval {
 			stale = append(stale, p)
 		}
 	}
 	sort.Slice(stale, func(i, j int) bool { return stale[i].smapsAt.Before(stale[j].smapsAt) })
+	start := time.Now()
 	for i, p := range stale {
-		if i >= a.cfg.PSSBudget {
+		// Oldest first, within a count and a time budget; with PSSInterval < 0
+		// (every tick, for tests) only the count applies.
+		if i >= a.cfg.PSSBudget || a.cfg.PSSInterval >= 0 && i > 0 && time.Since(start) > smapsSlice {
 			break
 		}
 		if s, err := a.procs.Smaps(p.info.PID); err == nil {
@@ -391,7 +450,7 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 		calls[name] += n
 		if a.cfg.WithProcesses {
 			s.Processes = append(s.Processes, Process{
-				PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: redact.Line(p.info.Cmdline, a.cfg.RedactAll),
+				PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
 				RSS: p.mem.RSS(), PSS: pss, USS: p.smaps.USS, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
 				Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
 			})
