@@ -72,6 +72,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 
 	// The task iterator is an optimisation: without it, /proc is read per process.
 	if sspec, err := loadSample(); err == nil {
+		sizeRings(sspec, cfg)
 		if coll, err := ebpf.NewCollectionWithOptions(sspec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}); err == nil {
 			o.colls = append(o.colls, coll)
 			o.sampler = coll.Programs[sampleProgSampleTasks]

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -108,7 +109,15 @@ type session struct {
 	usr2      chan os.Signal
 }
 
+// memoryLimit is the recorder's soft Go memory limit: near it the GC runs
+// sooner and returns freed pages, so a burst of events does not leave the
+// witness bloated on a machine that is short of memory.
+const memoryLimit = 48 << 20
+
 func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	before, err := os.ReadFile("/proc/self/oom_score_adj")
 	if err == nil {
 		if err = protectSelf(f.oomScoreAdj); err != nil {
