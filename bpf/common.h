@@ -10,36 +10,6 @@
 
 #ifndef __TARGET_ARCH_x86
 #error "oomtrace reads syscall arguments from x86_64 pt_regs"
-/* enum of mm counters; stable since 2.6 */
-#define MM_FILE 0
-#define MM_ANON 1
-#define MM_SWAP 2
-#define MM_SHMEM 3
-
-/* Kernels before 6.2 kept RSS counters in an atomic array. */
-struct mm_rss_stat___old {
-	atomic_long_t count[4];
-} __attribute__((preserve_access_index));
-
-struct mm_struct___old {
-	struct mm_rss_stat___old rss_stat;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u64 rss_pages(struct mm_struct *mm, int member)
-{
-	struct mm_struct___old *old = (void *)mm;
-	__s64 v;
-
-	/* A field test, not a type match: before 6.2 mm_struct's fields sit in
-	 * an anonymous struct, which a type match does not look into. */
-	if (bpf_core_field_exists(old->rss_stat.count)) {
-		v = BPF_CORE_READ(old, rss_stat.count[member].counter);
-	} else {
-		v = BPF_CORE_READ(mm, rss_stat[member].count);
-	}
-	return v < 0 ? 0 : v; /* percpu_counter_read_positive */
-}
-
 #endif
 
 #define PAGE_SIZE 4096ULL
