@@ -83,22 +83,46 @@ func (f *fleet) Smaps(pid int) (proc.Smaps, error) {
 }
 func (f *fleet) System() (proc.System, error) { return f.sys, nil }
 
-// counters is a fake CounterSource: the same counters for every process.
+var fixedCounters = tracer.Counters{MmapCalls: 1000, MmapAnonBytes: 64 << 20, MunmapCalls: 900, MunmapBytes: 48 << 20,
+	BrkCalls: 50, BrkGrowBytes: 8 << 20, BrkShrinkBytes: 2 << 20, BrkCur: 0x5600_0000_0000}
+
+// counters is a fake CounterSource: the same counters for every process,
+// read one process at a time (the path without the task iterator).
 type counters struct{}
 
-func (counters) Counters(pid int) (tracer.Counters, error) {
-	return tracer.Counters{MmapCalls: 1000, MmapAnonBytes: 64 << 20, MunmapCalls: 900, MunmapBytes: 48 << 20,
-		BrkCalls: 50, BrkGrowBytes: 8 << 20, BrkShrinkBytes: 2 << 20, BrkCur: 0x5600_0000_0000}, nil
-}
+func (counters) Counters(pid int) (tracer.Counters, error) { return fixedCounters, nil }
 func (counters) Stats() (tracer.Stats, error) {
 	return tracer.Stats{Received: map[tracer.EventType]uint64{tracer.EventMmap: 10, tracer.EventFork: 20},
 		LostRing: map[tracer.EventType]uint64{}, LostMap: map[tracer.EventType]uint64{}}, nil
 }
 
+// sampled is a fake CounterSource that is also an aggregate.Sampler, as
+// *tracer.Tracer is where the kernel has the task iterator: every process in
+// one list, a new one each tick as the tracer decodes it. Nothing moves, so
+// /proc/PID/status is re-read only as it ages.
+type sampled struct {
+	counters
+	f *fleet
+}
+
+func (s sampled) Processes() ([]tracer.ProcSample, error) {
+	out := make([]tracer.ProcSample, 0, len(s.f.pids))
+	for _, pid := range s.f.pids {
+		if s.f.info[pid].Kernel {
+			continue // the iterator skips kernel threads
+		}
+		m := s.f.mem[pid]
+		out = append(out, tracer.ProcSample{PID: pid, Start: uint64(pid), Anon: m.RSSAnon, File: m.RSSFile, Shmem: m.RSSShmem,
+			Swap: m.Swap, Counters: fixedCounters, HasCounters: true})
+	}
+	return out, nil
+}
+
 // recordConfig is the aggregator configuration of `oomtrace record` with
-// its default flags (1 s interval, PSS every 10 s, processes listed).
+// its default flags (1 s interval, PSS every 10 s, no per-process list);
+// `oomtrace top` is the same with the list (WithProcesses).
 func recordConfig() aggregate.Config {
-	return aggregate.Config{Interval: time.Second, PSSInterval: 10 * time.Second, LeakWindow: 5 * time.Minute, WithProcesses: true}
+	return aggregate.Config{Interval: time.Second, PSSInterval: 10 * time.Second, LeakWindow: 5 * time.Minute}
 }
 
 // steadyTicks fills every service's 15-minute series, as in a recorder that
@@ -111,10 +135,11 @@ func steadyTicks() int {
 	return 902
 }
 
-// warm returns an aggregator that has ticked n times over f, its last
-// snapshot, and the time of its next tick.
-func warm(f *fleet, n int) (*aggregate.Aggregator, aggregate.Snapshot, time.Time) {
-	a := aggregate.New(recordConfig(), f, counters{})
+// warm returns an aggregator configured as by cfg that has ticked n times
+// over f (through the task-iterator path), its last snapshot, and the time
+// of its next tick.
+func warm(f *fleet, n int, cfg aggregate.Config) (*aggregate.Aggregator, aggregate.Snapshot, time.Time) {
+	a := aggregate.New(cfg, f, sampled{f: f})
 	now := t0
 	var snap aggregate.Snapshot
 	for range n {
@@ -128,11 +153,12 @@ var sizes = []struct {
 	procs, perService int
 }{{1000, 10}, {10000, 10}}
 
-// One sampling tick of the recorder's aggregator, in steady state (every
-// process known): Mem and Counters of each process, PSS within budget,
-// per-service sums, growth fits, and the per-process drill-down list.
-// "nolist" is the same without the drill-down list (Config.WithProcesses
-// false), which `oomtrace record` builds every tick and then drops.
+// One sampling tick of the recorder's aggregator in steady state (every
+// process known, every service's 15-minute series full), /proc and BPF
+// faked: the task iterator's list turned into the process table, PSS within
+// budget, per-service sums and growth fits. "top" adds the per-process
+// drill-down list that `oomtrace top` asks for; "perpid" is the path for
+// kernels without the task iterator (status and counters per process).
 func BenchmarkAggregateTick(b *testing.B) {
 	tick := func(b *testing.B, a *aggregate.Aggregator, now time.Time) {
 		b.ReportAllocs()
@@ -145,14 +171,19 @@ func BenchmarkAggregateTick(b *testing.B) {
 	}
 	for _, sz := range sizes {
 		b.Run(fmt.Sprintf("procs=%d", sz.procs), func(b *testing.B) {
-			a, _, now := warm(newFleet(sz.procs, sz.perService), steadyTicks())
+			a, _, now := warm(newFleet(sz.procs, sz.perService), steadyTicks(), recordConfig())
 			tick(b, a, now)
 		})
 	}
-	b.Run("procs=1000/nolist", func(b *testing.B) {
+	b.Run("procs=1000/top", func(b *testing.B) {
 		cfg := recordConfig()
-		cfg.WithProcesses = false
-		a := aggregate.New(cfg, newFleet(1000, 10), counters{})
+		cfg.WithProcesses = true
+		a, _, now := warm(newFleet(1000, 10), steadyTicks(), cfg)
+		tick(b, a, now)
+	})
+	b.Run("procs=1000/perpid", func(b *testing.B) {
+		f := newFleet(1000, 10)
+		a := aggregate.New(recordConfig(), f, counters{})
 		now := t0
 		for range steadyTicks() {
 			a.Tick(now)
@@ -169,7 +200,7 @@ func BenchmarkAggregateFirstTick(b *testing.B) {
 			f := newFleet(sz.procs, sz.perService)
 			b.ReportAllocs()
 			for b.Loop() {
-				a := aggregate.New(recordConfig(), f, counters{})
+				a := aggregate.New(recordConfig(), f, sampled{f: f})
 				if _, err := a.Tick(t0); err != nil {
 					b.Fatal(err)
 				}
@@ -183,7 +214,7 @@ func BenchmarkAggregateFirstTick(b *testing.B) {
 func BenchmarkHistoryAdd(b *testing.B) {
 	for _, sz := range sizes {
 		b.Run(fmt.Sprintf("procs=%d", sz.procs), func(b *testing.B) {
-			_, snap, now := warm(newFleet(sz.procs, sz.perService), 2)
+			_, snap, now := warm(newFleet(sz.procs, sz.perService), 2, recordConfig())
 			h := history.New(history.Config{})
 			for i := range 700 { // past the fine window: rings are full
 				snap.Time = now.Add(time.Duration(i) * time.Second)
@@ -202,9 +233,11 @@ func BenchmarkHistoryAdd(b *testing.B) {
 
 // top --json: one snapshot line, processes included.
 func BenchmarkTopWriteJSON(b *testing.B) {
+	cfg := recordConfig()
+	cfg.WithProcesses = true
 	for _, sz := range sizes {
 		b.Run(fmt.Sprintf("procs=%d", sz.procs), func(b *testing.B) {
-			_, snap, _ := warm(newFleet(sz.procs, sz.perService), 2)
+			_, snap, _ := warm(newFleet(sz.procs, sz.perService), 2, cfg)
 			var buf bytes.Buffer
 			if err := top.WriteJSON(&buf, snap, top.SortRSS); err != nil {
 				b.Fatal(err)
@@ -225,7 +258,7 @@ func BenchmarkTopWriteJSON(b *testing.B) {
 // to 5,000) and one kill.
 func tenMinuteDump(tb testing.TB) *dump.Dump {
 	f := newFleet(300, 3)
-	a := aggregate.New(recordConfig(), f, counters{})
+	a := aggregate.New(recordConfig(), f, sampled{f: f})
 	h := history.New(history.Config{})
 	now := t0
 	for i := range 600 {
@@ -367,11 +400,13 @@ func BenchmarkProcRead(b *testing.B) {
 	})
 }
 
-// The kernel counters of one process, as the aggregator reads them for every
-// process every tick (pidfd_open, a task-storage lookup, close), and the
-// per-CPU lost counters read once a tick. Needs root: it loads and attaches
+// The tracer's reads behind each tick, on the live machine: Processes (one
+// pass of the task iterator over every process, decoded; also reported per
+// process), Counters of one process (pidfd_open, a task-storage lookup,
+// close: the path without the iterator, per process), and Stats (the
+// per-CPU lost counters, once a tick). Needs root: it loads and attaches
 // oomtrace's programs.
-func BenchmarkTracerCounters(b *testing.B) {
+func BenchmarkTracer(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root to load BPF programs")
 	}
@@ -413,14 +448,33 @@ func BenchmarkTracerCounters(b *testing.B) {
 			}
 		}
 	})
+	if _, err := tr.Processes(); err != nil {
+		b.Logf("no task iterator: %v", err)
+		return
+	}
+	b.Run("Processes", func(b *testing.B) {
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			ps, err := tr.Processes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			n = len(ps)
+		}
+		b.ReportMetric(float64(n), "procs")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(n, 1)), "ns/proc")
+	})
 }
 
 // The fixtures must be what the benchmarks claim; this runs with go test.
 func TestFixtures(t *testing.T) {
 	for _, sz := range sizes {
-		_, snap, _ := warm(newFleet(sz.procs, sz.perService), 2)
-		if snap.System.Procs != sz.procs {
-			t.Errorf("%d processes in the snapshot, want %d", snap.System.Procs, sz.procs)
+		cfg := recordConfig()
+		cfg.WithProcesses = true
+		_, snap, _ := warm(newFleet(sz.procs, sz.perService), 2, cfg)
+		if snap.System.Procs != sz.procs-1 {
+			t.Errorf("%d processes in the snapshot, want %d (the task iterator lists no kernel thread)", snap.System.Procs, sz.procs-1)
 		}
 		procs := 0
 		for _, s := range snap.Services {

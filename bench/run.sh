@@ -374,21 +374,27 @@ fi
 # --- flood: every call streamed ----------------------------------------------
 
 echo
-echo "== flood: $CPUS threads x $FLOOD_N mmap+munmap pairs of 64 KiB, oomtrace events --min-size 1 (output to /dev/null)"
+echo "== flood: $CPUS threads x $FLOOD_N mmap+munmap pairs of 64 KiB: counted in the kernel under oomtrace record,"
+echo "   streamed under oomtrace events --min-size 1 (output to /dev/null)"
 echo "   received/lost count every process's mmap and munmap: run it on a quiet machine"
 
-# flood_run LABEL untraced|events [oomtrace events flags...]
+# flood_run LABEL untraced|events|record [oomtrace events flags...]
+# record: the calls are only counted in the kernel (default --min-size), and
+# lost is what could not be counted.
 flood_run() {
-	local label=$1 mode=$2 t0 t1 out pairs secs calls pid stats recv=- lost=- other=-
+	local label=$1 mode=$2 t0 t1 out pairs secs calls pid stats recv=- lost=- other=- rate=-
 	shift 2
 	((SMOKE)) || quiet
 	pid=
-	if [[ $mode == events ]]; then
-		rm -f "$T/ready"
-		"$OT" events --min-size 1 --ready-file "$T/ready" "$@" >/dev/null 2>"$T/flood.err" &
+	rm -f "$T/ready"
+	case $mode in
+	events) "$OT" events --min-size 1 --ready-file "$T/ready" "$@" >/dev/null 2>"$T/flood.err" & ;;
+	record) "$OT" record --out "$T/rec-flood" --ready-file "$T/ready" >/dev/null 2>"$T/flood.err" & ;;
+	esac
+	if [[ $mode != untraced ]]; then
 		pid=$!
 		PIDS+=("$pid")
-		await "$pid" "oomtrace events" test -s "$T/ready"
+		await "$pid" "oomtrace $mode" test -s "$T/ready"
 	fi
 	t0=$(date +%s%N)
 	out=$("$W" flood "$CPUS" "$FLOOD_N" 65536) || die "workload flood failed"
@@ -402,17 +408,22 @@ flood_run() {
 		stop "$pid" INT
 		stats=$(grep 'events received / lost' "$T/flood.err") || die "oomtrace events printed no summary: $(cat "$T/flood.err")"
 		read -r recv lost < <(tr ' ' '\n' <<<"$stats" | awk -F'[=/]' '$1 == "mmap" || $1 == "munmap" {r += $2; l += $3} END {print r, l}')
-		other=$((calls - recv - lost))
+		if [[ $mode == events ]]; then
+			other=$((calls - recv - lost))
+			rate=$(awk -v r="$recv" -v s="$secs" 'BEGIN {printf "%.0f", r / s}')
+		fi
 	fi
-	printf '   %-24s %10d %8.2f %12.0f %10s %10s %10s %12s\n' "$label" "$calls" "$secs" "$(awk -v c="$calls" -v s="$secs" 'BEGIN {print c / s}')" \
-		"$recv" "$lost" "$other" "$([[ $recv == - ]] && echo - || awk -v r="$recv" -v s="$secs" 'BEGIN {printf "%.0f", r / s}')"
+	printf '   %-28s %10d %8.2f %12.0f %10s %10s %10s %12s\n' "$label" "$calls" "$secs" "$(awk -v c="$calls" -v s="$secs" 'BEGIN {print c / s}')" \
+		"$recv" "$lost" "$other" "$rate"
 }
-printf '   %-24s %10s %8s %12s %10s %10s %10s %12s\n' run calls seconds "calls/s" received lost unaccounted "received/s"
+printf '   %-28s %10s %8s %12s %10s %10s %10s %12s\n' run calls seconds "calls/s" received lost unaccounted "received/s"
 flood_run untraced untraced
+flood_run "record (counted in kernel)" record
 flood_run "events --json" events --json
 flood_run "events (text)" events
 flood_run "events --json, 64MiB ring" events --json --ring-size 64MiB
-echo "   calls = 2 x pairs the workload completed; unaccounted = calls - received - lost (negative: other processes' calls)"
+echo "   calls = 2 x pairs the workload completed; unaccounted = calls - received - lost (negative: other processes' calls);"
+echo "   under record, received counts only calls of 1 MiB or more (other processes'), lost what could be neither counted nor sent"
 
 # --- the recorder's own cost with many processes ----------------------------
 
