@@ -3,6 +3,7 @@ package oomtrace
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -188,19 +189,49 @@ func TestFloodAccounting(t *testing.T) {
 	}
 }
 
-// The task iterator reads every process in one pass: its memory is the
-// kernel's per-CPU counters as last folded, within a batch of pages per CPU
-// of the exact sum /proc/PID/status shows; its counters are exact.
+// Both ways of reading every process in one pass (the task walk, and the
+// iter/task fallback) give each process's memory as the kernel's per-CPU
+// counters last folded them, within a batch of pages per CPU of the exact
+// sum /proc/PID/status shows, and its counters exactly. The walk starts with
+// room for 16 processes and must grow to hold them all.
 func TestProcessesMatchProc(t *testing.T) {
 	requireRoot(t)
-	tr, _ := startTracer(t, tracer.Config{})
+	for _, tc := range []struct {
+		name string
+		cfg  tracer.Config
+		want string
+	}{
+		{"walk", tracer.Config{WalkCapacity: 16}, tracer.SamplerWalk},
+		{"iter", tracer.Config{NoTaskWalk: true}, tracer.SamplerIter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, _ := startTracer(t, tc.cfg)
+			if got := tr.Sampler(); got != tc.want {
+				t.Fatalf("sampler %q, want %q on this kernel (6.18)", got, tc.want)
+			}
+			processesMatchProc(t, tr)
+		})
+	}
+}
+
+func processesMatchProc(t *testing.T, tr *tracer.Tracer) {
 	pids := startService(t, "svc-iter", 2, 12, 0)
 	samples, err := tr.Processes()
 	if err != nil {
 		t.Fatal(err)
 	}
+	live, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) < 16 || len(samples) > len(live) {
+		t.Errorf("%d samples of %d /proc entries (kernel threads are left out)", len(samples), len(live))
+	}
 	byPID := map[int]tracer.ProcSample{}
 	for _, s := range samples {
+		if _, dup := byPID[s.PID]; dup {
+			t.Errorf("pid %d sampled twice", s.PID)
+		}
 		byPID[s.PID] = s
 	}
 	pr := procReader(t)
@@ -217,11 +248,11 @@ func TestProcessesMatchProc(t *testing.T) {
 		slack := cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
 		near := func(a, b uint64) bool { return a <= b+slack && b <= a+slack }
 		if !near(s.Anon, m.RSSAnon) || !near(s.File, m.RSSFile) || !near(s.Shmem, m.RSSShmem) || !near(s.Swap, m.Swap) || s.Anon < 8<<20 {
-			t.Errorf("pid %d: iterator anon %d file %d shmem %d swap %d; /proc says %+v", pid, s.Anon, s.File, s.Shmem, s.Swap, m)
+			t.Errorf("pid %d: sample anon %d file %d shmem %d swap %d; /proc says %+v", pid, s.Anon, s.File, s.Shmem, s.Swap, m)
 		}
 		c, err := tr.Counters(pid)
 		if err != nil || !s.HasCounters || s.Counters != c {
-			t.Errorf("pid %d: iterator counters %+v (has %v), lookup %+v (%v)", pid, s.Counters, s.HasCounters, c, err)
+			t.Errorf("pid %d: sample counters %+v (has %v), lookup %+v (%v)", pid, s.Counters, s.HasCounters, c, err)
 		}
 	}
 	if _, ok := byPID[2]; ok {

@@ -98,15 +98,13 @@ func (counters) Stats() (tracer.Stats, error) {
 
 // sampled is a fake CounterSource that is also an aggregate.Sampler, as
 // *tracer.Tracer is where the kernel has the task iterator: every process in
-// one list, a new one each tick as the tracer decodes it. Nothing moves, so
-// /proc/PID/status is re-read only as it ages.
+// one list, decoded into the caller's slice as the tracer does.
 type sampled struct {
 	counters
 	f *fleet
 }
 
-func (s sampled) Processes() ([]tracer.ProcSample, error) {
-	out := make([]tracer.ProcSample, 0, len(s.f.pids))
+func (s sampled) AppendProcesses(out []tracer.ProcSample) ([]tracer.ProcSample, error) {
 	for _, pid := range s.f.pids {
 		if s.f.info[pid].Kernel {
 			continue // the iterator skips kernel threads

@@ -44,14 +44,16 @@ if ((SMOKE)); then
 	FLOOD_N=5000
 	PHASES=(100)
 	PHASE_SECS=3
+	WARMUP=1
 	GOBENCH=(-short -benchtime=1x)
 else
 	ROUNDS=${ROUNDS:-9}
 	REPS=3
 	N_MMAP=50000 N_BRK=50000 N_GETPPID=200000
 	FLOOD_N=250000
-	PHASES=(0 1000 10000)
+	PHASES=(0 1000 10000 10000q) # q: no churn
 	PHASE_SECS=30
+	WARMUP=10
 	GOBENCH=(-benchtime=1s)
 fi
 CHURN_RATE=200   # short-lived processes forked a second during the recorder phases
@@ -428,7 +430,7 @@ echo "   under record, received counts only calls of 1 MiB or more (other proces
 # --- the recorder's own cost with many processes ----------------------------
 
 echo
-echo "== oomtrace record: own CPU and memory, ${PHASE_SECS}s per phase, churn $CHURN_RATE processes/s living ${CHURN_LIFE_MS} ms"
+echo "== oomtrace record: own CPU and memory, ${PHASE_SECS}s per phase after ${WARMUP}s of warm-up, churn $CHURN_RATE processes/s living ${CHURN_LIFE_MS} ms (none in ,quiet phases)"
 
 # raise FILE MIN: make sure a sysctl is at least MIN, restoring it on exit.
 # (RLIMIT_NPROC does not bind root.)
@@ -466,8 +468,9 @@ maps() {
 	echo "$total$detail"
 }
 
-printf '   %-9s %6s %7s %7s %7s %8s %7s %7s %7s %7s %7s %9s\n' phase procs "CPU %" "user %" "sys %" "ms/tick" ticks "start s" "HWM MiB" "RSS MiB" "idle %" "BPF maps"
-for n in "${PHASES[@]}"; do
+printf '   %-14s %6s %7s %7s %7s %8s %7s %7s %7s %7s %7s %9s\n' phase procs "CPU %" "user %" "sys %" "ms/tick" ticks "start s" "HWM MiB" "RSS MiB" "idle %" "BPF maps"
+for phase in "${PHASES[@]}"; do
+	n=${phase%q}
 	((SMOKE)) || quiet
 	raise /proc/sys/kernel/pid_max $((n * 2 + 8192))
 	raise /proc/sys/kernel/threads-max $((n * 2 + 8192))
@@ -477,13 +480,20 @@ for n in "${PHASES[@]}"; do
 		hold=$BG
 		ATTACH_TIMEOUT=300 await "$hold" "procs hold $n" has_line "$T/hold.log" '^ready'
 	fi
-	bg "$T/churn.log" "$T/procs" churn "$CHURN_RATE" "$CHURN_LIFE_MS"
-	churn=$BG
-	await "$churn" "procs churn" has_line "$T/churn.log" '^churning'
+	churn=
+	if [[ $phase != *q ]]; then
+		bg "$T/churn.log" "$T/procs" churn "$CHURN_RATE" "$CHURN_LIFE_MS"
+		churn=$BG
+		await "$churn" "procs churn" has_line "$T/churn.log" '^churning'
+	fi
 	rm -f "$T/ready"
-	bg "$T/record-$n.log" "$OT" record --out "$T/rec-$n" --ready-file "$T/ready"
+	bg "$T/record-$phase.log" "$OT" record --out "$T/rec-$phase" --ready-file "$T/ready"
 	rec=$BG
 	await "$rec" "oomtrace record" test -s "$T/ready"
+	r0=$(date +%s%N)
+	# The first pass reads /proc for every process (~40 µs each); the window
+	# measures the steady state after it.
+	sleep "$WARMUP"
 	read -r c0 u0 k0 <<<"$(cputicks "$rec")"
 	read -r b0 a0 <<<"$(cpustat)"
 	s0=$(date +%s%N)
@@ -503,7 +513,7 @@ for n in "${PHASES[@]}"; do
 	live=${#live[@]}
 	ticks="?"
 	for ((i = 0; i < 400; i++)); do
-		snapf=$(compgen -G "$T/rec-$n/snapshot-*.json" | head -1) || true
+		snapf=$(compgen -G "$T/rec-$phase/snapshot-*.json" | head -1) || true
 		if [[ -n $snapf ]]; then
 			ticks=$(grep -c '"available":' "$snapf") || true
 			break
@@ -511,16 +521,17 @@ for n in "${PHASES[@]}"; do
 		sleep 0.05
 	done
 	stop "$rec" INT
-	stop "$churn" TERM
+	[[ -z $churn ]] || stop "$churn" TERM
 	[[ -z $hold ]] || stop "$hold" TERM
 	secs=$(awk -v a="$s0" -v b="$s1" 'BEGIN {print (b - a) / 1e9}')
 	label=$( ((n > 0)) && echo "+$n" || echo "baseline")
-	printf '   %-9s %6d %7.2f %7.2f %7.2f %8s %7s %7.2f %7.1f %7.1f %7.1f %5.0f KiB\n' "$label" "$live" \
+	[[ $phase != *q ]] || label+=",quiet"
+	printf '   %-14s %6d %7.2f %7.2f %7.2f %8s %7s %7.2f %7.1f %7.1f %7.1f %5.0f KiB\n' "$label" "$live" \
 		"$(awk -v a="$c0" -v b="$c1" -v s="$secs" -v t="$TCK" 'BEGIN {print 100 * (b - a) / t / s}')" \
 		"$(awk -v a="$u0" -v b="$u1" -v s="$secs" -v t="$TCK" 'BEGIN {print 100 * (b - a) / t / s}')" \
 		"$(awk -v a="$k0" -v b="$k1" -v s="$secs" -v t="$TCK" 'BEGIN {print 100 * (b - a) / t / s}')" \
-		"$([[ $ticks == "?" || $ticks == 0 ]] && echo "?" || awk -v a="$c0" -v b="$c1" -v t="$TCK" -v n="$ticks" -v s="$secs" -v w="$(awk -v a="$s0" -v b="$s2" 'BEGIN {print (b - a) / 1e9}')" 'BEGIN {printf "%.1f", 1000 * (b - a) / t / (n * s / w)}')" \
-		"$ticks/$(awk -v a="$s0" -v b="$s2" 'BEGIN {printf "%d", (b - a) / 1e9 + 1}')" \
+		"$([[ $ticks == "?" || $ticks == 0 ]] && echo "?" || awk -v a="$c0" -v b="$c1" -v t="$TCK" -v n="$ticks" -v s="$secs" -v w="$(awk -v a="$r0" -v b="$s2" 'BEGIN {print (b - a) / 1e9}')" 'BEGIN {printf "%.1f", 1000 * (b - a) / t / (n * s / w)}')" \
+		"$ticks/$(awk -v a="$r0" -v b="$s2" 'BEGIN {printf "%d", (b - a) / 1e9 + 1}')" \
 		"$(awk -v a="$c0" -v t="$TCK" 'BEGIN {print a / t}')" \
 		"$(awk -v k="$hwm" 'BEGIN {print k / 1024}')" "$(awk -v k="$rss" 'BEGIN {print k / 1024}')" \
 		"$(awk -v b0="$b0" -v b1="$b1" -v a0="$a0" -v a1="$a1" 'BEGIN {print 100 * (1 - (b1 - b0) / (a1 - a0))}')" \
@@ -528,9 +539,10 @@ for n in "${PHASES[@]}"; do
 	MAPS=${m#* }
 done
 echo "   BPF maps (memlock, as the kernel reports it):$MAPS"
-echo "   procs: live processes at the end of the phase; CPU %, user %, sys %: of one core, from ready to the end"
-echo "   of the window; ms/tick: CPU per sampling tick; ticks: ticks done / seconds since ready (fewer: ticks"
-echo "   overran and were dropped); start s: CPU spent before ready (loading and attaching the programs);"
+echo "   procs: live processes at the end of the phase; CPU %, user %, sys %: of one core, over the window"
+echo "   (${WARMUP}s after ready: the steady state); ms/tick: CPU per sampling tick; ticks: ticks done / seconds"
+echo "   since ready (fewer: ticks overran and were dropped); start s: CPU spent before the window (loading,"
+echo "   attaching, the first pass over every process and the warm-up);"
 echo "   idle %: of the whole machine during the window (near 0: the recorder was starved, its CPU % is a"
 echo "   lower bound, and ms/tick x 1/s is what it would need); task storage memlock excludes its per-process"
 echo "   elements (the kernel does not count them)"

@@ -19,5 +19,6 @@ gen alloc -type alloc_event -type event_hdr -type proc_counters -type lost_count
 gen proc -type life_event -type event_hdr
 gen oom -type oom_event -type event_type -type oom_source
 gen sample -type proc_sample
+gen walk
 cd "$repo"
 rm -rf "$work"

@@ -26,6 +26,8 @@ type objects struct {
 	lost      *ebpf.Map
 	procs     *ebpf.Map
 	sampler   *ebpf.Program // iter/task; nil where the kernel refuses it
+	shared    map[string]*ebpf.Map
+	cache     *btf.Cache
 }
 
 func (o *objects) Close() error {
@@ -52,6 +54,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 	o.colls = append(o.colls, alloc)
 	o.events, o.lost, o.procs = alloc.Maps[allocMapEvents], alloc.Maps[allocMapLost], alloc.Maps[allocMapProcs]
 	shared := map[string]*ebpf.Map{allocMapEvents: o.events, allocMapLost: o.lost, allocMapProcs: o.procs}
+	o.shared, o.cache = shared, cache
 
 	pspec, err := loadProc()
 	if err != nil {
@@ -70,14 +73,15 @@ func load(cfg Config) (*objects, []Hook, error) {
 		hooks = append(hooks, tracingHook("sched/sched_process_"+name, "tp_btf", proc.Programs["handle_"+name], ""))
 	}
 
-	// The task iterator is an optimisation: without it, /proc is read per process.
+	// The task iterator is the fallback of the task walk (see sample.go);
+	// without either, /proc is read per process.
 	if sspec, err := loadSample(); err == nil {
 		sizeRings(sspec, cfg)
 		if coll, err := ebpf.NewCollectionWithOptions(sspec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}); err == nil {
 			o.colls = append(o.colls, coll)
 			o.sampler = coll.Programs[sampleProgSampleTasks]
 		} else {
-			cfg.Logger.Info("task iterator unavailable; reading /proc per process", "err", firstLine(err))
+			cfg.Logger.Debug("task iterator unavailable", "err", firstLine(err))
 		}
 	}
 

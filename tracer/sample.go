@@ -4,17 +4,20 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 )
 
-// ProcSample is one process as the kernel's task iterator saw it: resident
-// memory from the mm's per-CPU counters as last folded (within a batch of
-// pages per CPU of /proc/PID/status's exact sum: a cheap change detector),
-// and the process's counters, exact.
+// ProcSample is one process as the kernel saw it in one pass: resident
+// memory from the mm's per-CPU counters as last folded (what
+// /proc/PID/status showed before 6.16; since then status sums the per-CPU
+// parts, and the two differ by at most a batch of pages per CPU), and the
+// process's counters, exact.
 type ProcSample struct {
 	PID                     int
 	Start                   uint64 // ns since boot
@@ -23,71 +26,178 @@ type ProcSample struct {
 	HasCounters             bool
 }
 
-// ErrNoSampler means the kernel could not load the task iterator; callers
-// read /proc per process instead.
-var ErrNoSampler = errors.New("task iterator unavailable")
+// ErrNoSampler means the kernel could load neither way of reading every
+// process at once; callers read /proc per process instead.
+var ErrNoSampler = errors.New("no task walk or task iterator")
 
-// sampler runs the iter/task program on demand.
+// How processes are sampled, best first.
+const (
+	SamplerWalk = "task walk" // raw_tp run on demand, open-coded task iterator, mmapped array
+	SamplerIter = "iter/task" // seq_file task iterator, one program run per task
+	SamplerProc = "/proc"     // neither loaded
+)
+
+const (
+	walkTruncated = 0xffffffff // walk_procs: the array was too small
+	walkMaxCap    = 1 << 22    // PID_MAX_LIMIT
+)
+
+// sampler reads every process in one pass, by the best way the kernel allows.
 type sampler struct {
-	mu   sync.Mutex
-	iter *link.Iter
-	buf  bytes.Buffer
+	mu sync.Mutex
+
+	// task walk
+	walkSpec *ebpf.CollectionSpec
+	opts     ebpf.CollectionOptions
+	walk     *ebpf.Collection
+	mem      *ebpf.Memory
+	capacity uint32
+	raw      []byte
+
+	// iter/task
+	iterProg *ebpf.Program
+	iter     *link.Iter
+	buf      bytes.Buffer
 }
 
-func (s *sampler) attach(prog *ebpf.Program) error {
-	if prog == nil {
-		return ErrNoSampler
-	}
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
+// loadWalk loads the task walk with room for capacity processes.
+func (s *sampler) loadWalk(capacity uint32) error {
+	spec := s.walkSpec.Copy()
+	spec.Maps[walkMapSamples].MaxEntries = capacity
+	coll, err := ebpf.NewCollectionWithOptions(spec, s.opts)
 	if err != nil {
 		return err
 	}
-	s.iter = it
+	mem, err := coll.Maps[walkMapSamples].Memory()
+	if err != nil {
+		coll.Close()
+		return err
+	}
+	if _, err := coll.Programs[walkProgWalkProcs].Run(&ebpf.RunOptions{}); err != nil {
+		coll.Close()
+		return fmt.Errorf("run: %w", err)
+	}
+	if s.walk != nil {
+		s.walk.Close()
+	}
+	s.walk, s.mem, s.capacity = coll, mem, capacity
 	return nil
+}
+
+// setup picks the task walk, else the task iterator (loaded by load), else
+// none; it says which and why.
+func (s *sampler) setup(cfg Config, shared map[string]*ebpf.Map, cache *btf.Cache, iterProg *ebpf.Program) (string, error) {
+	spec, err := loadWalk()
+	if cfg.NoTaskWalk {
+		err = errors.New("disabled by configuration")
+	}
+	if err == nil {
+		for name := range spec.Maps {
+			if m, ok := shared[name]; ok {
+				spec.Maps[name].MaxEntries = m.MaxEntries()
+			}
+		}
+		s.walkSpec, s.opts = spec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}
+		if err = s.loadWalk(min(max(cfg.WalkCapacity, 1), walkMaxCap)); err == nil {
+			return SamplerWalk, nil
+		}
+	}
+	walkErr := err
+	if iterProg == nil {
+		return SamplerProc, walkErr
+	}
+	it, err := link.AttachIter(link.IterOptions{Program: iterProg})
+	if err != nil {
+		return SamplerProc, errors.Join(walkErr, err)
+	}
+	s.iterProg, s.iter = iterProg, it
+	return SamplerIter, walkErr
 }
 
 func (s *sampler) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.iter == nil {
-		return nil
+	var err error
+	if s.walk != nil {
+		s.walk.Close()
+		s.walk, s.mem = nil, nil
 	}
-	err := s.iter.Close()
-	s.iter = nil
+	if s.iter != nil {
+		err = s.iter.Close()
+		s.iter = nil
+	}
 	return err
 }
 
-// Processes returns every live process in one pass of the task iterator.
-func (t *Tracer) Processes() ([]ProcSample, error) {
+// Processes returns every live process in one pass.
+func (t *Tracer) Processes() ([]ProcSample, error) { return t.AppendProcesses(nil) }
+
+// AppendProcesses appends every live process to dst, so a caller that
+// samples each tick can reuse one slice.
+func (t *Tracer) AppendProcesses(dst []ProcSample) ([]ProcSample, error) {
 	s := &t.sampler
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.iter == nil {
-		return nil, ErrNoSampler
+	switch {
+	case s.walk != nil:
+		return s.walkAppend(dst)
+	case s.iter != nil:
+		return s.iterAppend(dst)
 	}
+	return dst, ErrNoSampler
+}
+
+func (s *sampler) walkAppend(dst []ProcSample) ([]ProcSample, error) {
+	for {
+		n, err := s.walk.Programs[walkProgWalkProcs].Run(&ebpf.RunOptions{})
+		if err != nil {
+			return dst, fmt.Errorf("task walk: %w", err)
+		}
+		if n != walkTruncated {
+			if n > s.capacity {
+				return dst, fmt.Errorf("task walk: %d samples in an array of %d", n, s.capacity)
+			}
+			size := int(unsafe.Sizeof(sampleProcSample{}))
+			s.raw = slices.Grow(s.raw[:0], int(n)*size)[:int(n)*size]
+			if _, err := s.mem.ReadAt(s.raw, 0); err != nil {
+				return dst, fmt.Errorf("task walk: %w", err)
+			}
+			return decodeSamples(dst, s.raw)
+		}
+		if s.capacity >= walkMaxCap {
+			return dst, fmt.Errorf("task walk: more than %d processes", s.capacity)
+		}
+		if err := s.loadWalk(s.capacity * 2); err != nil {
+			return dst, fmt.Errorf("task walk: grow to %d: %w", s.capacity*2, err)
+		}
+	}
+}
+
+func (s *sampler) iterAppend(dst []ProcSample) ([]ProcSample, error) {
 	r, err := s.iter.Open()
 	if err != nil {
-		return nil, fmt.Errorf("task iterator: %w", err)
+		return dst, fmt.Errorf("task iterator: %w", err)
 	}
 	s.buf.Reset()
 	_, err = s.buf.ReadFrom(r)
 	r.Close()
 	if err != nil {
-		return nil, fmt.Errorf("task iterator: %w", err)
+		return dst, fmt.Errorf("task iterator: %w", err)
 	}
-	return decodeSamples(s.buf.Bytes())
+	return decodeSamples(dst, s.buf.Bytes())
 }
 
-func decodeSamples(raw []byte) ([]ProcSample, error) {
+// decodeSamples decodes proc_sample records; walk and iter/task share the C struct.
+func decodeSamples(out []ProcSample, raw []byte) ([]ProcSample, error) {
 	size := int(unsafe.Sizeof(sampleProcSample{}))
 	if len(raw)%size != 0 {
-		return nil, fmt.Errorf("task iterator: %d bytes is not a whole number of %d-byte samples", len(raw), size)
+		return out, fmt.Errorf("task samples: %d bytes is not a whole number of %d-byte samples", len(raw), size)
 	}
-	out := make([]ProcSample, 0, len(raw)/size)
+	out = slices.Grow(out, len(raw)/size)
 	for off := 0; off < len(raw); off += size {
 		p, err := view[sampleProcSample](raw[off:])
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		out = append(out, ProcSample{
 			PID: int(p.Pid), Start: p.StartNs,

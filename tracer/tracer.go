@@ -29,12 +29,21 @@ type Config struct {
 	ForceTracepoint bool
 	// NoFentry keeps the syscall hooks on tracepoints where fexit is permitted.
 	NoFentry bool
-	Logger   *slog.Logger
+	// NoTaskWalk samples processes with the iter/task iterator even where
+	// the task walk loads, to exercise the fallback.
+	NoTaskWalk bool
+	// WalkCapacity is the task walk's initial room, in processes (default
+	// 8192); it doubles whenever a pass finds more.
+	WalkCapacity uint32
+	Logger       *slog.Logger
 }
 
 func (c *Config) defaults() {
 	if c.MinSize == 0 {
 		c.MinSize = 1 << 20
+	}
+	if c.WalkCapacity == 0 {
+		c.WalkCapacity = 8192
 	}
 	if c.RingBytes == 0 {
 		c.RingBytes = 512 << 10
@@ -96,7 +105,8 @@ type Tracer struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 
-	sampler sampler
+	sampler     sampler
+	samplerMode string
 
 	received  [numEventTypes]atomic.Uint64
 	undecoded atomic.Uint64
@@ -138,6 +148,10 @@ func prepare() error {
 // Hooks reports each hook and the mechanism chosen for it.
 func (t *Tracer) Hooks() []Hook { return append([]Hook(nil), t.hooks...) }
 
+// Sampler says how Processes reads every process: SamplerWalk, SamplerIter
+// or SamplerProc (none; known after Start).
+func (t *Tracer) Sampler() string { return t.samplerMode }
+
 // Start attaches every program and starts reading the rings.
 func (t *Tracer) Start() error {
 	err := errors.New("tracer already started")
@@ -155,10 +169,13 @@ func (t *Tracer) start() error {
 		}
 		t.links = append(t.links, l)
 	}
-	if t.objs.sampler != nil {
-		if err := t.sampler.attach(t.objs.sampler); err != nil {
-			t.cfg.Logger.Info("task iterator unavailable; reading /proc per process", "err", firstLine(err))
-		}
+	mode, err := t.sampler.setup(t.cfg, t.objs.shared, t.objs.cache, t.objs.sampler)
+	t.samplerMode = mode
+	switch {
+	case mode == SamplerProc:
+		t.cfg.Logger.Info("fallback: no task walk or task iterator; reading /proc per process", "err", firstLine(err))
+	case err != nil:
+		t.cfg.Logger.Info("fallback: processes sampled by "+mode, "task walk", firstLine(err))
 	}
 	evr, err := ringbuf.NewReader(t.objs.events)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
@@ -29,6 +30,7 @@ type engineFlags struct {
 	metricsAddr string
 	redactAll   bool
 	verbose     bool
+	cpuProfile  string
 	processes   bool // per-process figures in snapshots (top's drill-down)
 }
 
@@ -43,6 +45,7 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
 	fs.BoolVar(&e.verbose, "verbose", false, "print full verifier logs on load errors")
+	fs.StringVar(&e.cpuProfile, "cpu-profile", "", "write a Go CPU profile of oomtrace itself to `FILE` (read it with go tool pprof)")
 }
 
 // config validates the flags into tracer and aggregator configs.
@@ -113,6 +116,7 @@ type engine struct {
 	onEv    func(*tracer.Event)
 	metrics *metrics.Exporter // nil without --metrics-addr
 	addr    string
+	prof    *os.File // --cpu-profile
 }
 
 func startEngine(e *engineFlags, stderr io.Writer) (*engine, error) {
@@ -140,7 +144,25 @@ func startEngine(e *engineFlags, stderr io.Writer) (*engine, error) {
 	if e.metricsAddr != "" {
 		en.metrics = metrics.New()
 	}
+	if e.cpuProfile != "" {
+		if en.prof, err = startProfile(e.cpuProfile); err != nil {
+			tr.Close()
+			return nil, err
+		}
+	}
 	return en, nil
+}
+
+func startProfile(path string) (*os.File, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return f, nil
 }
 
 // run ticks until ctx ends or onSnap returns false. The first tick is at once.
@@ -195,4 +217,11 @@ func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool)
 	}
 }
 
-func (en *engine) Close() error { return en.tr.Close() }
+func (en *engine) Close() error {
+	if en.prof != nil {
+		pprof.StopCPUProfile()
+		en.prof.Close()
+		en.prof = nil
+	}
+	return en.tr.Close()
+}

@@ -4,6 +4,7 @@
 package aggregate
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -31,15 +32,19 @@ type CounterSource interface {
 }
 
 // Sampler, when a CounterSource has it, reads every process in one pass
-// (the kernel's task iterator). /proc/PID/status is then re-read only for a
-// process whose memory or counters moved, or every memMaxAge.
+// (the kernel's task iterator), appending to a reused slice. Its resident
+// figures then stand in for /proc/PID/status, which is not read at all.
 type Sampler interface {
-	Processes() ([]tracer.ProcSample, error)
+	AppendProcesses(dst []tracer.ProcSample) ([]tracer.ProcSample, error)
 }
 
 const (
-	memMaxAge  = 30 * time.Second
-	smapsSlice = 5 * time.Millisecond // smaps_rollup reading per tick at most
+	smapsSlice = time.Millisecond // smaps_rollup reading per tick at most
+	smapsKeep  = 64               // candidates kept for it
+	// A process whose resident memory has not moved since its smaps_rollup
+	// was read is read again only this often.
+	pssMaxAgeFactor = 30               // × PSSInterval
+	limitMaxAge     = 10 * time.Second // memory cgroup limits are re-read this often
 )
 
 // Config tunes an Aggregator. Zero values get the defaults.
@@ -86,18 +91,26 @@ type procState struct {
 	cmdline string // redacted once per exec
 	key     service.Key
 	mem     proc.Mem
-	memAt   time.Time // when mem was read from /proc
-	approx  uint64    // the task iterator's resident figure at that read
+	memAt   time.Time // when mem was read
 	smaps   proc.Smaps
 	smapsAt time.Time // zero: never read
+	smapsOf uint64    // resident bytes when smaps was read
+	seenAt  time.Time // first tick that took its memory
 	ctr     tracer.Counters
 	gen     uint64
 	exited  bool
 	reread  bool // exec seen: identity changed
+	svc     *serviceState
 }
 
 type serviceState struct {
 	key       service.Key
+	gen       uint64   // tick whose figures cur holds
+	cur       Service  // this tick's sums
+	calls     uint64   // this tick's call count
+	procs     int      // processes at the last tick
+	memcgs    []string // memory cgroups of this tick's processes
+	gone      bool     // dropped from the table
 	rss       *series
 	oomKills  int
 	lastOOM   time.Time
@@ -109,6 +122,8 @@ type serviceState struct {
 type domainState struct {
 	usage    *series
 	lastSeen time.Time
+	limit    uint64
+	limitAt  time.Time
 }
 
 // Aggregator keeps the process table and per-service history. It is not safe
@@ -128,6 +143,14 @@ type Aggregator struct {
 	oomKills     uint64
 	prevTick     time.Time
 	prevReceived uint64
+
+	samples []tracer.ProcSample // reused each tick
+	stale   []*procState        // smaps_rollup candidates of this tick
+	live    []*serviceState
+	exits   []int        // pids whose exit was seen since the last tick
+	added   []*procState // added this tick
+	marked  int          // table entries listed this tick
+	keep    int          // smaps_rollup candidates kept
 }
 
 // New makes an aggregator. ctrs may be nil.
@@ -157,6 +180,7 @@ func (a *Aggregator) HandleEvent(ev *tracer.Event) {
 	case tracer.EventExit:
 		if p, ok := a.table[int(ev.PID)]; ok {
 			p.exited = true // removed at the next tick, after any OOM attribution
+			a.exits = append(a.exits, int(ev.PID))
 		}
 	case tracer.EventOOMKill:
 		a.oomKills++
@@ -211,6 +235,7 @@ func (a *Aggregator) add(pid int) *procState {
 	}
 	p := &procState{info: info, gen: a.gen, cmdline: redact.Line(info.Cmdline, a.cfg.RedactAll)}
 	a.table[pid] = p
+	a.added = append(a.added, p)
 	p.key = a.resolve(p)
 	return p
 }
@@ -235,10 +260,10 @@ func toService(in proc.Info) service.Proc {
 func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.gen++
 	samples := a.sample()
-	if err := a.scan(samples); err != nil {
+	if err := a.scan(now, samples); err != nil {
 		return Snapshot{}, err
 	}
-	a.refresh(now, samples)
+	a.readSmaps(now)
 	snap := Snapshot{Time: now}
 	sys, err := a.procs.System()
 	if err != nil {
@@ -259,121 +284,217 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 }
 
 // sample reads every process in one pass where the kernel allows; nil otherwise.
-func (a *Aggregator) sample() map[int]*tracer.ProcSample {
+func (a *Aggregator) sample() []tracer.ProcSample {
 	sm, ok := a.ctrs.(Sampler)
 	if !ok {
 		return nil
 	}
-	list, err := sm.Processes()
+	list, err := sm.AppendProcesses(a.samples[:0])
 	if err != nil {
 		return nil
 	}
-	samples := make(map[int]*tracer.ProcSample, len(list))
-	for i := range list {
-		samples[list[i].PID] = &list[i]
+	a.samples = list
+	if list == nil {
+		list = []tracer.ProcSample{} // none, but the iterator works
 	}
-	return samples
+	return list
 }
 
-// scan adds new processes, drops those gone, and re-reads exec'd ones. The
-// task iterator's list, when there is one, saves a /proc directory walk
-// (it has no kernel threads, which hold no memory of their own).
-func (a *Aggregator) scan(samples map[int]*tracer.ProcSample) error {
-	var pids []int
+// scan adds new processes, drops those gone, re-reads exec'd ones, and
+// takes each one's memory, in one pass over the list. The task iterator's
+// list, when there is one, saves a /proc directory walk (it has no kernel
+// threads, which hold no memory of their own).
+func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
+	a.marked = 0
+	a.stale = a.stale[:0]
+	a.keep = min(a.cfg.PSSBudget, smapsKeep) // the time budget allows a few reads a tick
+	if a.cfg.PSSInterval < 0 {
+		a.keep = a.cfg.PSSBudget
+	}
 	if samples != nil {
-		pids = make([]int, 0, len(samples))
-		for pid := range samples {
-			pids = append(pids, pid)
+		for i := range samples {
+			if p := a.see(samples[i].PID); p != nil {
+				a.take(now, p, &samples[i])
+			}
 		}
 	} else {
-		var err error
-		if pids, err = a.procs.Pids(); err != nil {
+		pids, err := a.procs.Pids()
+		if err != nil {
 			return err
 		}
-	}
-	for _, pid := range pids {
-		p, ok := a.table[pid]
-		switch {
-		case !ok:
-			a.add(pid)
-		case p.exited:
-			// The pid is listed again: a zombie not yet reaped, or a new process.
-			delete(a.table, pid)
-			if q := a.add(pid); q != nil && q.info.StartTicks == p.info.StartTicks {
-				delete(a.table, pid)
+		for _, pid := range pids {
+			if p := a.see(pid); p != nil {
+				a.take(now, p, nil)
 			}
-		case p.reread:
-			if info, err := a.procs.Info(pid); err == nil {
-				if info.StartTicks != p.info.StartTicks {
-					p.ctr, p.smapsAt, p.smaps = tracer.Counters{}, time.Time{}, proc.Smaps{}
-				}
-				p.info, p.reread = info, false
-				p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
-				p.key = a.resolve(p)
-			}
-			p.gen = a.gen
-		default:
-			p.gen = a.gen
 		}
 	}
-	for pid, p := range a.table {
-		if p.gen != a.gen || p.exited {
+	for _, pid := range a.exits {
+		if p, ok := a.table[pid]; ok && (p.gen != a.gen || p.exited) {
 			delete(a.table, pid)
+		}
+	}
+	clear(a.exits)
+	a.exits = a.exits[:0]
+	if len(a.table) > a.marked { // some vanished unannounced, or were added for a tree
+		for pid, p := range a.table {
+			if p.gen != a.gen || p.exited {
+				delete(a.table, pid)
+			}
 		}
 	}
 	// Keys of children may depend on parents added this tick.
-	for _, p := range a.table {
+	for _, p := range a.added {
+		if a.table[p.info.PID] != p {
+			continue
+		}
 		if p.key.Name == "" {
 			p.key = a.resolve(p)
 		}
+		if !p.memAt.Equal(now) {
+			a.take(now, p, nil) // a parent the list did not give
+		}
+	}
+	clear(a.added)
+	a.added = a.added[:0]
+	return nil
+}
+
+// see marks a listed pid as live this tick: it adds a new process, replaces
+// one whose pid was reused, and re-reads an exec'd one.
+func (a *Aggregator) see(pid int) *procState {
+	p, ok := a.table[pid]
+	switch {
+	case !ok:
+		a.add(pid)
+	case p.exited:
+		// The pid is listed again: a zombie not yet reaped, or a new process.
+		delete(a.table, pid)
+		if q := a.add(pid); q != nil && q.info.StartTicks == p.info.StartTicks {
+			delete(a.table, pid)
+		}
+	case p.reread:
+		if info, err := a.procs.Info(pid); err == nil {
+			if info.StartTicks != p.info.StartTicks {
+				p.ctr, p.smapsAt, p.smaps = tracer.Counters{}, time.Time{}, proc.Smaps{}
+			}
+			p.info, p.reread = info, false
+			p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
+			p.key = a.resolve(p)
+		}
+		p.gen = a.gen
+	default:
+		p.gen = a.gen
+	}
+	if p := a.table[pid]; p != nil && p.gen == a.gen && !p.exited {
+		a.marked++
+		return p
 	}
 	return nil
 }
 
-// refresh reads memory of every process, and smaps_rollup within budget.
-func (a *Aggregator) refresh(now time.Time, samples map[int]*tracer.ProcSample) {
-	var stale []*procState
-	for pid, p := range a.table {
-		if p.info.Kernel {
-			continue
+// take sets a process's memory and counters from its sample, or from
+// /proc/PID/status and a counter lookup without one, and makes it a
+// smaps_rollup candidate when its PSS is due.
+func (a *Aggregator) take(now time.Time, p *procState, s *tracer.ProcSample) {
+	if p.info.Kernel {
+		return
+	}
+	if s != nil {
+		p.mem = proc.Mem{RSSAnon: s.Anon, RSSFile: s.File, RSSShmem: s.Shmem, Swap: s.Swap}
+		p.memAt = now
+		if s.HasCounters {
+			p.ctr = s.Counters
 		}
-		read := true
-		if s, ok := samples[pid]; ok {
-			approx := s.Anon + s.File + s.Shmem + s.Swap
-			moved := approx != p.approx || s.HasCounters && s.Counters != p.ctr
-			read = moved || p.memAt.IsZero() || now.Sub(p.memAt) >= memMaxAge
-			p.approx = approx
-			if s.HasCounters {
-				p.ctr = s.Counters
-			}
-		} else if a.ctrs != nil {
-			if c, err := a.ctrs.Counters(pid); err == nil {
+	} else {
+		m, err := a.procs.Mem(p.info.PID)
+		if err != nil {
+			return
+		}
+		p.mem, p.memAt = m, now
+		if a.ctrs != nil {
+			if c, err := a.ctrs.Counters(p.info.PID); err == nil {
 				p.ctr = c
 			}
 		}
-		if read {
-			m, err := a.procs.Mem(pid)
-			if err != nil {
-				continue
-			}
-			p.mem, p.memAt = m, now
-		}
-		if a.cfg.PSSInterval < 0 || now.Sub(p.smapsAt) >= a.cfg.PSSInterval {
-			stale = append(stale, p)
-		}
 	}
+	fresh := p.seenAt.IsZero() && !a.prevTick.IsZero() // born since the last tick
+	if p.seenAt.IsZero() {
+		p.seenAt = now
+	}
+	switch age := now.Sub(p.smapsAt); {
+	case fresh && a.cfg.PSSInterval >= 0:
+		// One that lives less than a tick is not worth a read.
+	case a.cfg.PSSInterval < 0, p.smapsAt.IsZero(), age >= a.cfg.PSSInterval*pssMaxAgeFactor:
+		a.stale = oldest(a.stale, p, a.keep)
+	case age >= a.cfg.PSSInterval && moved(p.smapsOf, p.mem.RSS()):
+		a.stale = oldest(a.stale, p, a.keep)
+	}
+}
+
+// readSmaps reads smaps_rollup of this tick's candidates, oldest first,
+// within a count and a time budget; with PSSInterval < 0 (every tick, for
+// tests) only the count applies.
+func (a *Aggregator) readSmaps(now time.Time) {
+	stale := a.stale
 	sort.Slice(stale, func(i, j int) bool { return stale[i].smapsAt.Before(stale[j].smapsAt) })
 	start := time.Now()
 	for i, p := range stale {
-		// Oldest first, within a count and a time budget; with PSSInterval < 0
-		// (every tick, for tests) only the count applies.
 		if i >= a.cfg.PSSBudget || a.cfg.PSSInterval >= 0 && i > 0 && time.Since(start) > smapsSlice {
 			break
 		}
+		if a.table[p.info.PID] != p {
+			continue // gone since
+		}
 		if s, err := a.procs.Smaps(p.info.PID); err == nil {
-			p.smaps, p.smapsAt = s, now
+			p.smaps, p.smapsAt, p.smapsOf = s, now, p.mem.RSS()
 		}
 	}
+	clear(stale)
+	a.stale = stale[:0]
+}
+
+// oldest adds p to h, a max-heap on smapsAt of at most k processes: the k
+// read longest ago.
+func oldest(h []*procState, p *procState, k int) []*procState {
+	older := func(i, j int) bool { return h[i].smapsAt.After(h[j].smapsAt) }
+	if len(h) == k {
+		if !p.smapsAt.Before(h[0].smapsAt) {
+			return h
+		}
+		h[0] = p
+	} else {
+		h = append(h, p)
+		for i := len(h) - 1; i > 0; { // sift up
+			up := (i - 1) / 2
+			if !older(i, up) {
+				break
+			}
+			h[i], h[up] = h[up], h[i]
+			i = up
+		}
+		return h
+	}
+	for i := 0; ; { // sift down
+		l, r, big := 2*i+1, 2*i+2, i
+		if l < len(h) && older(l, big) {
+			big = l
+		}
+		if r < len(h) && older(r, big) {
+			big = r
+		}
+		if big == i {
+			return h
+		}
+		h[i], h[big] = h[big], h[i]
+		i = big
+	}
+}
+
+// moved says resident memory changed by more than a page batch's noise
+// (64 KiB) or 1% since smaps_rollup was read.
+func moved(then, now uint64) bool {
+	d := max(then, now) - min(then, now)
+	return d > 64<<10 && d*100 > then
 }
 
 func (a *Aggregator) systemFigures(now time.Time, sys proc.System) System {
@@ -411,18 +532,25 @@ func (a *Aggregator) systemFigures(now time.Time, sys proc.System) System {
 }
 
 func (a *Aggregator) serviceFigures(now time.Time) []Service {
-	byName := map[string]*Service{}
-	calls := map[string]uint64{}
+	live := a.live[:0]
 	for _, p := range a.table {
 		if p.info.Kernel {
 			continue // kernel threads hold no memory of their own
 		}
-		name := p.key.Name
-		s, ok := byName[name]
-		if !ok {
-			s = &Service{Name: name, Kind: string(p.key.Kind)}
-			byName[name] = s
+		st := p.svc
+		if st == nil || st.gone || st.key.Name != p.key.Name {
+			st = a.service(p.key)
+			p.svc = st
 		}
+		if st.gen != a.gen {
+			st.gen, st.calls, st.memcgs = a.gen, 0, st.memcgs[:0]
+			st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind), PIDs: make([]int, 0, st.procs)}
+			live = append(live, st)
+		}
+		if m := p.info.Memcg; m != "" && !slices.Contains(st.memcgs, m) {
+			st.memcgs = append(st.memcgs, m)
+		}
+		s := &st.cur
 		pss, age := p.smaps.PSS, now.Sub(p.smapsAt).Seconds()
 		if p.smapsAt.IsZero() {
 			pss, age = p.mem.RSS(), -1 // not read yet: RSS stands in
@@ -439,7 +567,7 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 		if age < 0 || s.PSSAgeS >= 0 && age > s.PSSAgeS {
 			s.PSSAgeS = age
 		}
-		c := p.ctr
+		c := &p.ctr
 		mmap := int64(c.MmapAnonBytes+c.MmapFileBytes+c.MmapReserveBytes) - int64(c.MunmapBytes)
 		brk := int64(c.BrkGrowBytes) - int64(c.BrkShrinkBytes)
 		s.Mmap += mmap
@@ -447,7 +575,7 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 		s.Mremap += int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes)
 		s.Mprotect += c.MprotectWriteBytes
 		n := c.MmapCalls + c.MunmapCalls + c.BrkCalls + c.MremapCalls + c.MprotectCalls
-		calls[name] += n
+		st.calls += n
 		if a.cfg.WithProcesses {
 			s.Processes = append(s.Processes, Process{
 				PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
@@ -456,27 +584,31 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 			})
 		}
 	}
-	out := make([]Service, 0, len(a.svcs)+len(byName))
-	for name, s := range byName {
-		st := a.service(service.Key{Name: name, Kind: service.Kind(s.Kind)})
-		st.lastSeen = now
+	out := make([]Service, 0, len(a.svcs))
+	for _, st := range live {
+		s := &st.cur
+		st.lastSeen, st.procs = now, s.Procs
 		st.rss.add(now, float64(s.RSS))
-		if !st.prevAt.IsZero() && calls[name] >= st.prevCalls {
+		if !st.prevAt.IsZero() && st.calls >= st.prevCalls {
 			if dt := now.Sub(st.prevAt).Seconds(); dt > 0 {
-				s.CallsPerSec = float64(calls[name]-st.prevCalls) / dt
+				s.CallsPerSec = float64(st.calls-st.prevCalls) / dt
 			}
 		}
-		st.prevCalls, st.prevAt = calls[name], now
-		sort.Ints(s.PIDs)
+		st.prevCalls, st.prevAt = st.calls, now
+		slices.Sort(s.PIDs)
 		sort.Slice(s.Processes, func(i, j int) bool { return s.Processes[i].RSS > s.Processes[j].RSS })
 		a.growth(now, st, s)
 		out = append(out, *s)
+		st.cur = Service{} // the snapshot owns its slices now
 	}
+	clear(live)
+	a.live = live[:0]
 	for name, st := range a.svcs {
-		if _, live := byName[name]; live {
+		if st.gen == a.gen {
 			continue
 		}
 		if now.Sub(st.lastSeen) > a.cfg.KeepDead && now.Sub(st.lastOOM) > a.cfg.KeepDead {
+			st.gone = true
 			delete(a.svcs, name)
 			continue
 		}
@@ -512,22 +644,34 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 		return
 	}
 	paths := map[string][]string{} // memcg -> services in it
-	svcPaths := map[string]map[string]bool{}
-	for _, p := range a.table {
-		if p.info.Memcg == "" || p.info.Kernel {
+	svcPaths := map[string][]string{}
+	for name, st := range a.svcs {
+		if st.gen != a.gen {
 			continue
 		}
-		paths[p.info.Memcg] = append(paths[p.info.Memcg], p.key.Name)
-		if svcPaths[p.key.Name] == nil {
-			svcPaths[p.key.Name] = map[string]bool{}
+		for _, m := range st.memcgs {
+			paths[m] = append(paths[m], name)
 		}
-		svcPaths[p.key.Name][p.info.Memcg] = true
+		svcPaths[name] = st.memcgs
 	}
 	byPath := map[string]*MemcgDomain{}
 	for path := range paths {
 		m := cgroup.Memcg{H: *a.cfg.Cgroups, Path: path}
-		limit, err := m.Limit()
-		if err != nil || limit == 0 {
+		ds, ok := a.domains[path]
+		if !ok {
+			ds = &domainState{}
+			a.domains[path] = ds
+		}
+		ds.lastSeen = now
+		if now.Sub(ds.limitAt) >= limitMaxAge || now.Before(ds.limitAt) {
+			limit, err := m.Limit()
+			if err != nil {
+				limit = 0
+			}
+			ds.limit, ds.limitAt = limit, now
+		}
+		limit := ds.limit
+		if limit == 0 {
 			continue
 		}
 		usage, err := m.Usage()
@@ -536,13 +680,10 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 		}
 		d := &MemcgDomain{Path: path, UsageBytes: usage, LimitBytes: limit}
 		d.OOMKills, _ = m.OOMKills()
-		ds, ok := a.domains[path]
-		if !ok {
-			ds = &domainState{usage: newSeries(capacityFor(15*time.Minute, a.cfg.Interval))}
-			a.domains[path] = ds
+		if ds.usage == nil {
+			ds.usage = newSeries(capacityFor(15*time.Minute, a.cfg.Interval))
 		}
 		ds.usage.add(now, float64(usage))
-		ds.lastSeen = now
 		if slope := ds.usage.fitWindow(now, time.Minute).Slope; slope > 0 && limit > usage {
 			d.TimeToOOM = &TimeToOOM{Domain: path, Seconds: float64(limit-usage) / slope, Headroom: limit - usage, Growth: slope,
 				Service: fastest(snap.Services, paths[path])}
@@ -559,11 +700,9 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 	for i := range snap.Services {
 		s := &snap.Services[i]
 		if ps := svcPaths[s.Name]; len(ps) == 1 {
-			for path := range ps {
-				if d, ok := byPath[path]; ok {
-					dd := *d
-					s.Memcg = &dd
-				}
+			if d, ok := byPath[ps[0]]; ok {
+				dd := *d
+				s.Memcg = &dd
 			}
 		}
 	}
@@ -602,17 +741,28 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 	}
 }
 
-// fastest names the fastest-growing of the named services.
+// fastest names the fastest-growing of the named services, or the largest
+// when none has a growth figure yet (a service seen for one tick only).
 func fastest(svcs []Service, names []string) string {
 	in := map[string]bool{}
 	for _, n := range names {
 		in[n] = true
 	}
 	best, rate := "", 0.0
+	largest, rss := "", uint64(0)
 	for _, s := range svcs {
-		if in[s.Name] && s.Growth > rate {
+		if !in[s.Name] {
+			continue
+		}
+		if s.Growth > rate {
 			best, rate = s.Name, s.Growth
 		}
+		if s.RSS > rss {
+			largest, rss = s.Name, s.RSS
+		}
+	}
+	if best == "" {
+		return largest
 	}
 	return best
 }

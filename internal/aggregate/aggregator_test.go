@@ -2,6 +2,8 @@ package aggregate
 
 import (
 	"errors"
+	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 
@@ -215,5 +217,46 @@ func TestExecAndPIDReuse(t *testing.T) {
 	}
 	if old := find(t, snap, "old"); old.Procs != 0 {
 		t.Errorf("old service still has %d procs", old.Procs)
+	}
+}
+
+// A domain about to run out names a service even before any has a growth
+// figure: the largest in it (record_test saw a warning naming none).
+func TestFastestFallsBackToLargest(t *testing.T) {
+	svcs := []Service{{Name: "a", RSS: 5 << 20}, {Name: "b", RSS: 9 << 20}, {Name: "c", RSS: 50 << 20}}
+	if got := fastest(svcs, []string{"a", "b"}); got != "b" {
+		t.Errorf("no growth: got %q, want the largest in the domain, b", got)
+	}
+	svcs[0].Growth = 1
+	if got := fastest(svcs, []string{"a", "b"}); got != "a" {
+		t.Errorf("a grows: got %q", got)
+	}
+	if got := fastest(svcs, nil); got != "" {
+		t.Errorf("empty domain: got %q", got)
+	}
+}
+
+// oldest keeps exactly the k processes whose smaps_rollup was read longest ago.
+func TestOldestKeepsTheOldest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	t0 := time.Unix(1_700_000_000, 0)
+	var all, h []*procState
+	for i := 0; i < 2000; i++ {
+		p := &procState{smapsAt: t0.Add(time.Duration(rng.IntN(100000)) * time.Millisecond)}
+		if i%7 == 0 {
+			p.smapsAt = time.Time{} // never read: oldest of all
+		}
+		all = append(all, p)
+		h = oldest(h, p, 64)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].smapsAt.Before(all[j].smapsAt) })
+	sort.Slice(h, func(i, j int) bool { return h[i].smapsAt.Before(h[j].smapsAt) })
+	if len(h) != 64 {
+		t.Fatalf("kept %d, want 64", len(h))
+	}
+	for i := range h {
+		if !h[i].smapsAt.Equal(all[i].smapsAt) {
+			t.Fatalf("kept[%d] read at %v, the %d-th oldest was read at %v", i, h[i].smapsAt, i, all[i].smapsAt)
+		}
 	}
 }

@@ -11,8 +11,12 @@ import (
 
 const pfKthread = 0x00200000
 
-// Reader reads one proc filesystem.
-type Reader struct{ fs procfs.FS }
+// Reader reads one proc filesystem. It is safe for concurrent use.
+type Reader struct {
+	fs   procfs.FS
+	root string
+	raw  rawReader // for the per-process files read most
+}
 
 // NewReader opens the proc filesystem mounted at root ("/proc").
 func NewReader(root string) (*Reader, error) {
@@ -20,7 +24,7 @@ func NewReader(root string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{fs: fs}, nil
+	return &Reader{fs: fs, root: root}, nil
 }
 
 // Info is what identifies a process and names its service. It changes only on exec.
@@ -35,42 +39,18 @@ type Info struct {
 	Kernel         bool
 }
 
-// Info reads a process's identity. Exe and cmdline may be empty (kernel threads, zombies, permissions).
-func (r *Reader) Info(pid int) (Info, error) {
-	p, err := r.fs.Proc(pid)
-	if err != nil {
-		return Info{}, err
-	}
-	st, err := p.Stat()
-	if err != nil {
-		return Info{}, err
-	}
-	in := Info{PID: pid, PPID: st.PPID, SID: st.Session, StartTicks: st.Starttime, Comm: st.Comm, Kernel: st.Flags&pfKthread != 0}
-	if c, err := p.Comm(); err == nil {
-		in.Comm = c
-	}
-	if !in.Kernel {
-		in.Cmdline, _ = p.CmdLine()
-		in.Exe, _ = p.Executable()
-		if cgs, err := p.Cgroups(); err == nil {
-			in.Cgroup, in.Memcg = pickCgroups(cgs)
-		}
-	}
-	return in, nil
-}
-
-func pickCgroups(cgs []procfs.Cgroup) (unitPath, memcg string) {
+func pickCgroups(cgs []cgroupLine) (unitPath, memcg string) {
 	var v2 string
 	for _, cg := range cgs {
-		if cg.HierarchyID == 0 {
-			v2 = cg.Path
+		if cg.hierarchy == 0 {
+			v2 = cg.path
 		}
-		for _, c := range cg.Controllers {
+		for _, c := range cg.controllers {
 			switch c {
 			case "name=systemd":
-				unitPath = cg.Path
+				unitPath = cg.path
 			case "memory":
-				memcg = cg.Path
+				memcg = cg.path
 			}
 		}
 	}

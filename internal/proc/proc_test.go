@@ -1,11 +1,12 @@
 package proc
 
 import (
+	"fmt"
 	"os"
+	"reflect"
 	"syscall"
 	"testing"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,21 +91,69 @@ func TestSystem(t *testing.T) {
 }
 
 func TestPickCgroups(t *testing.T) {
-	v1 := []procfs.Cgroup{
-		{HierarchyID: 9, Controllers: []string{"name=systemd"}, Path: "/system.slice/nova-api.service"},
-		{HierarchyID: 4, Controllers: []string{"memory"}, Path: "/system.slice/nova-api.service"},
-		{HierarchyID: 0, Controllers: nil, Path: "/"},
-	}
+	v1 := parseCgroups([]byte("9:name=systemd:/system.slice/nova-api.service\n4:memory:/system.slice/nova-api.service\n0::/\n"))
 	if u, m := pickCgroups(v1); u != "/system.slice/nova-api.service" || m != u {
 		t.Errorf("v1: unit path %q memcg %q", u, m)
 	}
-	v2 := []procfs.Cgroup{{HierarchyID: 0, Path: "/system.slice/docker-abc.scope"}}
+	v2 := parseCgroups([]byte("0::/system.slice/docker-abc.scope\n"))
 	if u, m := pickCgroups(v2); u != "/system.slice/docker-abc.scope" || m != u {
 		t.Errorf("v2: unit path %q memcg %q", u, m)
 	}
 	// Hybrid: v1 systemd at the root says nothing; the v2 path does.
-	hy := []procfs.Cgroup{{HierarchyID: 1, Controllers: []string{"name=systemd"}, Path: "/"}, {HierarchyID: 0, Path: "/user.slice/session-1.scope"}}
+	hy := parseCgroups([]byte("1:name=systemd:/\n0::/user.slice/session-1.scope\n"))
 	if u, _ := pickCgroups(hy); u != "/user.slice/session-1.scope" {
 		t.Errorf("hybrid: unit path %q", u)
+	}
+	// A path may hold colons.
+	if c := parseCgroups([]byte("0::/a:b\n")); len(c) != 1 || c[0].path != "/a:b" {
+		t.Errorf("colon in path: %+v", c)
+	}
+}
+
+// Info's own parsing agrees with the procfs library on every process
+// running now, field for field.
+func TestInfoMatchesProcfs(t *testing.T) {
+	r, err := NewReader("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := r.Pids()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, pid := range pids {
+		got, err := r.Info(pid)
+		p, perr := r.fs.Proc(pid)
+		if err != nil || perr != nil {
+			continue // exited meanwhile
+		}
+		st, err1 := p.Stat()
+		comm, err2 := p.Comm()
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		want := Info{PID: pid, PPID: st.PPID, SID: st.Session, StartTicks: st.Starttime, Comm: comm, Kernel: st.Flags&pfKthread != 0}
+		if !want.Kernel {
+			want.Cmdline, _ = p.CmdLine()
+			want.Exe, _ = p.Executable()
+			if cgs, err := p.Cgroups(); err == nil {
+				var lines []cgroupLine
+				for _, c := range cgs {
+					lines = append(lines, cgroupLine{c.HierarchyID, c.Controllers, c.Path})
+				}
+				want.Cgroup, want.Memcg = pickCgroups(lines)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				continue
+			}
+			t.Errorf("pid %d:\n raw    %+v\n procfs %+v", pid, got, want)
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Errorf("only %d processes checked", checked)
 	}
 }
