@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,6 +199,17 @@ func TestDoctor(t *testing.T) {
 	}
 	if fentryOK && fexits == 0 {
 		t.Error("fentry is permitted but no syscall hook uses fexit")
+	}
+	// The task walk needs the open-coded task iterator (6.7); before it,
+	// the iter/task program.
+	var major, minor int
+	fmt.Sscanf(got["kernel"], "%d.%d", &major, &minor)
+	want := "every process in one pass: task walk"
+	if major < 6 || major == 6 && minor < 7 {
+		want = "every process in one pass: iter/task"
+	}
+	if !strings.HasPrefix(got["sampling"], want) {
+		t.Errorf("sampling %q on %s, want %q", got["sampling"], got["kernel"], want)
 	}
 	for _, name := range []string{"kernel", "btf", "ringbuf", "tracefs", "fentry", "kprobe", "cgroup", "psi", "kmsg", "hook sched/sched_process_exit"} {
 		if _, ok := got[name]; !ok {

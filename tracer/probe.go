@@ -106,3 +106,24 @@ func LoadOnly(cfg Config) ([]Hook, error) {
 	objs.Close()
 	return hooks, nil
 }
+
+// ProbeSampler loads the programs and says how processes would be sampled
+// (SamplerWalk, SamplerIter or SamplerProc) and why not the best way.
+func ProbeSampler(cfg Config) (mode, why string, err error) {
+	cfg.defaults()
+	if err := prepare(); err != nil {
+		return "", "", err
+	}
+	objs, _, err := load(cfg)
+	if err != nil {
+		return "", "", err
+	}
+	defer objs.Close()
+	var s sampler
+	defer s.close()
+	mode, serr := s.setup(cfg, objs.shared, objs.cache, objs.sampler)
+	if serr != nil {
+		why = firstLine(serr)
+	}
+	return mode, why, nil
+}

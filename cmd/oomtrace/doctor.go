@@ -85,6 +85,16 @@ func doctorChecks() []tracer.Check {
 			}
 			checks = append(checks, tracer.Check{Name: "hook " + h.Name, OK: true, Need: true, Detail: d})
 		}
+		if mode, why, err := tracer.ProbeSampler(tracer.Config{}); err == nil {
+			c := tracer.Check{Name: "sampling", OK: mode == tracer.SamplerWalk, Detail: "every process in one pass: " + mode}
+			switch mode {
+			case tracer.SamplerIter:
+				c.Detail += " (one program run per task; the task walk needs 6.7: " + why + ")"
+			case tracer.SamplerProc:
+				c.Detail = "/proc read per process (" + why + ")"
+			}
+			checks = append(checks, c)
+		}
 	}
 	if h, err := cgroup.Detect(); err != nil {
 		checks = append(checks, tracer.Check{Name: "cgroup", Detail: err.Error() + ": no memory cgroup figures"})

@@ -4,7 +4,10 @@
 //
 // Bounds: a service costs 48 bytes a sample, Window/Fine + Long/Coarse
 // samples (600 + 720 = 1320 by default, about 62 KiB); at most MaxServices
-// services are kept (the longest unseen go first); at most MaxEvents events.
+// services are kept: a new one takes the place of the longest-unseen
+// service that has no processes, and with none to drop its figures go to
+// the "(other services)" row, so a live service never loses its history; at
+// most MaxEvents events.
 package history
 
 import (
@@ -107,48 +110,90 @@ func (h *History) Add(snap aggregate.Snapshot) {
 	h.last = snap
 	h.last.Services = nil
 	h.system.push(dump.SystemSample{Time: snap.Time.UTC(), Used: snap.System.UsedBytes, Available: snap.System.AvailableBytes})
+	// Known services first, so every live one is marked seen before a new
+	// one looks for a dead one to replace.
+	var other aggregate.Service
+	var fresh []*aggregate.Service
 	for i := range snap.Services {
 		s := &snap.Services[i]
-		st, ok := h.services[s.Name]
-		if !ok {
-			st = &svc{fine: newRing[point](int(h.cfg.Window / h.cfg.Fine)), coarse: newRing[point](int(h.cfg.Long / h.cfg.Coarse))}
-			h.services[s.Name] = st
+		if st, ok := h.services[s.Name]; ok {
+			st.add(h.cfg, snap.Time, s)
+		} else {
+			fresh = append(fresh, s)
 		}
-		p := toPoint(snap.Time, s)
-		st.kind = s.Kind
-		st.fine.push(p)
-		if p.t-st.lastCoarse >= h.cfg.Coarse.Milliseconds() {
-			st.coarse.push(p)
-			st.lastCoarse = p.t
-		}
-		if s.Procs > 0 {
-			st.lastSeen = snap.Time
-		}
-		st.latest = *s
-		st.latest.Processes = nil
 	}
-	h.evict(snap.Time)
-}
-
-// evict drops services unseen for Window+Long, then the longest unseen
-// beyond MaxServices.
-func (h *History) evict(now time.Time) {
+	for _, s := range fresh {
+		if len(h.services) >= h.cfg.MaxServices && !h.dropDead(snap.Time) {
+			sum(&other, s)
+			continue
+		}
+		h.newSvc(s.Name).add(h.cfg, snap.Time, s)
+	}
+	if other.Procs > 0 || h.services[OtherServices] != nil {
+		other.Name, other.Kind = OtherServices, "other"
+		st := h.services[OtherServices]
+		if st == nil {
+			st = h.newSvc(OtherServices)
+		}
+		st.add(h.cfg, snap.Time, &other)
+	}
 	for name, st := range h.services {
-		if now.Sub(st.lastSeen) > h.cfg.Window+h.cfg.Long {
+		if snap.Time.Sub(st.lastSeen) > h.cfg.Window+h.cfg.Long {
 			delete(h.services, name)
 		}
 	}
-	if len(h.services) <= h.cfg.MaxServices {
-		return
+}
+
+// OtherServices is the row of the services beyond MaxServices.
+const OtherServices = "(other services)"
+
+func (h *History) newSvc(name string) *svc {
+	st := &svc{fine: newRing[point](int(h.cfg.Window / h.cfg.Fine)), coarse: newRing[point](int(h.cfg.Long / h.cfg.Coarse))}
+	h.services[name] = st
+	return st
+}
+
+func (st *svc) add(cfg Config, t time.Time, s *aggregate.Service) {
+	p := toPoint(t, s)
+	st.kind = s.Kind
+	st.fine.push(p)
+	if p.t-st.lastCoarse >= cfg.Coarse.Milliseconds() {
+		st.coarse.push(p)
+		st.lastCoarse = p.t
 	}
-	names := make([]string, 0, len(h.services))
-	for n := range h.services {
-		names = append(names, n)
+	if s.Procs > 0 {
+		st.lastSeen = t
 	}
-	sort.Slice(names, func(i, j int) bool { return h.services[names[i]].lastSeen.Before(h.services[names[j]].lastSeen) })
-	for _, n := range names[:len(names)-h.cfg.MaxServices] {
-		delete(h.services, n)
+	st.latest = *s
+	st.latest.Processes = nil
+}
+
+// dropDead removes the longest-unseen service with no processes now.
+func (h *History) dropDead(now time.Time) bool {
+	var name string
+	var oldest time.Time
+	for n, st := range h.services {
+		if n != OtherServices && st.lastSeen.Before(now) && (name == "" || st.lastSeen.Before(oldest)) {
+			name, oldest = n, st.lastSeen
+		}
 	}
+	if name == "" {
+		return false
+	}
+	delete(h.services, name)
+	return true
+}
+
+func sum(acc, s *aggregate.Service) {
+	acc.Procs += s.Procs
+	acc.RSS += s.RSS
+	acc.PSS += s.PSS
+	acc.Anon += s.Anon
+	acc.File += s.File
+	acc.Shmem += s.Shmem
+	acc.Swap += s.Swap
+	acc.Mmap += s.Mmap
+	acc.Brk += s.Brk
 }
 
 // AddEvent records a significant event.

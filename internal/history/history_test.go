@@ -95,3 +95,47 @@ func TestPointRoundTrip(t *testing.T) {
 		t.Errorf("round trip %+v of %+v", got, s)
 	}
 }
+
+// Above MaxServices, live services keep their history: new ones replace
+// dead ones, and with none dead they are summed into one row.
+func TestLiveServicesAreNeverEvicted(t *testing.T) {
+	h := New(Config{MaxServices: 3})
+	t0 := time.Unix(0, 0)
+	live := func(names ...string) []aggregate.Service {
+		var out []aggregate.Service
+		for _, n := range names {
+			out = append(out, aggregate.Service{Name: n, Procs: 2, RSS: 4 << 20})
+		}
+		return out
+	}
+	for i := 0; i < 10; i++ {
+		h.Add(snap(t0.Add(time.Duration(i)*time.Second), live("a", "b", "c", "d", "e")...))
+	}
+	got := h.Services(t0, t0.Add(time.Hour), t0.Add(time.Hour))
+	byName := map[string]int{}
+	for _, s := range got {
+		byName[s.Name] = len(s.Samples)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if byName[n] != 10 {
+			t.Errorf("%s: %d samples, want all 10 (evicted while live?)", n, byName[n])
+		}
+	}
+	if byName[OtherServices] != 10 {
+		t.Errorf("%s: %d samples, want 10; services %v", OtherServices, byName[OtherServices], byName)
+	}
+	for _, s := range got {
+		if s.Name == OtherServices && s.Procs != 4 {
+			t.Errorf("other services hold %d processes, want d and e's 4", s.Procs)
+		}
+	}
+	// "a" dies: a newcomer takes its place; the others keep going.
+	h.Add(snap(t0.Add(10*time.Second), append(live("b", "c", "d", "e", "f"), aggregate.Service{Name: "a"})...))
+	h.Add(snap(t0.Add(11*time.Second), live("b", "c", "d", "e", "f", "g")...))
+	if _, ok := h.services["a"]; ok {
+		t.Error("dead a kept while a live service had no row")
+	}
+	if len(h.services) > 4 {
+		t.Errorf("%d rows, want at most the cap 3 plus other", len(h.services))
+	}
+}
