@@ -38,7 +38,7 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 	fs.DurationVarP(&e.interval, "interval", "d", interval, "sampling interval")
 	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
 	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
-	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read each process's PSS (smaps_rollup) at most this often")
+	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
 	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
 	fs.StringVar(&e.minSize, "min-size", "1MiB", "stream allocations of at least this size")
 	fs.StringVar(&e.ringSize, "ring-size", "512KiB", "size of the events ring buffer")
