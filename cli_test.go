@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,10 +201,8 @@ func TestDoctor(t *testing.T) {
 	}
 	// The task walk needs the open-coded task iterator (6.7); before it,
 	// the iter/task program.
-	var major, minor int
-	fmt.Sscanf(got["kernel"], "%d.%d", &major, &minor)
 	want := "every process in one pass: task walk"
-	if major < 6 || major == 6 && minor < 7 {
+	if !atLeast(got["kernel"], 6, 7) {
 		want = "every process in one pass: iter/task"
 	}
 	if !strings.HasPrefix(got["sampling"], want) {

@@ -32,8 +32,6 @@ static __always_inline __u64 pages(struct mm_struct *mm, int member)
 	return v < 0 ? 0 : v; /* percpu_counter_read_positive */
 }
 
-#define PF_KTHREAD 0x00200000
-
 /* Returns the number of samples written, or WALK_TRUNCATED when the array
  * was too small. */
 SEC("raw_tp")

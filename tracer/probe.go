@@ -92,38 +92,28 @@ func probeKprobe() error {
 	return l.Close()
 }
 
+// Sampling says how Processes reads every process (SamplerWalk,
+// SamplerIter or SamplerProc) and why not by a better way.
+type Sampling struct{ Mode, Why string }
+
 // LoadOnly loads every program without attaching and reports the hooks and
-// mechanisms chosen, for `oomtrace doctor`.
-func LoadOnly(cfg Config) ([]Hook, error) {
+// mechanisms chosen, and how processes would be sampled, for `oomtrace doctor`.
+func LoadOnly(cfg Config) ([]Hook, Sampling, error) {
 	cfg.defaults()
 	if err := prepare(); err != nil {
-		return nil, err
+		return nil, Sampling{}, err
 	}
 	objs, hooks, err := load(cfg)
 	if err != nil {
-		return nil, err
-	}
-	objs.Close()
-	return hooks, nil
-}
-
-// ProbeSampler loads the programs and says how processes would be sampled
-// (SamplerWalk, SamplerIter or SamplerProc) and why not the best way.
-func ProbeSampler(cfg Config) (mode, why string, err error) {
-	cfg.defaults()
-	if err := prepare(); err != nil {
-		return "", "", err
-	}
-	objs, _, err := load(cfg)
-	if err != nil {
-		return "", "", err
+		return nil, Sampling{}, err
 	}
 	defer objs.Close()
 	var s sampler
 	defer s.close()
-	mode, serr := s.setup(cfg, objs.shared, objs.cache, objs.sampler)
-	if serr != nil {
-		why = firstLine(serr)
+	mode, err := s.setup(cfg, objs.shared, objs.cache, objs.sampler)
+	smp := Sampling{Mode: mode}
+	if err != nil {
+		smp.Why = firstLine(err)
 	}
-	return mode, why, nil
+	return hooks, smp, nil
 }

@@ -74,7 +74,7 @@ func doctorChecks() []tracer.Check {
 		}
 	}
 	if canLoad {
-		hooks, err := tracer.LoadOnly(tracer.Config{})
+		hooks, smp, err := tracer.LoadOnly(tracer.Config{})
 		if err != nil {
 			checks = append(checks, tracer.Check{Name: "load", Need: true, Detail: oneLine(err)})
 		}
@@ -85,13 +85,13 @@ func doctorChecks() []tracer.Check {
 			}
 			checks = append(checks, tracer.Check{Name: "hook " + h.Name, OK: true, Need: true, Detail: d})
 		}
-		if mode, why, err := tracer.ProbeSampler(tracer.Config{}); err == nil {
-			c := tracer.Check{Name: "sampling", OK: mode == tracer.SamplerWalk, Detail: "every process in one pass: " + mode}
-			switch mode {
+		if err == nil {
+			c := tracer.Check{Name: "sampling", OK: smp.Mode == tracer.SamplerWalk, Detail: "every process in one pass: " + smp.Mode}
+			switch smp.Mode {
 			case tracer.SamplerIter:
-				c.Detail += " (one program run per task; the task walk needs 6.7: " + why + ")"
+				c.Detail += " (one program run per task; the task walk needs 6.7: " + smp.Why + ")"
 			case tracer.SamplerProc:
-				c.Detail = "/proc read per process (" + why + ")"
+				c.Detail = "/proc read per process (" + smp.Why + ")"
 			}
 			checks = append(checks, c)
 		}

@@ -150,14 +150,18 @@ type Aggregator struct {
 	exits   []int        // pids whose exit was seen since the last tick
 	added   []*procState // added this tick
 	marked  int          // table entries listed this tick
-	keep    int          // smaps_rollup candidates kept
+	keep    int          // smaps_rollup candidates kept a tick
 }
 
 // New makes an aggregator. ctrs may be nil.
 func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 	cfg.defaults()
+	keep := min(cfg.PSSBudget, smapsKeep) // the time budget allows a few reads a tick
+	if cfg.PSSInterval < 0 {
+		keep = cfg.PSSBudget
+	}
 	return &Aggregator{
-		cfg: cfg, procs: procs, ctrs: ctrs,
+		cfg: cfg, procs: procs, ctrs: ctrs, keep: keep,
 		resolver: service.NewResolver(cfg.Rules),
 		table:    map[int]*procState{},
 		svcs:     map[string]*serviceState{},
@@ -307,10 +311,6 @@ func (a *Aggregator) sample() []tracer.ProcSample {
 func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 	a.marked = 0
 	a.stale = a.stale[:0]
-	a.keep = min(a.cfg.PSSBudget, smapsKeep) // the time budget allows a few reads a tick
-	if a.cfg.PSSInterval < 0 {
-		a.keep = a.cfg.PSSBudget
-	}
 	if samples != nil {
 		for i := range samples {
 			if p := a.see(samples[i].PID); p != nil {
@@ -644,7 +644,6 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 		return
 	}
 	paths := map[string][]string{} // memcg -> services in it
-	svcPaths := map[string][]string{}
 	for name, st := range a.svcs {
 		if st.gen != a.gen {
 			continue
@@ -652,7 +651,6 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 		for _, m := range st.memcgs {
 			paths[m] = append(paths[m], name)
 		}
-		svcPaths[name] = st.memcgs
 	}
 	byPath := map[string]*MemcgDomain{}
 	for path := range paths {
@@ -699,8 +697,8 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 	sort.Slice(snap.System.Memcgs, func(i, j int) bool { return snap.System.Memcgs[i].Path < snap.System.Memcgs[j].Path })
 	for i := range snap.Services {
 		s := &snap.Services[i]
-		if ps := svcPaths[s.Name]; len(ps) == 1 {
-			if d, ok := byPath[ps[0]]; ok {
+		if st := a.svcs[s.Name]; st != nil && st.gen == a.gen && len(st.memcgs) == 1 {
+			if d, ok := byPath[st.memcgs[0]]; ok {
 				dd := *d
 				s.Memcg = &dd
 			}

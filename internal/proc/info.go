@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,7 @@ type rawReader struct {
 func (r *rawReader) read(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &fsError{path, err}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	if r.buf == nil {
@@ -42,7 +43,7 @@ func (r *rawReader) read(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &fsError{path, err}
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
 		}
 		if m == 0 {
 			break
@@ -51,14 +52,6 @@ func (r *rawReader) read(path string) ([]byte, error) {
 	}
 	return r.buf[:n], nil
 }
-
-type fsError struct {
-	path string
-	err  error
-}
-
-func (e *fsError) Error() string { return e.path + ": " + e.err.Error() }
-func (e *fsError) Unwrap() error { return e.err }
 
 // Info reads a process's identity from stat, cmdline, exe and cgroup. Exe and
 // cmdline may be empty (kernel threads, zombies, permissions).
