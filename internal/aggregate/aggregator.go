@@ -147,10 +147,12 @@ type Aggregator struct {
 	samples []tracer.ProcSample // reused each tick
 	stale   []*procState        // smaps_rollup candidates of this tick
 	live    []*serviceState
-	exits   []int        // pids whose exit was seen since the last tick
-	added   []*procState // added this tick
-	marked  int          // table entries listed this tick
-	keep    int          // smaps_rollup candidates kept a tick
+	exits   []int            // pids whose exit was seen since the last tick
+	gone    map[int]goneProc // recently dropped from the table, by pid
+	now     time.Time        // the tick being taken
+	added   []*procState     // added this tick
+	marked  int              // table entries listed this tick
+	keep    int              // smaps_rollup candidates kept a tick
 }
 
 // New makes an aggregator. ctrs may be nil.
@@ -164,6 +166,7 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 		cfg: cfg, procs: procs, ctrs: ctrs, keep: keep,
 		resolver: service.NewResolver(cfg.Rules),
 		table:    map[int]*procState{},
+		gone:     map[int]goneProc{},
 		svcs:     map[string]*serviceState{},
 		domains:  map[string]*domainState{},
 		system:   newSeries(capacityFor(15*time.Minute, cfg.Interval)),
@@ -200,7 +203,7 @@ func (a *Aggregator) CmdlineOf(pid int) string {
 	if p, ok := a.table[pid]; ok {
 		return p.cmdline
 	}
-	return ""
+	return a.gone[pid].cmdline
 }
 
 // ServiceOf names the service of a process, reading /proc for one not yet
@@ -215,6 +218,11 @@ func (a *Aggregator) ServiceOf(pid int, comm string) service.Key {
 			}
 		}
 		return p.key
+	}
+	// An OOM event comes on its own ring and may be read after the
+	// victim's exit was seen and the process dropped.
+	if g, ok := a.gone[pid]; ok {
+		return g.key
 	}
 	if p := a.add(pid); p != nil {
 		return p.key
@@ -263,6 +271,7 @@ func toService(in proc.Info) service.Proc {
 // Tick samples every process and returns the snapshot for now.
 func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.gen++
+	a.now = now
 	samples := a.sample()
 	if err := a.scan(now, samples); err != nil {
 		return Snapshot{}, err
@@ -328,9 +337,10 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 			}
 		}
 	}
+	a.expireGone(now)
 	for _, pid := range a.exits {
 		if p, ok := a.table[pid]; ok && (p.gen != a.gen || p.exited) {
-			delete(a.table, pid)
+			a.drop(pid, p)
 		}
 	}
 	clear(a.exits)
@@ -338,7 +348,7 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 	if len(a.table) > a.marked { // some vanished unannounced, or were added for a tree
 		for pid, p := range a.table {
 			if p.gen != a.gen || p.exited {
-				delete(a.table, pid)
+				a.drop(pid, p)
 			}
 		}
 	}
@@ -368,7 +378,7 @@ func (a *Aggregator) see(pid int) *procState {
 		a.add(pid)
 	case p.exited:
 		// The pid is listed again: a zombie not yet reaped, or a new process.
-		delete(a.table, pid)
+		a.drop(pid, p)
 		if q := a.add(pid); q != nil && q.info.StartTicks == p.info.StartTicks {
 			delete(a.table, pid)
 		}

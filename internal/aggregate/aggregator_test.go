@@ -260,3 +260,34 @@ func TestOldestKeepsTheOldest(t *testing.T) {
 		}
 	}
 }
+
+// The OOM ring is read apart from the lifecycle ring: a kill may arrive after
+// the victim's exit and a tick that dropped it (seen on 6.1 under qemu). The
+// victim keeps its service and command line, not the zombie's empty one.
+func TestLateOOMEventAfterExit(t *testing.T) {
+	f := newFake()
+	f.add(1, 0, 1, "init", nil, 1<<20)
+	f.add(70, 1, 70, "svc", []string{"/opt/svc", "--port", "80"}, 8<<20)
+	f.add(71, 70, 70, "svc-worker", []string{"/opt/svc", "worker"}, 8<<20)
+	a := New(Config{}, f, nil)
+	t0 := time.Unix(0, 0)
+	a.Tick(t0)
+	a.HandleEvent(&tracer.Event{Type: tracer.EventExit, PID: 71})
+	zombie := f.info[71]
+	zombie.Cmdline, zombie.PPID = nil, 1
+	f.info[71] = zombie
+	a.Tick(t0.Add(time.Second)) // still listed: a zombie
+	delete(f.info, 71)
+	a.Tick(t0.Add(2 * time.Second))
+
+	if k := a.ServiceOf(71, "svc-worker"); k.Name != "svc" {
+		t.Errorf("late kill attributed to %+v, want the master's service svc", k)
+	}
+	if c := a.CmdlineOf(71); c != "/opt/svc worker" {
+		t.Errorf("late kill cmdline %q", c)
+	}
+	a.Tick(t0.Add(2*time.Second + goneFor + time.Second))
+	if c := a.CmdlineOf(71); c != "" {
+		t.Errorf("cmdline %q kept past goneFor", c)
+	}
+}
