@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"unsafe"
@@ -11,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // ProcSample is one process as the kernel saw it in one pass: resident
@@ -50,9 +52,8 @@ type sampler struct {
 	walkSpec *ebpf.CollectionSpec
 	opts     ebpf.CollectionOptions
 	walk     *ebpf.Collection
-	mem      *ebpf.Memory
+	mapped   []byte // the samples array, mapped read-only
 	capacity uint32
-	raw      []byte
 
 	// iter/task
 	iterProg *ebpf.Program
@@ -68,20 +69,36 @@ func (s *sampler) loadWalk(capacity uint32) error {
 	if err != nil {
 		return err
 	}
-	mem, err := coll.Maps[walkMapSamples].Memory()
+	// Mapped by hand, read-only: samples are decoded in place, with no
+	// copy out first (ebpf.Memory offers only ReadAt, or unsafe access
+	// behind a build tag).
+	m := coll.Maps[walkMapSamples]
+	size := int(m.ValueSize()) * int(capacity)
+	size = (size + os.Getpagesize() - 1) &^ (os.Getpagesize() - 1)
+	mapped, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		coll.Close()
-		return err
+		return fmt.Errorf("mmap samples: %w", err)
 	}
 	if _, err := coll.Programs[walkProgWalkProcs].Run(&ebpf.RunOptions{}); err != nil {
+		unix.Munmap(mapped)
 		coll.Close()
 		return fmt.Errorf("run: %w", err)
 	}
+	s.closeWalk()
+	s.walk, s.mapped, s.capacity = coll, mapped, capacity
+	return nil
+}
+
+func (s *sampler) closeWalk() {
+	if s.mapped != nil {
+		unix.Munmap(s.mapped)
+		s.mapped = nil
+	}
 	if s.walk != nil {
 		s.walk.Close()
+		s.walk = nil
 	}
-	s.walk, s.mem, s.capacity = coll, mem, capacity
-	return nil
 }
 
 // setup picks the task walk, else the task iterator (loaded by load), else
@@ -118,10 +135,7 @@ func (s *sampler) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
-	if s.walk != nil {
-		s.walk.Close()
-		s.walk, s.mem = nil, nil
-	}
+	s.closeWalk()
 	if s.iter != nil {
 		err = s.iter.Close()
 		s.iter = nil
@@ -158,11 +172,7 @@ func (s *sampler) walkAppend(dst []ProcSample) ([]ProcSample, error) {
 				return dst, fmt.Errorf("task walk: %d samples in an array of %d", n, s.capacity)
 			}
 			size := int(unsafe.Sizeof(sampleProcSample{}))
-			s.raw = slices.Grow(s.raw[:0], int(n)*size)[:int(n)*size]
-			if _, err := s.mem.ReadAt(s.raw, 0); err != nil {
-				return dst, fmt.Errorf("task walk: %w", err)
-			}
-			return decodeSamples(dst, s.raw)
+			return decodeSamples(dst, s.mapped[:int(n)*size])
 		}
 		if s.capacity >= walkMaxCap {
 			return dst, fmt.Errorf("task walk: more than %d processes", s.capacity)

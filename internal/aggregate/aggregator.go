@@ -58,7 +58,7 @@ type Config struct {
 	KeepDead      time.Duration     // keep a service with no processes this long (default 5m)
 	Rules         []service.Rule    // user rules, first match wins
 	Cgroups       *cgroup.Hierarchy // memory cgroup figures when set
-	WithProcesses bool              // fill Service.Processes
+	WithProcesses bool              // fill Service.PIDs and Service.Processes
 	RedactAll     bool              // mask every argument of command lines, not only secrets
 }
 
@@ -147,12 +147,13 @@ type Aggregator struct {
 	samples []tracer.ProcSample // reused each tick
 	stale   []*procState        // smaps_rollup candidates of this tick
 	live    []*serviceState
-	exits   []int            // pids whose exit was seen since the last tick
-	gone    map[int]goneProc // recently dropped from the table, by pid
-	now     time.Time        // the tick being taken
-	added   []*procState     // added this tick
-	marked  int              // table entries listed this tick
-	keep    int              // smaps_rollup candidates kept a tick
+	exits   []int             // pids whose exit was seen since the last tick
+	gone    map[int]goneProc  // recently dropped from the table, by pid
+	now     time.Time         // the tick being taken
+	paths   map[string]string // cgroup paths, one copy each
+	added   []*procState      // added this tick
+	marked  int               // table entries listed this tick
+	keep    int               // smaps_rollup candidates kept a tick
 }
 
 // New makes an aggregator. ctrs may be nil.
@@ -212,7 +213,7 @@ func (a *Aggregator) ServiceOf(pid int, comm string) service.Key {
 	if p, ok := a.table[pid]; ok && p.key.Name != "" {
 		if p.reread { // exec'd since it was read
 			if info, err := a.procs.Info(pid); err == nil {
-				p.info, p.reread = info, false
+				p.info, p.reread = a.interned(info), false
 				p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
 				p.key = a.resolve(p)
 			}
@@ -245,7 +246,7 @@ func (a *Aggregator) add(pid int) *procState {
 	if err != nil {
 		return nil
 	}
-	p := &procState{info: info, gen: a.gen, cmdline: redact.Line(info.Cmdline, a.cfg.RedactAll)}
+	p := &procState{info: a.interned(info), gen: a.gen, cmdline: redact.Line(info.Cmdline, a.cfg.RedactAll)}
 	a.table[pid] = p
 	a.added = append(a.added, p)
 	p.key = a.resolve(p)
@@ -384,6 +385,7 @@ func (a *Aggregator) see(pid int) *procState {
 		}
 	case p.reread:
 		if info, err := a.procs.Info(pid); err == nil {
+			info = a.interned(info)
 			if info.StartTicks != p.info.StartTicks {
 				p.ctr, p.smapsAt, p.smaps = tracer.Counters{}, time.Time{}, proc.Smaps{}
 			}
@@ -554,7 +556,10 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 		}
 		if st.gen != a.gen {
 			st.gen, st.calls, st.memcgs = a.gen, 0, st.memcgs[:0]
-			st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind), PIDs: make([]int, 0, st.procs)}
+			st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind)}
+			if a.cfg.WithProcesses {
+				st.cur.PIDs = make([]int, 0, st.procs)
+			}
 			live = append(live, st)
 		}
 		if m := p.info.Memcg; m != "" && !slices.Contains(st.memcgs, m) {
@@ -566,7 +571,9 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 			pss, age = p.mem.RSS(), -1 // not read yet: RSS stands in
 		}
 		s.Procs++
-		s.PIDs = append(s.PIDs, p.info.PID)
+		if a.cfg.WithProcesses {
+			s.PIDs = append(s.PIDs, p.info.PID)
+		}
 		s.RSS += p.mem.RSS()
 		s.Anon += p.mem.RSSAnon
 		s.File += p.mem.RSSFile
