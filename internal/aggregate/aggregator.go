@@ -96,6 +96,8 @@ type procState struct {
 	smapsAt time.Time // zero: never read
 	smapsOf uint64    // resident bytes when smaps was read
 	seenAt  time.Time // first tick that took its memory
+	sumGen  uint64    // tick that summed it into its service
+	dropped bool      // no longer in the table
 	ctr     tracer.Counters
 	gen     uint64
 	exited  bool
@@ -151,6 +153,9 @@ type Aggregator struct {
 	gone    map[int]goneProc  // recently dropped from the table, by pid
 	now     time.Time         // the tick being taken
 	paths   map[string]string // cgroup paths, one copy each
+	order   []*procState      // this tick's processes, in the order listed
+	prev    []*procState      // the last tick's
+	cursor  int               // where this tick's list is in prev
 	added   []*procState      // added this tick
 	marked  int               // table entries listed this tick
 	keep    int               // smaps_rollup candidates kept a tick
@@ -273,11 +278,13 @@ func toService(in proc.Info) service.Proc {
 func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.gen++
 	a.now = now
+	// The last tick's candidates are read first, so the one pass of scan
+	// sums every figure, PSS included.
+	a.readSmaps(now)
 	samples := a.sample()
 	if err := a.scan(now, samples); err != nil {
 		return Snapshot{}, err
 	}
-	a.readSmaps(now)
 	snap := Snapshot{Time: now}
 	sys, err := a.procs.System()
 	if err != nil {
@@ -320,11 +327,14 @@ func (a *Aggregator) sample() []tracer.ProcSample {
 // threads, which hold no memory of their own).
 func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 	a.marked = 0
-	a.stale = a.stale[:0]
+	a.prev, a.order, a.cursor = a.order, a.prev[:0], 0
+	clear(a.live) // a tick that failed may have left some
+	a.live = a.live[:0]
 	if samples != nil {
 		for i := range samples {
 			if p := a.see(samples[i].PID); p != nil {
 				a.take(now, p, &samples[i])
+				a.sum(now, p)
 			}
 		}
 	} else {
@@ -335,6 +345,7 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 		for _, pid := range pids {
 			if p := a.see(pid); p != nil {
 				a.take(now, p, nil)
+				a.sum(now, p)
 			}
 		}
 	}
@@ -364,6 +375,7 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 		if !p.memAt.Equal(now) {
 			a.take(now, p, nil) // a parent the list did not give
 		}
+		a.sum(now, p)
 	}
 	clear(a.added)
 	a.added = a.added[:0]
@@ -373,7 +385,7 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 // see marks a listed pid as live this tick: it adds a new process, replaces
 // one whose pid was reused, and re-reads an exec'd one.
 func (a *Aggregator) see(pid int) *procState {
-	p, ok := a.table[pid]
+	p, ok := a.inOrder(pid)
 	switch {
 	case !ok:
 		a.add(pid)
@@ -382,6 +394,7 @@ func (a *Aggregator) see(pid int) *procState {
 		a.drop(pid, p)
 		if q := a.add(pid); q != nil && q.info.StartTicks == p.info.StartTicks {
 			delete(a.table, pid)
+			q.dropped = true
 		}
 	case p.reread:
 		if info, err := a.procs.Info(pid); err == nil {
@@ -399,6 +412,7 @@ func (a *Aggregator) see(pid int) *procState {
 	}
 	if p := a.table[pid]; p != nil && p.gen == a.gen && !p.exited {
 		a.marked++
+		a.order = append(a.order, p)
 		return p
 	}
 	return nil
@@ -543,64 +557,69 @@ func (a *Aggregator) systemFigures(now time.Time, sys proc.System) System {
 	return out
 }
 
-func (a *Aggregator) serviceFigures(now time.Time) []Service {
-	live := a.live[:0]
-	for _, p := range a.table {
-		if p.info.Kernel {
-			continue // kernel threads hold no memory of their own
-		}
-		st := p.svc
-		if st == nil || st.gone || st.key.Name != p.key.Name {
-			st = a.service(p.key)
-			p.svc = st
-		}
-		if st.gen != a.gen {
-			st.gen, st.calls, st.memcgs = a.gen, 0, st.memcgs[:0]
-			st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind)}
-			if a.cfg.WithProcesses {
-				st.cur.PIDs = make([]int, 0, st.procs)
-			}
-			live = append(live, st)
-		}
-		if m := p.info.Memcg; m != "" && !slices.Contains(st.memcgs, m) {
-			st.memcgs = append(st.memcgs, m)
-		}
-		s := &st.cur
-		pss, age := p.smaps.PSS, now.Sub(p.smapsAt).Seconds()
-		if p.smapsAt.IsZero() {
-			pss, age = p.mem.RSS(), -1 // not read yet: RSS stands in
-		}
-		s.Procs++
-		if a.cfg.WithProcesses {
-			s.PIDs = append(s.PIDs, p.info.PID)
-		}
-		s.RSS += p.mem.RSS()
-		s.Anon += p.mem.RSSAnon
-		s.File += p.mem.RSSFile
-		s.Shmem += p.mem.RSSShmem
-		s.Swap += p.mem.Swap
-		s.PSS += pss
-		s.USS += p.smaps.USS
-		if age < 0 || s.PSSAgeS >= 0 && age > s.PSSAgeS {
-			s.PSSAgeS = age
-		}
-		c := &p.ctr
-		mmap := int64(c.MmapAnonBytes+c.MmapFileBytes+c.MmapReserveBytes) - int64(c.MunmapBytes)
-		brk := int64(c.BrkGrowBytes) - int64(c.BrkShrinkBytes)
-		s.Mmap += mmap
-		s.Brk += brk
-		s.Mremap += int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes)
-		s.Mprotect += c.MprotectWriteBytes
-		n := c.MmapCalls + c.MunmapCalls + c.BrkCalls + c.MremapCalls + c.MprotectCalls
-		st.calls += n
-		if a.cfg.WithProcesses {
-			s.Processes = append(s.Processes, Process{
-				PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
-				RSS: p.mem.RSS(), PSS: pss, USS: p.smaps.USS, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
-				Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
-			})
-		}
+// sum adds a live process to its service's figures for this tick, once.
+func (a *Aggregator) sum(now time.Time, p *procState) {
+	if p.info.Kernel || p.sumGen == a.gen || p.key.Name == "" {
+		return // kernel threads hold no memory of their own
 	}
+	p.sumGen = a.gen
+	st := p.svc
+	if st == nil || st.gone || st.key.Name != p.key.Name {
+		st = a.service(p.key)
+		p.svc = st
+	}
+	if st.gen != a.gen {
+		st.gen, st.calls, st.memcgs = a.gen, 0, st.memcgs[:0]
+		st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind)}
+		if a.cfg.WithProcesses {
+			st.cur.PIDs = make([]int, 0, st.procs)
+		}
+		a.live = append(a.live, st)
+	}
+	if m := p.info.Memcg; m != "" && !slices.Contains(st.memcgs, m) {
+		st.memcgs = append(st.memcgs, m)
+	}
+	s := &st.cur
+	pss, age := p.smaps.PSS, now.Sub(p.smapsAt).Seconds()
+	if p.smapsAt.IsZero() {
+		pss, age = p.mem.RSS(), -1 // not read yet: RSS stands in
+	}
+	s.Procs++
+	if a.cfg.WithProcesses {
+		s.PIDs = append(s.PIDs, p.info.PID)
+	}
+	s.RSS += p.mem.RSS()
+	s.Anon += p.mem.RSSAnon
+	s.File += p.mem.RSSFile
+	s.Shmem += p.mem.RSSShmem
+	s.Swap += p.mem.Swap
+	s.PSS += pss
+	s.USS += p.smaps.USS
+	if age < 0 || s.PSSAgeS >= 0 && age > s.PSSAgeS {
+		s.PSSAgeS = age
+	}
+	c := &p.ctr
+	mmap := int64(c.MmapAnonBytes+c.MmapFileBytes+c.MmapReserveBytes) - int64(c.MunmapBytes)
+	brk := int64(c.BrkGrowBytes) - int64(c.BrkShrinkBytes)
+	s.Mmap += mmap
+	s.Brk += brk
+	s.Mremap += int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes)
+	s.Mprotect += c.MprotectWriteBytes
+	n := c.MmapCalls + c.MunmapCalls + c.BrkCalls + c.MremapCalls + c.MprotectCalls
+	st.calls += n
+	if a.cfg.WithProcesses {
+		s.Processes = append(s.Processes, Process{
+			PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
+			RSS: p.mem.RSS(), PSS: pss, USS: p.smaps.USS, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
+			Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
+		})
+	}
+}
+
+// serviceFigures finishes the services summed in this tick's scan, and
+// lists those without processes until they are dropped.
+func (a *Aggregator) serviceFigures(now time.Time) []Service {
+	live := a.live
 	out := make([]Service, 0, len(a.svcs))
 	for _, st := range live {
 		s := &st.cur

@@ -36,6 +36,7 @@ func (f *fakeProcs) Pids() ([]int, error) {
 	for pid := range f.info {
 		out = append(out, pid)
 	}
+	sort.Ints(out) // as /proc lists them: the aggregator's cursor follows the order
 	return out, nil
 }
 func (f *fakeProcs) Info(pid int) (proc.Info, error) {
@@ -169,7 +170,8 @@ func TestOOMAttributionOfUnseen(t *testing.T) {
 }
 
 // smaps_rollup is costly: with a budget, the oldest readings are refreshed
-// first, and ages say how fresh each sum is.
+// first, and ages say how fresh each sum is. A tick reads the candidates
+// the tick before chose, so its one pass sums PSS too.
 func TestPSSBudgetAndAge(t *testing.T) {
 	f := newFake()
 	for pid := 10; pid < 30; pid++ {
@@ -178,22 +180,26 @@ func TestPSSBudgetAndAge(t *testing.T) {
 	a := New(Config{PSSBudget: 5, PSSInterval: 10 * time.Second}, f, nil)
 	t0 := time.Unix(0, 0)
 	snap, _ := a.Tick(t0)
+	if f.smapsReads != 0 {
+		t.Fatalf("%d smaps reads in the first tick, want none (candidates are read the next)", f.smapsReads)
+	}
+	snap, _ = a.Tick(t0.Add(time.Second))
 	if f.smapsReads != 5 {
-		t.Fatalf("%d smaps reads in the first tick, want the budget 5", f.smapsReads)
+		t.Fatalf("%d smaps reads after the second tick, want the budget 5", f.smapsReads)
 	}
-	if s := find(t, snap, "w"); s.PSSAgeS != -1 {
-		t.Errorf("age %v with unread members, want -1 (estimated)", s.PSSAgeS)
+	if s := find(t, snap, "w"); s.PSSAgeS != -1 || s.PSS != 5*(3<<20)+15*(11<<20) {
+		t.Errorf("pss %d age %v with unread members, want 5 read and 15 estimated from RSS, age -1", s.PSS, s.PSSAgeS)
 	}
-	for i := 1; i <= 3; i++ {
+	for i := 2; i <= 4; i++ {
 		snap, _ = a.Tick(t0.Add(time.Duration(i) * time.Second))
 	}
 	if f.smapsReads != 20 {
-		t.Errorf("%d reads after 4 ticks, want all 20 once", f.smapsReads)
+		t.Errorf("%d reads after 5 ticks, want all 20 once", f.smapsReads)
 	}
-	if s := find(t, snap, "w"); s.PSSAgeS != 3 {
-		t.Errorf("age %v, want 3 s (oldest reading at t0)", s.PSSAgeS)
+	if s := find(t, snap, "w"); s.PSSAgeS != 3 || s.PSS != 20*(3<<20) {
+		t.Errorf("pss %d age %v, want %d and 3 s (oldest reading at t0+1s)", s.PSS, s.PSSAgeS, 20*(3<<20))
 	}
-	a.Tick(t0.Add(4 * time.Second))
+	a.Tick(t0.Add(5 * time.Second))
 	if f.smapsReads != 20 {
 		t.Errorf("re-read before PSSInterval: %d reads", f.smapsReads)
 	}

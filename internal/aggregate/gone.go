@@ -20,6 +20,7 @@ type goneProc struct {
 // drop removes a process from the table, remembering its service.
 func (a *Aggregator) drop(pid int, p *procState) {
 	delete(a.table, pid)
+	p.dropped = true
 	if p.key.Name != "" {
 		a.gone[pid] = goneProc{key: p.key, cmdline: p.cmdline, at: a.now}
 	}
