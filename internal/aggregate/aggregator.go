@@ -147,7 +147,7 @@ type Aggregator struct {
 	prevReceived uint64
 
 	samples []tracer.ProcSample // reused each tick
-	stale   []*procState        // smaps_rollup candidates of this tick
+	stale   []*procState        // smaps_rollup candidates, read at the next tick
 	live    []*serviceState
 	exits   []int             // pids whose exit was seen since the last tick
 	gone    map[int]goneProc  // recently dropped from the table, by pid
