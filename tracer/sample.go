@@ -56,9 +56,8 @@ type sampler struct {
 	capacity uint32
 
 	// iter/task
-	iterProg *ebpf.Program
-	iter     *link.Iter
-	buf      bytes.Buffer
+	iter *link.Iter
+	buf  bytes.Buffer
 }
 
 // loadWalk loads the task walk with room for capacity processes.
@@ -127,7 +126,7 @@ func (s *sampler) setup(cfg Config, shared map[string]*ebpf.Map, cache *btf.Cach
 	if err != nil {
 		return SamplerProc, errors.Join(walkErr, err)
 	}
-	s.iterProg, s.iter = iterProg, it
+	s.iter = it
 	return SamplerIter, walkErr
 }
 

@@ -217,11 +217,7 @@ func (a *Aggregator) CmdlineOf(pid int) string {
 func (a *Aggregator) ServiceOf(pid int, comm string) service.Key {
 	if p, ok := a.table[pid]; ok && p.key.Name != "" {
 		if p.reread { // exec'd since it was read
-			if info, err := a.procs.Info(pid); err == nil {
-				p.info, p.reread = a.interned(info), false
-				p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
-				p.key = a.resolve(p)
-			}
+			a.reidentify(p)
 		}
 		return p.key
 	}
@@ -256,6 +252,22 @@ func (a *Aggregator) add(pid int) *procState {
 	a.added = append(a.added, p)
 	p.key = a.resolve(p)
 	return p
+}
+
+// reidentify re-reads an exec'd process and resolves its service again; a
+// reused pid (another start time) starts from zero.
+func (a *Aggregator) reidentify(p *procState) {
+	info, err := a.procs.Info(p.info.PID)
+	if err != nil {
+		return
+	}
+	info = a.interned(info)
+	if info.StartTicks != p.info.StartTicks {
+		p.ctr, p.smapsAt, p.smaps = tracer.Counters{}, time.Time{}, proc.Smaps{}
+	}
+	p.info, p.reread = info, false
+	p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
+	p.key = a.resolve(p)
 }
 
 func (a *Aggregator) resolve(p *procState) service.Key {
@@ -393,19 +405,11 @@ func (a *Aggregator) see(pid int) *procState {
 		// The pid is listed again: a zombie not yet reaped, or a new process.
 		a.drop(pid, p)
 		if q := a.add(pid); q != nil && q.info.StartTicks == p.info.StartTicks {
-			delete(a.table, pid)
+			delete(a.table, pid) // not drop: the zombie's read must not replace p's in gone
 			q.dropped = true
 		}
 	case p.reread:
-		if info, err := a.procs.Info(pid); err == nil {
-			info = a.interned(info)
-			if info.StartTicks != p.info.StartTicks {
-				p.ctr, p.smapsAt, p.smaps = tracer.Counters{}, time.Time{}, proc.Smaps{}
-			}
-			p.info, p.reread = info, false
-			p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
-			p.key = a.resolve(p)
-		}
+		a.reidentify(p)
 		p.gen = a.gen
 	default:
 		p.gen = a.gen
