@@ -118,6 +118,22 @@ func TestProcessChurn(t *testing.T) {
 	if procs := scrape(t, port, "oomtrace_processes"); procs > procsBefore+10 {
 		t.Errorf("process table holds %.0f after the churn, %.0f before", procs, procsBefore)
 	}
+	// The slot table holds live processes only: every exit freed its slot.
+	stale := func() map[int]bool {
+		m := map[int]bool{}
+		for _, pid := range slotOwners(t, tr) {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				m[pid] = true
+			}
+		}
+		return m
+	}
+	again := stale()
+	for pid := range stale() { // an owner that exits between the two reads is freed by the second
+		if again[pid] {
+			t.Errorf("pid %d has exited but still owns its slot", pid)
+		}
+	}
 	if after := startup(); after != fresh {
 		t.Errorf("a new process's counters at start differ after the churn:\nbefore %+v\nafter  %+v", fresh, after)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,17 +28,35 @@ func parseHex(t *testing.T, s string) uint64 {
 }
 
 // A child maps, unmaps, brk-grows, remaps and mprotects known sizes: its
-// counters and streamed events must match them exactly, under its own pid.
+// counters and streamed events must match them exactly, under its own pid,
+// whether it counts in its slot of the table or in task storage.
 func TestAllocCountersAndEvents(t *testing.T) {
 	requireRoot(t)
+	t.Run("slot", func(t *testing.T) { allocCountersAndEvents(t, 0, false) })
+	t.Run("storage", func(t *testing.T) { allocCountersAndEvents(t, -1, false) })
+	// A process that predates the tracer takes its slot at its first call.
+	t.Run("predates", func(t *testing.T) { allocCountersAndEvents(t, 0, true) })
+}
+
+func allocCountersAndEvents(t *testing.T, slots int, predates bool) {
 	const (
 		size    = 3<<20 + 3*4096 // mmap, munmap, mremap and mprotect size
 		brkSize = 2<<20 + 2*4096 // brk growth; then shrink by half
 	)
-	tr, col := startTracer(t, tracer.Config{MinSize: 1 << 20})
-	c := startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
-	c.expect(t, "ready")
+	var c *child
+	if predates {
+		c = startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
+		c.expect(t, "ready")
+	}
+	tr, col := startTracer(t, tracer.Config{MinSize: 1 << 20, ProcSlots: slots})
+	if !predates {
+		c = startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
+		c.expect(t, "ready")
+	}
 	before, err := tr.Counters(c.pid)
+	if predates && errors.Is(err, ebpf.ErrKeyNotExist) {
+		before, err = tracer.Counters{}, nil // no call since the tracer started
+	}
 	if err != nil {
 		t.Fatalf("counters before: %v", err)
 	}
@@ -51,6 +70,11 @@ func TestAllocCountersAndEvents(t *testing.T) {
 	after, err := tr.Counters(c.pid)
 	if err != nil {
 		t.Fatalf("counters after: %v", err)
+	}
+	// With a slot per pid, the child takes its own at fork or first call.
+	pidMax, _ := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
+	if owns := slices.Contains(slotOwners(t, tr), c.pid); owns != (slots == 0 && pidMax <= 1<<15) {
+		t.Errorf("child owns a slot: %v, with the table %d (pid_max %d)", owns, slots, pidMax)
 	}
 
 	d := func(a, b uint64) uint64 { return b - a }
@@ -125,26 +149,73 @@ func TestAllocCountersAndEvents(t *testing.T) {
 	}
 
 	// Lifecycle: fork by us, exec of the workload, exit with status 0.
-	self := uint32(syscall.Getpid())
-	fork := col.waitFor(t, "fork", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventFork && e.PID == uint32(c.pid) })
-	if fork.Proc.PPID != self {
-		t.Errorf("fork ppid = %d, want %d", fork.Proc.PPID, self)
-	}
-	exec := col.waitFor(t, "exec", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExec && e.PID == uint32(c.pid) })
-	if exec.Proc.Filename != workloadBin(t) || exec.Comm != "workload" || exec.Start != fork.Start || exec.Start == 0 {
-		t.Errorf("exec: file=%q comm=%q start=%d (fork start %d)", exec.Proc.Filename, exec.Comm, exec.Start, fork.Start)
+	if !predates {
+		self := uint32(syscall.Getpid())
+		fork := col.waitFor(t, "fork", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventFork && e.PID == uint32(c.pid) })
+		if fork.Proc.PPID != self {
+			t.Errorf("fork ppid = %d, want %d", fork.Proc.PPID, self)
+		}
+		exec := col.waitFor(t, "exec", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExec && e.PID == uint32(c.pid) })
+		if exec.Proc.Filename != workloadBin(t) || exec.Comm != "workload" || exec.Start != fork.Start || exec.Start == 0 {
+			t.Errorf("exec: file=%q comm=%q start=%d (fork start %d)", exec.Proc.Filename, exec.Comm, exec.Start, fork.Start)
+		}
 	}
 	c.send(t) // let it exit
 	exit := col.waitFor(t, "exit", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExit && e.PID == uint32(c.pid) })
 	if ws := syscall.WaitStatus(exit.Proc.ExitCode); !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Errorf("exit status %#x, want exit 0", exit.Proc.ExitCode)
 	}
-	// The child is a zombie until we wait: its storage must already be gone.
+	// The child is a zombie until we wait: its storage and slot must already be gone.
 	if _, err := tr.Counters(c.pid); !errors.Is(err, ebpf.ErrKeyNotExist) {
 		t.Errorf("counters of exited process: err=%v, want ErrKeyNotExist", err)
 	}
+	if slices.Contains(slotOwners(t, tr), c.pid) {
+		t.Errorf("exited process %d still owns its slot", c.pid)
+	}
 	if err := c.cmd.Wait(); err != nil {
 		t.Errorf("workload: %v", err)
+	}
+}
+
+func slotOwners(t *testing.T, tr *tracer.Tracer) []int {
+	t.Helper()
+	owners, err := tr.SlotOwners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return owners
+}
+
+// Threads of one process count into the same slot at once: once a process
+// has a second thread its counters take atomic adds, so no call is lost.
+// mprotect of length 0 takes no lock, so the threads' calls overlap.
+func TestThreadedCounters(t *testing.T) {
+	requireRoot(t)
+	const threads, n = 4, 100000
+	tr, _ := startTracer(t, tracer.Config{})
+	c := startChild(t, "spin", strconv.Itoa(threads), strconv.Itoa(n))
+	c.expect(t, "ready")
+	before, err := tr.Counters(c.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(t)
+	if f := c.expect(t, "spin"); f[1] != fmt.Sprintf("calls=%d", threads*n) {
+		t.Fatalf("workload reported %q, want calls=%d", strings.Join(f, " "), threads*n)
+	}
+	after, err := tr.Counters(c.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidMax, _ := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
+	if pidMax <= 1<<15 && !slices.Contains(slotOwners(t, tr), c.pid) {
+		t.Errorf("pid %d does not own its slot", c.pid)
+	}
+	// Besides the spin, glibc makes each thread's stack writable with one mprotect.
+	got, want := after.MprotectCalls-before.MprotectCalls, uint64(threads*n)
+	t.Logf("%d calls by %d threads: %d counted", want, threads, got)
+	if got < want || got > want+threads {
+		t.Errorf("%d mprotect calls by %d threads: %d counted", want, threads, got)
 	}
 }
 

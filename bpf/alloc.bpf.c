@@ -1,4 +1,5 @@
-/* mmap, munmap, brk, mremap, mprotect: counters in task storage, big calls to the ring.
+/* mmap, munmap, brk, mremap, mprotect: counters in the process's slot or its
+ * task storage, big calls to the ring.
  * One program per call, at exit: fexit on the syscall where the kernel permits
  * fentry, else the sys_exit tracepoint, which reads the arguments back from the
  * task's saved registers (the x86_64 syscall ABI leaves them intact). */
@@ -9,13 +10,15 @@ const struct alloc_event *unused_alloc_event __attribute__((unused));
 const struct event_hdr *unused_event_hdr __attribute__((unused));
 const struct proc_counters *unused_proc_counters __attribute__((unused));
 const struct lost_counters *unused_lost_counters __attribute__((unused));
+const struct proc_slot *unused_proc_slot __attribute__((unused));
+const enum imm_marker *unused_imm_marker __attribute__((unused));
 
 #define PROT_WRITE 0x2
 #define MAP_SHARED 0x01
 #define MAP_ANONYMOUS 0x20
 
-/* Calls at or above this many bytes are streamed. Set by the loader. */
-const volatile __u64 min_size = 1 << 20;
+/* Calls at or above this many bytes are streamed. */
+#define MIN_SIZE IMM(IMM_MIN_SIZE)
 
 /* Layout of every syscalls:sys_exit_* record (see its format file). */
 struct sys_exit_ctx {
@@ -30,11 +33,33 @@ static __always_inline struct pt_regs *user_regs(struct task_struct *task)
 	return (struct pt_regs *)bpf_task_pt_regs(task);
 }
 
-static __always_inline struct proc_counters *counters_of(struct task_struct *task, __u32 type)
+/* The process's slot if it owns one, else its task storage. A process first
+ * seen here (it predates the tracer) takes its slot if free and it has one
+ * thread. The slot lookup is inlined; the storage helper costs about as much
+ * as the rest of the program. *shared says whether other threads may update
+ * the same counters at the same time. */
+static __always_inline struct proc_counters *counters_of(struct task_struct *task, __u32 type, int *shared)
 {
+	struct task_struct *leader = task->group_leader;
+	__u32 tgid = task->tgid;
+	__u64 start = leader->start_boottime;
+	struct proc_slot *s = slot_of(tgid);
 	struct proc_counters *c;
 
-	c = bpf_task_storage_get(&procs, task->group_leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot_owned(s, tgid, start)) {
+		*shared = s->threaded != 0;
+		return &s->counters;
+	}
+	*shared = 1;
+	c = bpf_task_storage_get(&procs, leader, 0, 0);
+	if (c)
+		return c;
+	if (task->signal->nr_threads == 1) {
+		c = claim_slot(s, tgid, start);
+		if (c)
+			return c;
+	}
+	c = bpf_task_storage_get(&procs, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!c)
 		count_lost(0, type);
 	return c;
@@ -66,120 +91,130 @@ static __always_inline __u64 abs64(__s64 v)
 
 static __always_inline int on_mmap(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct proc_counters *c = counters_of(task, EV_MMAP);
+	int shared;
+	struct proc_counters *c = counters_of(task, EV_MMAP, &shared);
 	__u64 len;
 	__u32 prot, flags;
 
 	if (!c)
 		return 0;
 	if (IS_ERR_VALUE(ret)) {
-		__sync_fetch_and_add(&c->failed_calls, 1);
+		add(shared, &c->failed_calls, 1);
 		return 0;
 	}
 	len = PAGE_ALIGN(regs->si);
 	prot = regs->dx;
 	flags = regs->r10;
-	__sync_fetch_and_add(&c->mmap_calls, 1);
+	add(shared, &c->mmap_calls, 1);
 	if (prot == 0)
-		__sync_fetch_and_add(&c->mmap_reserve_bytes, len);
+		add(shared, &c->mmap_reserve_bytes, len);
 	else if (flags & MAP_ANONYMOUS)
-		__sync_fetch_and_add(&c->mmap_anon_bytes, len);
+		add(shared, &c->mmap_anon_bytes, len);
 	else
-		__sync_fetch_and_add(&c->mmap_file_bytes, len);
-	if (len >= min_size)
+		add(shared, &c->mmap_file_bytes, len);
+	if (len >= MIN_SIZE)
 		emit(EV_MMAP, task, ret, len, len, 0, flags, prot);
 	return 0;
 }
 
 static __always_inline int on_munmap(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct proc_counters *c = counters_of(task, EV_MUNMAP);
+	int shared;
+	struct proc_counters *c = counters_of(task, EV_MUNMAP, &shared);
 	__u64 len;
 
 	if (!c)
 		return 0;
 	if (ret != 0) {
-		__sync_fetch_and_add(&c->failed_calls, 1);
+		add(shared, &c->failed_calls, 1);
 		return 0;
 	}
 	len = PAGE_ALIGN(regs->si);
-	__sync_fetch_and_add(&c->munmap_calls, 1);
-	__sync_fetch_and_add(&c->munmap_bytes, len);
-	if (len >= min_size)
+	add(shared, &c->munmap_calls, 1);
+	add(shared, &c->munmap_bytes, len);
+	if (len >= MIN_SIZE)
 		emit(EV_MUNMAP, task, regs->di, len, -(__s64)len, 0, 0, 0);
 	return 0;
 }
 
 static __always_inline int on_brk(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct proc_counters *c = counters_of(task, EV_BRK);
+	int shared;
+	struct proc_counters *c = counters_of(task, EV_BRK, &shared);
 	__u64 req, cur = ret, prev;
 	__s64 delta;
 
 	if (!c)
 		return 0;
 	req = regs->di;
-	__sync_fetch_and_add(&c->brk_calls, 1);
+	add(shared, &c->brk_calls, 1);
 	if (req != 0 && req != cur)
-		__sync_fetch_and_add(&c->failed_calls, 1);
+		add(shared, &c->failed_calls, 1);
 	/* Exchange keeps the sum of deltas exact when threads race. */
-	prev = __sync_lock_test_and_set(&c->brk_cur, cur);
+	if (shared) {
+		prev = __sync_lock_test_and_set(&c->brk_cur, cur);
+	} else {
+		prev = c->brk_cur;
+		c->brk_cur = cur;
+	}
 	if (prev == 0 || prev == cur)
 		return 0;
 	delta = (__s64)(cur - prev);
 	if (delta > 0)
-		__sync_fetch_and_add(&c->brk_grow_bytes, delta);
+		add(shared, &c->brk_grow_bytes, delta);
 	else
-		__sync_fetch_and_add(&c->brk_shrink_bytes, -delta);
-	if (abs64(delta) >= min_size)
+		add(shared, &c->brk_shrink_bytes, -delta);
+	if (abs64(delta) >= MIN_SIZE)
 		emit(EV_BRK, task, cur, abs64(delta), delta, 0, 0, 0);
 	return 0;
 }
 
 static __always_inline int on_mremap(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct proc_counters *c = counters_of(task, EV_MREMAP);
+	int shared;
+	struct proc_counters *c = counters_of(task, EV_MREMAP, &shared);
 	__u64 old_len, new_len;
 	__s64 delta;
 
 	if (!c)
 		return 0;
 	if (IS_ERR_VALUE(ret)) {
-		__sync_fetch_and_add(&c->failed_calls, 1);
+		add(shared, &c->failed_calls, 1);
 		return 0;
 	}
 	old_len = PAGE_ALIGN(regs->si);
 	new_len = PAGE_ALIGN(regs->dx);
 	delta = (__s64)(new_len - old_len);
-	__sync_fetch_and_add(&c->mremap_calls, 1);
+	add(shared, &c->mremap_calls, 1);
 	if (delta > 0)
-		__sync_fetch_and_add(&c->mremap_grow_bytes, delta);
+		add(shared, &c->mremap_grow_bytes, delta);
 	else if (delta < 0)
-		__sync_fetch_and_add(&c->mremap_shrink_bytes, -delta);
-	if (abs64(delta) >= min_size)
+		add(shared, &c->mremap_shrink_bytes, -delta);
+	if (abs64(delta) >= MIN_SIZE)
 		emit(EV_MREMAP, task, ret, new_len, delta, old_len, regs->r10, 0);
 	return 0;
 }
 
 static __always_inline int on_mprotect(struct task_struct *task, struct pt_regs *regs, long ret)
 {
-	struct proc_counters *c = counters_of(task, EV_MPROTECT);
+	int shared;
+	struct proc_counters *c = counters_of(task, EV_MPROTECT, &shared);
 	__u64 len;
 	__u32 prot;
 
 	if (!c)
 		return 0;
 	if (ret != 0) {
-		__sync_fetch_and_add(&c->failed_calls, 1);
+		add(shared, &c->failed_calls, 1);
 		return 0;
 	}
 	len = PAGE_ALIGN(regs->si);
 	prot = regs->dx;
-	__sync_fetch_and_add(&c->mprotect_calls, 1);
+	add(shared, &c->mprotect_calls, 1);
 	if (!(prot & PROT_WRITE))
 		return 0;
-	__sync_fetch_and_add(&c->mprotect_write_bytes, len);
-	if (len >= min_size)
+	add(shared, &c->mprotect_write_bytes, len);
+	if (len >= MIN_SIZE)
 		emit(EV_MPROTECT, task, regs->di, len, len, 0, 0, prot);
 	return 0;
 }

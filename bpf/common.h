@@ -41,6 +41,23 @@ struct {
 	__type(value, struct proc_counters);
 } procs SEC(".maps");
 
+/* Per-process counters on the fast path (see struct proc_slot). The loader
+ * sizes it to a power of two and patches the mask in. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proc_slot);
+} slots SEC(".maps");
+
+/* The value the loader patched over an IMM_* marker (enum imm_marker). */
+#define IMM(marker)                                                         \
+	({                                                                  \
+		__u64 __v;                                                  \
+		asm volatile("%0 = %1 ll" : "=r"(__v) : "i"((__u64)(marker))); \
+		__v;                                                        \
+	})
+
 /* Wake the reader only once this much is queued; it also polls. */
 const volatile __u64 wakeup_bytes = 64 * 1024;
 
@@ -73,6 +90,83 @@ static __always_inline void fill_hdr(struct event_hdr *h, __u32 type, struct tas
 	h->_pad = 0;
 	h->start_ns = task->group_leader->start_boottime;
 	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->comm);
+}
+
+static __always_inline struct proc_slot *slot_of(__u32 tgid)
+{
+	__u64 mask = IMM(IMM_SLOT_MASK);
+	__u32 idx = tgid & mask;
+
+	if (mask > 0xffffffffULL)
+		return 0;
+	return bpf_map_lookup_elem(&slots, &idx);
+}
+
+static __always_inline int slot_owned(struct proc_slot *s, __u32 tgid, __u64 start)
+{
+	return s && s->tgid == tgid && s->start_ns == start;
+}
+
+/* Takes a free slot. Only where no other thread of the process can count at
+ * the same time (fork, exec, a process with one thread), so that all its
+ * threads agree on where its counters and its last break live. */
+static __always_inline struct proc_counters *claim_slot(struct proc_slot *s, __u32 tgid, __u64 start)
+{
+	if (!s || s->tgid != 0 || __sync_val_compare_and_swap(&s->tgid, 0, (__u64)tgid) != 0)
+		return 0;
+	s->start_ns = start;
+	return &s->counters;
+}
+
+/* A process's counters are updated by plain adds while it has one thread:
+ * only that thread writes them. Task storage, and a slot whose process has
+ * had a second thread, take atomic adds. */
+static __always_inline void add(int shared, __u64 *p, __u64 v)
+{
+	if (shared)
+		__sync_fetch_and_add(p, v);
+	else
+		*p += v;
+}
+
+/* At group exit: the slot is zeroed, then freed. */
+static __always_inline void release_slot(__u32 tgid, __u64 start)
+{
+	struct proc_slot *s = slot_of(tgid);
+
+	if (!slot_owned(s, tgid, start))
+		return;
+	__builtin_memset(&s->counters, 0, sizeof(s->counters));
+	s->start_ns = 0;
+	s->threaded = 0;
+	__sync_lock_test_and_set(&s->tgid, 0); /* a full barrier: the zeroes land first */
+}
+
+/* A sampled process's counters: its task storage's plus its slot's; the
+ * slot, where it counts now, has the last break. */
+static __always_inline int read_counters(struct proc_counters *dst, struct task_struct *leader)
+{
+	struct proc_counters *c = bpf_task_storage_get(&procs, leader, 0, 0);
+	struct proc_slot *s = slot_of(leader->tgid);
+	int has = 0;
+
+	if (c) {
+		*dst = *c;
+		has = 1;
+	} else {
+		__builtin_memset(dst, 0, sizeof(*dst));
+	}
+	if (slot_owned(s, leader->tgid, leader->start_boottime)) {
+		__u64 *d = (__u64 *)dst;
+		const __u64 *v = (const __u64 *)&s->counters;
+
+#pragma unroll
+		for (int i = 0; i < sizeof(*dst) / sizeof(__u64); i++)
+			d[i] += v[i];
+		dst->brk_cur = s->counters.brk_cur;
+		has = 1;
+	}
+	return has;
 }
 
 /* enum of mm counters; stable since 2.6 */

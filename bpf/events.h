@@ -99,6 +99,25 @@ struct proc_counters {
 	__u64 failed_calls;
 };
 
+/* The fast path's home for a process's counters: a table indexed by
+ * tgid & the slot mask, whose lookup the verifier inlines. A process owns
+ * the slot of its tgid if it was free when the process was first seen; else
+ * its counters live in task storage. Readers add the two. */
+struct proc_slot {
+	__u64 tgid;     /* owner; 0 when free */
+	__u64 start_ns; /* owner's start (group leader start_boottime) */
+	__u64 threaded; /* has had a second thread: update atomically */
+	struct proc_counters counters;
+};
+
+/* Markers of the immediates the loader patches into the programs, where a
+ * load from a global would cost a TLB miss per call on kernels without PCID
+ * (see docs/performance.md). */
+enum imm_marker {
+	IMM_MIN_SIZE = 0x6d696e31,  /* streaming threshold, bytes */
+	IMM_SLOT_MASK = 0x736c6f74, /* table size - 1; above 32 bits: no table */
+};
+
 /* One process, as the task iterator reads it: what /proc/PID/status and
  * the counters would say, for every process in one pass. */
 struct proc_sample {

@@ -16,13 +16,23 @@ static __always_inline struct life_event *reserve(__u32 type)
 	return e;
 }
 
-/* A process's counters start with the break of its (new) address space. */
+/* A process's counters start with the break of its (new) address space. At
+ * fork and exec it has one thread, so it may take its slot if free; what it
+ * already counted in task storage stays there, and readers add the two. */
 static __always_inline void seed_counters(struct task_struct *task, __u32 type)
 {
 	struct proc_counters *c;
 	struct mm_struct *mm = task->mm;
+	__u32 tgid = task->tgid;
+	__u64 start = task->group_leader->start_boottime;
+	struct proc_slot *s = slot_of(tgid);
 
-	c = bpf_task_storage_get(&procs, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot_owned(s, tgid, start))
+		c = &s->counters;
+	else
+		c = claim_slot(s, tgid, start);
+	if (!c)
+		c = bpf_task_storage_get(&procs, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!c) {
 		count_lost(0, type);
 		return;
@@ -36,8 +46,15 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct life_event *e;
 
-	if (child->pid != child->tgid)
-		return 0; /* a new thread, not a process */
+	if (child->pid != child->tgid) {
+		/* A new thread, not a process. It runs only after this returns, so
+		 * from its first call on its process's slot takes atomic adds. */
+		struct proc_slot *s = slot_of(child->tgid);
+
+		if (slot_owned(s, child->tgid, child->group_leader->start_boottime))
+			s->threaded = 1;
+		return 0;
+	}
 	seed_counters(child, EV_FORK);
 	e = reserve(EV_FORK);
 	if (!e)
@@ -78,6 +95,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 
 	if (sig->live.counter != 0)
 		return 0; /* other threads of the group still run */
+	release_slot(p->tgid, p->group_leader->start_boottime);
 	bpf_task_storage_delete(&procs, p->group_leader);
 	e = reserve(EV_EXIT);
 	if (!e)

@@ -9,7 +9,6 @@ SEC("iter/task")
 int sample_tasks(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
-	struct proc_counters *c;
 	struct proc_sample s = {};
 	struct mm_struct *mm;
 
@@ -24,11 +23,7 @@ int sample_tasks(struct bpf_iter__task *ctx)
 	s.file_pages = rss_pages(mm, MM_FILE);
 	s.shmem_pages = rss_pages(mm, MM_SHMEM);
 	s.swap_pages = rss_pages(mm, MM_SWAP);
-	c = bpf_task_storage_get(&procs, task, 0, 0);
-	if (c) {
-		s.counters = *c;
-		s.has_counters = 1;
-	}
+	s.has_counters = read_counters(&s.counters, task);
 	bpf_seq_write(ctx->meta->seq, &s, sizeof(s));
 	return 0;
 }

@@ -47,7 +47,6 @@ int walk_procs(void *ctx)
 	bpf_iter_task_new(&it, NULL, BPF_TASK_ITER_ALL_THREADS);
 	while ((task = bpf_iter_task_next(&it))) {
 		struct task_struct *leader;
-		struct proc_counters *c;
 		struct proc_sample *s;
 		struct mm_struct *mm;
 		__u32 key = n;
@@ -71,14 +70,7 @@ int walk_procs(void *ctx)
 		s->file_pages = pages(mm, MM_FILE);
 		s->shmem_pages = pages(mm, MM_SHMEM);
 		s->swap_pages = pages(mm, MM_SWAP);
-		c = bpf_task_storage_get(&procs, leader, 0, 0);
-		if (c) {
-			s->counters = *c;
-			s->has_counters = 1;
-		} else {
-			__builtin_memset(&s->counters, 0, sizeof(s->counters));
-			s->has_counters = 0;
-		}
+		s->has_counters = read_counters(&s->counters, leader);
 		n++;
 	}
 	bpf_iter_task_destroy(&it);

@@ -6,6 +6,9 @@
  *                             what it did, then waits for a line before exit
  *   workload hog CHUNK        on "go": maps and touches CHUNK bytes at a time forever
  *   workload flood THREADS N SIZE   N mmap+munmap pairs of SIZE per thread; prints counts
+ *   workload spin THREADS N    says ready, and on a line THREADS threads each make N
+ *                             mprotect calls of length 0 (no lock taken: they
+ *                             overlap); prints the count, then waits for a line
  *   workload loop KIND N      N iterations of KIND (mmap, brk, getppid); prints ns/op
  *   workload churn N          N short-lived children one after another (every 10th
  *                             execs "workload exit"); prints how many pids were reused
@@ -117,6 +120,40 @@ static void *flood_thread(void *v)
 			a->ok++;
 	}
 	return NULL;
+}
+
+static void *spin_thread(void *v)
+{
+	struct flood_arg *a = v;
+	static char page[4096] __attribute__((aligned(4096)));
+
+	for (long i = 0; i < a->n; i++)
+		if (mprotect(page, 0, PROT_READ | PROT_WRITE) == 0)
+			a->ok++;
+	return NULL;
+}
+
+static int do_spin(int threads, long n)
+{
+	pthread_t t[64];
+	struct flood_arg a[64];
+	long ok = 0;
+
+	if (threads < 1 || threads > 64)
+		return 2;
+	say("ready %d\n", getpid());
+	wait_line();
+	for (int i = 0; i < threads; i++) {
+		a[i] = (struct flood_arg){.n = n};
+		pthread_create(&t[i], NULL, spin_thread, &a[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		ok += a[i].ok;
+	}
+	say("spin calls=%ld\n", ok);
+	wait_line();
+	return 0;
 }
 
 static int do_flood(int threads, long n, long size)
@@ -257,10 +294,12 @@ int main(int argc, char **argv)
 		return do_hog(strtoul(argv[2], 0, 0));
 	if (argc == 5 && !strcmp(argv[1], "flood"))
 		return do_flood(atoi(argv[2]), atol(argv[3]), atol(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "spin"))
+		return do_spin(atoi(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "loop"))
 		return do_loop(argv[2], atol(argv[3]));
 	if (argc == 6 && !strcmp(argv[1], "service"))
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
-	say("usage: workload service NAME WORKERS MB GROW | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | loop KIND N\n");
+	say("usage: workload service NAME WORKERS MB GROW | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
 }

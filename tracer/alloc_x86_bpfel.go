@@ -35,6 +35,13 @@ type allocEventHdr struct {
 	Comm    [16]int8
 }
 
+type allocImmMarker uint32
+
+const (
+	allocImmMarkerIMM_MIN_SIZE  allocImmMarker = 1835626033
+	allocImmMarkerIMM_SLOT_MASK allocImmMarker = 1936486260
+)
+
 type allocLostCounters struct {
 	_    structs.HostLayout
 	Ring [10]uint64
@@ -61,6 +68,14 @@ type allocProcCounters struct {
 	FailedCalls        uint64
 }
 
+type allocProcSlot struct {
+	_        structs.HostLayout
+	Tgid     uint64
+	StartNs  uint64
+	Threaded uint64
+	Counters allocProcCounters
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -68,6 +83,7 @@ const (
 	allocMapEvents             = "events"
 	allocMapLost               = "lost"
 	allocMapProcs              = "procs"
+	allocMapSlots              = "slots"
 	allocProgExitBrk           = "exit_brk"
 	allocProgExitMmap          = "exit_mmap"
 	allocProgExitMprotect      = "exit_mprotect"
@@ -78,11 +94,12 @@ const (
 	allocProgFexitMprotect     = "fexit_mprotect"
 	allocProgFexitMremap       = "fexit_mremap"
 	allocProgFexitMunmap       = "fexit_munmap"
-	allocVarMinSize            = "min_size"
 	allocVarUnusedAllocEvent   = "unused_alloc_event"
 	allocVarUnusedEventHdr     = "unused_event_hdr"
+	allocVarUnusedImmMarker    = "unused_imm_marker"
 	allocVarUnusedLostCounters = "unused_lost_counters"
 	allocVarUnusedProcCounters = "unused_proc_counters"
+	allocVarUnusedProcSlot     = "unused_proc_slot"
 	allocVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -147,17 +164,19 @@ type allocMapSpecs struct {
 	Events *ebpf.MapSpec `ebpf:"events"`
 	Lost   *ebpf.MapSpec `ebpf:"lost"`
 	Procs  *ebpf.MapSpec `ebpf:"procs"`
+	Slots  *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // allocVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type allocVariableSpecs struct {
-	MinSize            *ebpf.VariableSpec `ebpf:"min_size"`
 	UnusedAllocEvent   *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
 	UnusedEventHdr     *ebpf.VariableSpec `ebpf:"unused_event_hdr"`
+	UnusedImmMarker    *ebpf.VariableSpec `ebpf:"unused_imm_marker"`
 	UnusedLostCounters *ebpf.VariableSpec `ebpf:"unused_lost_counters"`
 	UnusedProcCounters *ebpf.VariableSpec `ebpf:"unused_proc_counters"`
+	UnusedProcSlot     *ebpf.VariableSpec `ebpf:"unused_proc_slot"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -184,6 +203,7 @@ type allocMaps struct {
 	Events *ebpf.Map `ebpf:"events"`
 	Lost   *ebpf.Map `ebpf:"lost"`
 	Procs  *ebpf.Map `ebpf:"procs"`
+	Slots  *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *allocMaps) Close() error {
@@ -191,6 +211,7 @@ func (m *allocMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.Procs,
+		m.Slots,
 	)
 }
 
@@ -198,11 +219,12 @@ func (m *allocMaps) Close() error {
 //
 // It can be passed to loadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type allocVariables struct {
-	MinSize            *ebpf.Variable `ebpf:"min_size"`
 	UnusedAllocEvent   *ebpf.Variable `ebpf:"unused_alloc_event"`
 	UnusedEventHdr     *ebpf.Variable `ebpf:"unused_event_hdr"`
+	UnusedImmMarker    *ebpf.Variable `ebpf:"unused_imm_marker"`
 	UnusedLostCounters *ebpf.Variable `ebpf:"unused_lost_counters"`
 	UnusedProcCounters *ebpf.Variable `ebpf:"unused_proc_counters"`
+	UnusedProcSlot     *ebpf.Variable `ebpf:"unused_proc_slot"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

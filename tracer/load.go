@@ -3,9 +3,11 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 )
@@ -25,6 +27,7 @@ type objects struct {
 	oomEvents *ebpf.Map
 	lost      *ebpf.Map
 	procs     *ebpf.Map
+	slots     *ebpf.Map
 	sampler   *ebpf.Program // iter/task; nil where the kernel refuses it
 	shared    map[string]*ebpf.Map
 	cache     *btf.Cache
@@ -52,15 +55,15 @@ func load(cfg Config) (*objects, []Hook, error) {
 		return fail(err)
 	}
 	o.colls = append(o.colls, alloc)
-	o.events, o.lost, o.procs = alloc.Maps[allocMapEvents], alloc.Maps[allocMapLost], alloc.Maps[allocMapProcs]
-	shared := map[string]*ebpf.Map{allocMapEvents: o.events, allocMapLost: o.lost, allocMapProcs: o.procs}
+	o.events, o.lost, o.procs, o.slots = alloc.Maps[allocMapEvents], alloc.Maps[allocMapLost], alloc.Maps[allocMapProcs], alloc.Maps[allocMapSlots]
+	shared := map[string]*ebpf.Map{allocMapEvents: o.events, allocMapLost: o.lost, allocMapProcs: o.procs, allocMapSlots: o.slots}
 	o.shared, o.cache = shared, cache
 
 	pspec, err := loadProc()
 	if err != nil {
 		return fail(err)
 	}
-	sizeRings(pspec, cfg)
+	fitSpec(pspec, cfg)
 	if err := setVars(pspec, map[string]any{procVarWakeupBytes: cfg.WakeupBytes}); err != nil {
 		return fail(err)
 	}
@@ -76,7 +79,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 	// The task iterator is the fallback of the task walk (see sample.go);
 	// without either, /proc is read per process.
 	if sspec, err := loadSample(); err == nil {
-		sizeRings(sspec, cfg)
+		fitSpec(sspec, cfg)
 		if coll, err := ebpf.NewCollectionWithOptions(sspec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}); err == nil {
 			o.colls = append(o.colls, coll)
 			o.sampler = coll.Programs[sampleProgSampleTasks]
@@ -127,8 +130,8 @@ func loadSyscalls(cfg Config, cache *btf.Cache) (*ebpf.Collection, []Hook, error
 			}
 			delete(spec.Programs, drop)
 		}
-		sizeRings(spec, cfg)
-		if err := setVars(spec, map[string]any{allocVarMinSize: cfg.MinSize, allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
+		fitSpec(spec, cfg)
+		if err := setVars(spec, map[string]any{allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
 			return nil, nil, err
 		}
 		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: cache})
@@ -175,7 +178,7 @@ func loadOOM(cfg Config, cache *btf.Cache, shared map[string]*ebpf.Map) (*ebpf.C
 				delete(spec.Programs, name)
 			}
 		}
-		sizeRings(spec, cfg)
+		fitSpec(spec, cfg)
 		return spec, setVars(spec, map[string]any{oomVarWakeupBytes: cfg.WakeupBytes})
 	}
 	opts := ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}
@@ -234,12 +237,37 @@ func setVars(spec *ebpf.CollectionSpec, vars map[string]any) error {
 	return nil
 }
 
-// sizeRings applies the configured ring sizes; shared maps must match in every spec.
-func sizeRings(spec *ebpf.CollectionSpec, cfg Config) {
+// fitSpec sizes the rings and the slot table as configured, and patches in
+// the immediates; shared maps must match in every spec.
+func fitSpec(spec *ebpf.CollectionSpec, cfg Config) {
 	if m, ok := spec.Maps[allocMapEvents]; ok {
 		m.MaxEntries = cfg.RingBytes
 	}
 	if m, ok := spec.Maps[oomMapOomEvents]; ok {
 		m.MaxEntries = cfg.OOMRingBytes
+	}
+	mask := uint64(cfg.ProcSlots) - 1
+	if cfg.ProcSlots < 0 {
+		mask = math.MaxUint64 // no table
+	}
+	if m, ok := spec.Maps[allocMapSlots]; ok {
+		m.MaxEntries = uint32(max(cfg.ProcSlots, 1))
+	}
+	patchImm(spec, map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: cfg.MinSize, allocImmMarkerIMM_SLOT_MASK: mask})
+}
+
+// patchImm writes each marker's value over the 64-bit immediate loads of
+// it (see IMM in bpf/common.h).
+func patchImm(spec *ebpf.CollectionSpec, vals map[allocImmMarker]uint64) {
+	for _, p := range spec.Programs {
+		for i := range p.Instructions {
+			ins := &p.Instructions[i]
+			if ins.OpCode != asm.LoadImmOp(asm.DWord) || ins.Src != asm.R0 || ins.Reference() != "" {
+				continue
+			}
+			if v, ok := vals[allocImmMarker(ins.Constant)]; ok && ins.Constant >= 0 && ins.Constant <= math.MaxUint32 {
+				ins.Constant = int64(v)
+			}
+		}
 	}
 }

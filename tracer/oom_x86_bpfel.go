@@ -84,6 +84,14 @@ type oomProcCounters struct {
 	FailedCalls        uint64
 }
 
+type oomProcSlot struct {
+	_        structs.HostLayout
+	Tgid     uint64
+	StartNs  uint64
+	Threaded uint64
+	Counters oomProcCounters
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -92,6 +100,7 @@ const (
 	oomMapLost              = "lost"
 	oomMapOomEvents         = "oom_events"
 	oomMapProcs             = "procs"
+	oomMapSlots             = "slots"
 	oomProgOomMarkVictimBtf = "oom_mark_victim_btf"
 	oomProgOomMarkVictimTp  = "oom_mark_victim_tp"
 	oomVarTpOffAnonRss      = "tp_off_anon_rss"
@@ -163,6 +172,7 @@ type oomMapSpecs struct {
 	Lost      *ebpf.MapSpec `ebpf:"lost"`
 	OomEvents *ebpf.MapSpec `ebpf:"oom_events"`
 	Procs     *ebpf.MapSpec `ebpf:"procs"`
+	Slots     *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // oomVariableSpecs contains global variables before they are loaded into the kernel.
@@ -208,6 +218,7 @@ type oomMaps struct {
 	Lost      *ebpf.Map `ebpf:"lost"`
 	OomEvents *ebpf.Map `ebpf:"oom_events"`
 	Procs     *ebpf.Map `ebpf:"procs"`
+	Slots     *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *oomMaps) Close() error {
@@ -216,6 +227,7 @@ func (m *oomMaps) Close() error {
 		m.Lost,
 		m.OomEvents,
 		m.Procs,
+		m.Slots,
 	)
 }
 

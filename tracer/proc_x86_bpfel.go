@@ -59,6 +59,14 @@ type procProcCounters struct {
 	FailedCalls        uint64
 }
 
+type procProcSlot struct {
+	_        structs.HostLayout
+	Tgid     uint64
+	StartNs  uint64
+	Threaded uint64
+	Counters procProcCounters
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -66,6 +74,7 @@ const (
 	procMapEvents          = "events"
 	procMapLost            = "lost"
 	procMapProcs           = "procs"
+	procMapSlots           = "slots"
 	procProgHandleExec     = "handle_exec"
 	procProgHandleExit     = "handle_exit"
 	procProgHandleFork     = "handle_fork"
@@ -128,6 +137,7 @@ type procMapSpecs struct {
 	Events *ebpf.MapSpec `ebpf:"events"`
 	Lost   *ebpf.MapSpec `ebpf:"lost"`
 	Procs  *ebpf.MapSpec `ebpf:"procs"`
+	Slots  *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // procVariableSpecs contains global variables before they are loaded into the kernel.
@@ -162,6 +172,7 @@ type procMaps struct {
 	Events *ebpf.Map `ebpf:"events"`
 	Lost   *ebpf.Map `ebpf:"lost"`
 	Procs  *ebpf.Map `ebpf:"procs"`
+	Slots  *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *procMaps) Close() error {
@@ -169,6 +180,7 @@ func (m *procMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.Procs,
+		m.Slots,
 	)
 }
 

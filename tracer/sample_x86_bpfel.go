@@ -51,6 +51,14 @@ type sampleProcSample struct {
 	Counters    sampleProcCounters
 }
 
+type sampleProcSlot struct {
+	_        structs.HostLayout
+	Tgid     uint64
+	StartNs  uint64
+	Threaded uint64
+	Counters sampleProcCounters
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -58,6 +66,7 @@ const (
 	sampleMapEvents           = "events"
 	sampleMapLost             = "lost"
 	sampleMapProcs            = "procs"
+	sampleMapSlots            = "slots"
 	sampleProgSampleTasks     = "sample_tasks"
 	sampleVarUnusedProcSample = "unused_proc_sample"
 	sampleVarWakeupBytes      = "wakeup_bytes"
@@ -115,6 +124,7 @@ type sampleMapSpecs struct {
 	Events *ebpf.MapSpec `ebpf:"events"`
 	Lost   *ebpf.MapSpec `ebpf:"lost"`
 	Procs  *ebpf.MapSpec `ebpf:"procs"`
+	Slots  *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // sampleVariableSpecs contains global variables before they are loaded into the kernel.
@@ -148,6 +158,7 @@ type sampleMaps struct {
 	Events *ebpf.Map `ebpf:"events"`
 	Lost   *ebpf.Map `ebpf:"lost"`
 	Procs  *ebpf.Map `ebpf:"procs"`
+	Slots  *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *sampleMaps) Close() error {
@@ -155,6 +166,7 @@ func (m *sampleMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.Procs,
+		m.Slots,
 	)
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,13 +36,19 @@ type Config struct {
 	// WalkCapacity is the task walk's initial room, in processes (default
 	// 8192); it doubles whenever a pass finds more.
 	WalkCapacity uint32
-	Logger       *slog.Logger
+	// ProcSlots is the size of the table the syscall hooks count in, a power
+	// of two (default: pid_max rounded up, at most 32768); a process whose
+	// slot is taken counts in task storage instead. Negative turns the table
+	// off, so that every process counts in task storage.
+	ProcSlots int
+	Logger    *slog.Logger
 }
 
 func (c *Config) defaults() {
 	if c.MinSize == 0 {
 		c.MinSize = 1 << 20
 	}
+	c.ProcSlots = procSlots(c.ProcSlots)
 	if c.WalkCapacity == 0 {
 		c.WalkCapacity = 8192
 	}
@@ -160,14 +167,31 @@ func (t *Tracer) Start() error {
 }
 
 func (t *Tracer) start() error {
-	for i := range t.hooks {
-		h := &t.hooks[i]
-		l, err := h.attach()
-		if err != nil {
-			t.Close()
-			return fmt.Errorf("attach %s (%s): %w", h.Name, h.Mechanism, err)
+	// Exit first, then fork and exec, then the rest: a process must not take
+	// a slot before its exit can free it, nor count there with plain adds
+	// before its second thread can be seen.
+	rank := func(h *Hook) int {
+		switch {
+		case h.Name == "sched/sched_process_exit":
+			return 0
+		case strings.HasPrefix(h.Name, "sched/"):
+			return 1
 		}
-		t.links = append(t.links, l)
+		return 2
+	}
+	for r := range 3 {
+		for i := range t.hooks {
+			h := &t.hooks[i]
+			if rank(h) != r {
+				continue
+			}
+			l, err := h.attach()
+			if err != nil {
+				t.Close()
+				return fmt.Errorf("attach %s (%s): %w", h.Name, h.Mechanism, err)
+			}
+			t.links = append(t.links, l)
+		}
 	}
 	mode, err := t.sampler.setup(t.cfg, t.objs.shared, t.objs.cache, t.objs.sampler)
 	t.samplerMode = mode
@@ -221,7 +245,8 @@ func (t *Tracer) run(r ringReader, d decodeFunc, o pumpOpts) {
 // Events delivers events until Close; then the channel is closed.
 func (t *Tracer) Events() <-chan Event { return t.events }
 
-// Counters returns the kernel's counters for a live process.
+// Counters returns the kernel's counters for a live process: those in its
+// slot, if it owns one, plus those in its task storage, if it has any.
 func (t *Tracer) Counters(pid int) (Counters, error) {
 	var c Counters
 	fd, err := unix.PidfdOpen(pid, 0)
@@ -229,10 +254,40 @@ func (t *Tracer) Counters(pid int) (Counters, error) {
 		return c, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
 	defer unix.Close(fd)
-	if err := t.objs.procs.Lookup(uint32(fd), &c); err != nil {
+	var s allocProcSlot
+	if err := t.objs.slots.Lookup(uint32(pid)&(t.objs.slots.MaxEntries()-1), &s); err != nil {
+		return c, fmt.Errorf("counters of %d: %w", pid, err)
+	}
+	// A slot is freed when its process exits, before its pid can be reused:
+	// while the pidfd's process has not exited, an owner with its pid is it.
+	owned := t.cfg.ProcSlots > 0 && s.Tgid == uint64(pid) && s.StartNs != 0 &&
+		unix.PidfdSendSignal(fd, 0, nil, 0) == nil
+	err = t.objs.procs.Lookup(uint32(fd), &c)
+	switch {
+	case err == nil && owned:
+		c = addCounters(c, s.Counters)
+	case owned:
+		c = s.Counters
+	case err != nil:
 		return c, fmt.Errorf("counters of %d: %w", pid, err)
 	}
 	return c, nil
+}
+
+// SlotOwners lists the pids that own a slot of the table now.
+func (t *Tracer) SlotOwners() ([]int, error) {
+	var (
+		key    uint32
+		s      allocProcSlot
+		owners []int
+	)
+	it := t.objs.slots.Iterate()
+	for it.Next(&key, &s) {
+		if s.Tgid != 0 {
+			owners = append(owners, int(s.Tgid))
+		}
+	}
+	return owners, it.Err()
 }
 
 // Stats returns received and lost counts per event type.

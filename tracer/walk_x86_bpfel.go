@@ -51,6 +51,14 @@ type walkProcSample struct {
 	Counters    walkProcCounters
 }
 
+type walkProcSlot struct {
+	_        structs.HostLayout
+	Tgid     uint64
+	StartNs  uint64
+	Threaded uint64
+	Counters walkProcCounters
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -59,6 +67,7 @@ const (
 	walkMapLost        = "lost"
 	walkMapProcs       = "procs"
 	walkMapSamples     = "samples"
+	walkMapSlots       = "slots"
 	walkProgWalkProcs  = "walk_procs"
 	walkVarWakeupBytes = "wakeup_bytes"
 )
@@ -116,6 +125,7 @@ type walkMapSpecs struct {
 	Lost    *ebpf.MapSpec `ebpf:"lost"`
 	Procs   *ebpf.MapSpec `ebpf:"procs"`
 	Samples *ebpf.MapSpec `ebpf:"samples"`
+	Slots   *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // walkVariableSpecs contains global variables before they are loaded into the kernel.
@@ -149,6 +159,7 @@ type walkMaps struct {
 	Lost    *ebpf.Map `ebpf:"lost"`
 	Procs   *ebpf.Map `ebpf:"procs"`
 	Samples *ebpf.Map `ebpf:"samples"`
+	Slots   *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *walkMaps) Close() error {
@@ -157,6 +168,7 @@ func (m *walkMaps) Close() error {
 		m.Lost,
 		m.Procs,
 		m.Samples,
+		m.Slots,
 	)
 }
 
