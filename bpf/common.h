@@ -142,31 +142,24 @@ static __always_inline void release_slot(__u32 tgid, __u64 start)
 	__sync_lock_test_and_set(&s->tgid, 0); /* a full barrier: the zeroes land first */
 }
 
-/* A sampled process's counters: its task storage's plus its slot's; the
- * slot, where it counts now, has the last break. */
+/* A sampled process's counters, from its slot or else its task storage
+ * (never both: see counters_of and seed_counters). */
 static __always_inline int read_counters(struct proc_counters *dst, struct task_struct *leader)
 {
-	struct proc_counters *c = bpf_task_storage_get(&procs, leader, 0, 0);
 	struct proc_slot *s = slot_of(leader->tgid);
-	int has = 0;
+	struct proc_counters *c;
 
+	if (slot_owned(s, leader->tgid, leader->start_boottime)) {
+		*dst = s->counters;
+		return 1;
+	}
+	c = bpf_task_storage_get(&procs, leader, 0, 0);
 	if (c) {
 		*dst = *c;
-		has = 1;
-	} else {
-		__builtin_memset(dst, 0, sizeof(*dst));
+		return 1;
 	}
-	if (slot_owned(s, leader->tgid, leader->start_boottime)) {
-		__u64 *d = (__u64 *)dst;
-		const __u64 *v = (const __u64 *)&s->counters;
-
-#pragma unroll
-		for (int i = 0; i < sizeof(*dst) / sizeof(__u64); i++)
-			d[i] += v[i];
-		dst->brk_cur = s->counters.brk_cur;
-		has = 1;
-	}
-	return has;
+	__builtin_memset(dst, 0, sizeof(*dst));
+	return 0;
 }
 
 /* enum of mm counters; stable since 2.6 */

@@ -101,8 +101,8 @@ struct proc_counters {
 
 /* The fast path's home for a process's counters: a table indexed by
  * tgid & the slot mask, whose lookup the verifier inlines. A process owns
- * the slot of its tgid if it was free when the process was first seen; else
- * its counters live in task storage. Readers add the two. */
+ * the slot of its tgid if it was free when the process was first seen with
+ * one thread; else its counters live in task storage. */
 struct proc_slot {
 	__u64 tgid;     /* owner; 0 when free */
 	__u64 start_ns; /* owner's start (group leader start_boottime) */

@@ -17,8 +17,8 @@ static __always_inline struct life_event *reserve(__u32 type)
 }
 
 /* A process's counters start with the break of its (new) address space. At
- * fork and exec it has one thread, so it may take its slot if free; what it
- * already counted in task storage stays there, and readers add the two. */
+ * fork and exec it has one thread, so it may take its slot if free, unless
+ * it already counts in task storage: a process counts in one or the other. */
 static __always_inline void seed_counters(struct task_struct *task, __u32 type)
 {
 	struct proc_counters *c;
@@ -27,10 +27,13 @@ static __always_inline void seed_counters(struct task_struct *task, __u32 type)
 	__u64 start = task->group_leader->start_boottime;
 	struct proc_slot *s = slot_of(tgid);
 
-	if (slot_owned(s, tgid, start))
+	if (slot_owned(s, tgid, start)) {
 		c = &s->counters;
-	else
-		c = claim_slot(s, tgid, start);
+	} else {
+		c = bpf_task_storage_get(&procs, task, 0, 0);
+		if (!c)
+			c = claim_slot(s, tgid, start);
+	}
 	if (!c)
 		c = bpf_task_storage_get(&procs, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!c) {

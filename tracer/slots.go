@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // maxProcSlots bounds the slot table: 32768 slots of 152 bytes, 4.75 MiB.
@@ -35,16 +34,4 @@ func defaultProcSlots() int {
 		return maxProcSlots
 	}
 	return 1 << bits.Len(uint(n-1))
-}
-
-// addCounters is storage plus slot, field by field; the slot, where the
-// process counts now, has the last break.
-func addCounters(a, b Counters) Counters {
-	const n = unsafe.Sizeof(Counters{}) / 8
-	x, y := (*[n]uint64)(unsafe.Pointer(&a)), (*[n]uint64)(unsafe.Pointer(&b))
-	for i := range x {
-		x[i] += y[i]
-	}
-	a.BrkCur = b.BrkCur
-	return a
 }

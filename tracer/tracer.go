@@ -245,8 +245,8 @@ func (t *Tracer) run(r ringReader, d decodeFunc, o pumpOpts) {
 // Events delivers events until Close; then the channel is closed.
 func (t *Tracer) Events() <-chan Event { return t.events }
 
-// Counters returns the kernel's counters for a live process: those in its
-// slot, if it owns one, plus those in its task storage, if it has any.
+// Counters returns the kernel's counters for a live process: from its slot,
+// if it owns one, else from its task storage.
 func (t *Tracer) Counters(pid int) (Counters, error) {
 	var c Counters
 	fd, err := unix.PidfdOpen(pid, 0)
@@ -259,16 +259,11 @@ func (t *Tracer) Counters(pid int) (Counters, error) {
 		return c, fmt.Errorf("counters of %d: %w", pid, err)
 	}
 	// A slot is freed when its process exits, before its pid can be reused:
-	// while the pidfd's process has not exited, an owner with its pid is it.
-	owned := t.cfg.ProcSlots > 0 && s.Tgid == uint64(pid) && s.StartNs != 0 &&
-		unix.PidfdSendSignal(fd, 0, nil, 0) == nil
-	err = t.objs.procs.Lookup(uint32(fd), &c)
-	switch {
-	case err == nil && owned:
-		c = addCounters(c, s.Counters)
-	case owned:
-		c = s.Counters
-	case err != nil:
+	// while the pidfd's process has not been reaped, an owner with its pid is it.
+	if t.cfg.ProcSlots > 0 && s.Tgid == uint64(pid) && s.StartNs != 0 && unix.PidfdSendSignal(fd, 0, nil, 0) == nil {
+		return s.Counters, nil
+	}
+	if err := t.objs.procs.Lookup(uint32(fd), &c); err != nil {
 		return c, fmt.Errorf("counters of %d: %w", pid, err)
 	}
 	return c, nil
