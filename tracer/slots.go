@@ -10,8 +10,8 @@ import (
 // maxProcSlots bounds the slot table: 32768 slots of 152 bytes, 4.75 MiB.
 const maxProcSlots = 1 << 15
 
-// procSlots rounds a configured table size up to a power of two; 0 is the
-// default and negative (off) stays as it is.
+// procSlots rounds a configured table size up to a power of two, at most
+// maxProcSlots; 0 is the default and negative (off) stays as it is.
 func procSlots(n int) int {
 	switch {
 	case n == 0:
@@ -19,7 +19,7 @@ func procSlots(n int) int {
 	case n < 0:
 		return n
 	}
-	return 1 << bits.Len(uint(min(n, 1<<22)-1))
+	return 1 << bits.Len(uint(min(n, maxProcSlots)-1))
 }
 
 // defaultProcSlots is pid_max rounded up to a power of two, at most

@@ -37,7 +37,7 @@ type Config struct {
 	// 8192); it doubles whenever a pass finds more.
 	WalkCapacity uint32
 	// ProcSlots is the size of the table the syscall hooks count in, a power
-	// of two (default: pid_max rounded up, at most 32768); a process whose
+	// of two up to 32768 (default: pid_max rounded up); a process whose
 	// slot is taken counts in task storage instead. Negative turns the table
 	// off, so that every process counts in task storage.
 	ProcSlots int
