@@ -33,38 +33,6 @@ static __always_inline struct pt_regs *user_regs(struct task_struct *task)
 	return (struct pt_regs *)bpf_task_pt_regs(task);
 }
 
-/* The process's slot if it owns one, else its task storage. A process first
- * seen here (it predates the tracer) takes its slot if free and it has one
- * thread. The slot lookup is inlined; the storage helper costs about as much
- * as the rest of the program. *shared says whether other threads may update
- * the same counters at the same time. */
-static __always_inline struct proc_counters *counters_of(struct task_struct *task, __u32 type, int *shared)
-{
-	struct task_struct *leader = task->group_leader;
-	__u32 tgid = task->tgid;
-	__u64 start = leader->start_boottime;
-	struct proc_slot *s = slot_of(tgid);
-	struct proc_counters *c;
-
-	if (slot_owned(s, tgid, start)) {
-		*shared = s->threaded != 0;
-		return &s->counters;
-	}
-	*shared = 1;
-	c = bpf_task_storage_get(&procs, leader, 0, 0);
-	if (c)
-		return c;
-	if (task->signal->nr_threads == 1) {
-		c = claim_slot(s, tgid, start);
-		if (c)
-			return c;
-	}
-	c = bpf_task_storage_get(&procs, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!c)
-		count_lost(0, type);
-	return c;
-}
-
 static __always_inline void emit(__u32 type, struct task_struct *task, __u64 addr, __u64 len,
 				 __s64 delta, __u64 old_len, __u32 flags, __u32 prot)
 {

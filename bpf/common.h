@@ -142,8 +142,41 @@ static __always_inline void release_slot(__u32 tgid, __u64 start)
 	__sync_lock_test_and_set(&s->tgid, 0); /* a full barrier: the zeroes land first */
 }
 
+/* The process's slot if it owns one, else its task storage. A process that
+ * has no storage takes its slot if free and it has one thread: at fork, at
+ * exec, or at its first call if it predates the tracer. So a process counts
+ * in one or the other, never both. The slot lookup is inlined; the storage
+ * helper costs about as much as the rest of a syscall program. *shared says
+ * whether other threads may update the same counters at the same time. */
+static __always_inline struct proc_counters *counters_of(struct task_struct *task, __u32 type, int *shared)
+{
+	struct task_struct *leader = task->group_leader;
+	__u32 tgid = task->tgid;
+	__u64 start = leader->start_boottime;
+	struct proc_slot *s = slot_of(tgid);
+	struct proc_counters *c;
+
+	if (slot_owned(s, tgid, start)) {
+		*shared = s->threaded != 0;
+		return &s->counters;
+	}
+	*shared = 1;
+	c = bpf_task_storage_get(&procs, leader, 0, 0);
+	if (c)
+		return c;
+	if (task->signal->nr_threads == 1) {
+		c = claim_slot(s, tgid, start);
+		if (c)
+			return c;
+	}
+	c = bpf_task_storage_get(&procs, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		count_lost(0, type);
+	return c;
+}
+
 /* A sampled process's counters, from its slot or else its task storage
- * (never both: see counters_of and seed_counters). */
+ * (never both: see counters_of). */
 static __always_inline int read_counters(struct proc_counters *dst, struct task_struct *leader)
 {
 	struct proc_slot *s = slot_of(leader->tgid);

@@ -16,31 +16,15 @@ static __always_inline struct life_event *reserve(__u32 type)
 	return e;
 }
 
-/* A process's counters start with the break of its (new) address space. At
- * fork and exec it has one thread, so it may take its slot if free, unless
- * it already counts in task storage: a process counts in one or the other. */
+/* A process's counters start with the break of its (new) address space. */
 static __always_inline void seed_counters(struct task_struct *task, __u32 type)
 {
-	struct proc_counters *c;
 	struct mm_struct *mm = task->mm;
-	__u32 tgid = task->tgid;
-	__u64 start = task->group_leader->start_boottime;
-	struct proc_slot *s = slot_of(tgid);
+	struct proc_counters *c;
+	int shared;
 
-	if (slot_owned(s, tgid, start)) {
-		c = &s->counters;
-	} else {
-		c = bpf_task_storage_get(&procs, task, 0, 0);
-		if (!c)
-			c = claim_slot(s, tgid, start);
-	}
-	if (!c)
-		c = bpf_task_storage_get(&procs, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!c) {
-		count_lost(0, type);
-		return;
-	}
-	if (mm)
+	c = counters_of(task, type, &shared);
+	if (c && mm)
 		c->brk_cur = mm->brk;
 }
 

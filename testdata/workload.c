@@ -133,24 +133,36 @@ static void *spin_thread(void *v)
 	return NULL;
 }
 
-static int do_spin(int threads, long n)
+/* Runs fn in threads threads (1..64), each with n and size; returns the sum
+ * of their ok counts, or -1 for a bad thread count. */
+static long run_threads(int threads, void *(*fn)(void *), long n, long size)
 {
 	pthread_t t[64];
 	struct flood_arg a[64];
 	long ok = 0;
 
 	if (threads < 1 || threads > 64)
-		return 2;
-	say("ready %d\n", getpid());
-	wait_line();
+		return -1;
 	for (int i = 0; i < threads; i++) {
-		a[i] = (struct flood_arg){.n = n};
-		pthread_create(&t[i], NULL, spin_thread, &a[i]);
+		a[i] = (struct flood_arg){.n = n, .size = size};
+		pthread_create(&t[i], NULL, fn, &a[i]);
 	}
 	for (int i = 0; i < threads; i++) {
 		pthread_join(t[i], NULL);
 		ok += a[i].ok;
 	}
+	return ok;
+}
+
+static int do_spin(int threads, long n)
+{
+	long ok;
+
+	if (threads < 1 || threads > 64)
+		return 2;
+	say("ready %d\n", getpid());
+	wait_line();
+	ok = run_threads(threads, spin_thread, n, 0);
 	say("spin calls=%ld\n", ok);
 	wait_line();
 	return 0;
@@ -158,20 +170,10 @@ static int do_spin(int threads, long n)
 
 static int do_flood(int threads, long n, long size)
 {
-	pthread_t t[64];
-	struct flood_arg a[64];
-	long ok = 0;
+	long ok = run_threads(threads, flood_thread, n, size);
 
-	if (threads < 1 || threads > 64)
+	if (ok < 0)
 		return 2;
-	for (int i = 0; i < threads; i++) {
-		a[i] = (struct flood_arg){.n = n, .size = size};
-		pthread_create(&t[i], NULL, flood_thread, &a[i]);
-	}
-	for (int i = 0; i < threads; i++) {
-		pthread_join(t[i], NULL);
-		ok += a[i].ok;
-	}
 	say("flood pid=%d pairs=%ld\n", getpid(), ok);
 	return 0;
 }

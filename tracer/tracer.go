@@ -260,7 +260,7 @@ func (t *Tracer) Counters(pid int) (Counters, error) {
 	}
 	// A slot is freed when its process exits, before its pid can be reused:
 	// while the pidfd's process has not been reaped, an owner with its pid is it.
-	if t.cfg.ProcSlots > 0 && s.Tgid == uint64(pid) && s.StartNs != 0 && unix.PidfdSendSignal(fd, 0, nil, 0) == nil {
+	if s.Tgid == uint64(pid) && s.StartNs != 0 && unix.PidfdSendSignal(fd, 0, nil, 0) == nil {
 		return s.Counters, nil
 	}
 	if err := t.objs.procs.Lookup(uint32(fd), &c); err != nil {
