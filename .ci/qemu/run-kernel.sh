@@ -106,9 +106,10 @@ copy_tool() {
 }
 skip=${OOMTRACE_QEMU_SKIP:-}
 if [ -z "${OOMTRACE_QEMU_SKIP+set}" ]; then
-	# Host tools, no BPF: the TUI is driven through tmux, and the
-	# Vagrantfile is checked by vagrant. The host run covers both.
-	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$'
+	# Host tools, no BPF: the TUI is driven through tmux, the Vagrantfile
+	# is checked by vagrant, the unit by systemd-analyze. The host run
+	# covers them.
+	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$|^TestSystemdUnit$'
 	if ! copy_tool promtool; then
 		log "no promtool on the host: TestRecordMetricsScrape is skipped in the VM"
 		skip="$skip|^TestRecordMetricsScrape\$"

@@ -4,8 +4,10 @@
 package redact
 
 import (
+	"path"
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // Mask replaces a redacted value.
@@ -23,7 +25,8 @@ func Args(argv []string, all bool) []string {
 	}
 	out := make([]string, len(argv))
 	out[0] = urlCreds.ReplaceAllString(argv[0], "${1}:"+Mask+"@")
-	maskNext := false
+	prog := path.Base(argv[0])
+	maskNext, userNext := false, false
 	for i := 1; i < len(argv); i++ {
 		a := argv[i]
 		switch {
@@ -31,11 +34,32 @@ func Args(argv []string, all bool) []string {
 			out[i] = Mask
 		case maskNext:
 			out[i], maskNext = Mask, false
+		case userNext:
+			out[i], userNext = userPass(a), false
+		case mysqlLike[prog] && len(a) > 2 && strings.HasPrefix(a, "-p"):
+			out[i] = "-p" + Mask // mysql -pSECRET
+		case a == "--user" || a == "--proxy-user" || a == "-u" && prog == "curl":
+			out[i], userNext = a, true // curl -u USER:SECRET
+		case strings.HasPrefix(a, "--user=") || strings.HasPrefix(a, "--proxy-user="):
+			name, v, _ := strings.Cut(a, "=")
+			out[i] = name + "=" + userPass(v)
 		default:
 			out[i], maskNext = arg(a)
 		}
 	}
 	return out
+}
+
+// mysqlLike are the clients that take -pPASSWORD glued to the option.
+var mysqlLike = map[string]bool{"mysql": true, "mysqldump": true, "mysqladmin": true, "mysqlimport": true,
+	"mysqlcheck": true, "mysqlshow": true, "mariadb": true, "mariadb-dump": true, "mariadb-admin": true}
+
+// userPass masks the password of a USER:PASSWORD value.
+func userPass(v string) string {
+	if u, _, ok := strings.Cut(v, ":"); ok {
+		return u + ":" + Mask
+	}
+	return v
 }
 
 // arg masks one argument; the bool says the next argument is its value.
@@ -79,13 +103,38 @@ var (
 )
 
 func secretName(name string) bool {
-	words := strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+	words := strings.FieldsFunc(splitCamel(name), func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
 	})
 	for i, w := range words {
-		if secretWords[w] || i > 0 && secretPairs[words[i-1]+" "+w] {
+		if secretWords[w] || i > 0 && secretPairs[words[i-1]+" "+w] || secretSuffix(w) {
 			return true
 		}
 	}
 	return false
+}
+
+// secretSuffix catches words run together: --requirepass, dbpassword.
+func secretSuffix(w string) bool {
+	for _, s := range []string{"password", "passwd", "pass", "secret", "token"} {
+		if strings.HasSuffix(w, s) && w != "bypass" && w != "compass" {
+			return true
+		}
+	}
+	return false
+}
+
+// splitCamel lowercases name with a space at each lower-to-upper step, so
+// keyStorePassword reads as "key store password".
+func splitCamel(name string) string {
+	var b strings.Builder
+	prev := rune(0)
+	for _, r := range name {
+		if unicode.IsUpper(r) && unicode.IsLower(prev) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(unicode.ToLower(r))
+		prev = r
+	}
+	return b.String()
 }

@@ -18,6 +18,16 @@ func TestArgs(t *testing.T) {
 		{"app --auth-file=/etc/x", "app --auth-file=***"},
 		{"app --password", "app --password"},
 		{"tar -C /tmp -xf a=b", "tar -C /tmp -xf a=b"},
+		{"mysql -phunter2 -uroot nova", "mysql -p*** -uroot nova"},
+		{"/usr/bin/mysqldump -p -uroot nova", "/usr/bin/mysqldump -p -uroot nova"},
+		{"ssh -p2222 host", "ssh -p2222 host"},
+		{"curl -u alice:s3cret https://api.example.org", "curl -u alice:*** https://api.example.org"},
+		{"curl --user=alice:s3cret https://x", "curl --user=alice:*** https://x"},
+		{"tar -u -f a.tar b:c", "tar -u -f a.tar b:c"},
+		{"redis-server --requirepass hunter2 --port 6379", "redis-server --requirepass *** --port 6379"},
+		{"java -Djavax.net.ssl.keyStorePassword=changeit -jar a.jar", "java -Djavax.net.ssl.keyStorePassword=*** -jar a.jar"},
+		{"app --bypass-cache=1 --compass=n", "app --bypass-cache=1 --compass=n"},
+		{"app --dbToken=t1 MYSQL_ROOT_PASSWORD=x", "app --dbToken=*** MYSQL_ROOT_PASSWORD=***"},
 	} {
 		if got := Line(strings.Fields(tc.in), false); got != tc.want {
 			t.Errorf("Line(%q) = %q, want %q", tc.in, got, tc.want)
