@@ -159,6 +159,8 @@ type Aggregator struct {
 	added   []*procState      // added this tick
 	marked  int               // table entries listed this tick
 	keep    int               // smaps_rollup candidates kept a tick
+
+	tableSize, goneSize, svcsSize peak // of the maps, to resize them after a burst
 }
 
 // New makes an aggregator. ctrs may be nil.
@@ -313,6 +315,9 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.memcgFigures(now, &snap)
 	a.timeToOOM(&snap)
 	a.prevTick = now
+	a.table = shrink(&a.tableSize, a.table)
+	a.gone = shrink(&a.goneSize, a.gone)
+	a.svcs = shrink(&a.svcsSize, a.svcs)
 	return snap, nil
 }
 
@@ -327,6 +332,9 @@ func (a *Aggregator) sample() []tracer.ProcSample {
 		return nil
 	}
 	a.samples = list
+	if oversized(cap(list), len(list)) {
+		a.samples = nil // after a burst: the next tick allocates what it needs
+	}
 	if list == nil {
 		list = []tracer.ProcSample{} // none, but the iterator works
 	}
@@ -339,7 +347,15 @@ func (a *Aggregator) sample() []tracer.ProcSample {
 // threads, which hold no memory of their own).
 func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 	a.marked = 0
-	a.prev, a.order, a.cursor = a.order, a.prev[:0], 0
+	// The list before last becomes this tick's. It is cleared whole, so that
+	// its tail past what this tick lists keeps no exited process alive, and
+	// let go when a burst left it much larger than the last tick's.
+	next := a.prev
+	clear(next[:cap(next)])
+	if oversized(cap(next), len(a.order)) {
+		next = nil
+	}
+	a.prev, a.order, a.cursor = a.order, next[:0], 0
 	clear(a.live) // a tick that failed may have left some
 	a.live = a.live[:0]
 	if samples != nil {
@@ -573,6 +589,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 		p.svc = st
 	}
 	if st.gen != a.gen {
+		clear(st.memcgs)
 		st.gen, st.calls, st.memcgs = a.gen, 0, st.memcgs[:0]
 		st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind)}
 		if a.cfg.WithProcesses {
