@@ -573,7 +573,8 @@ func (a *Aggregator) systemFigures(now time.Time, sys proc.System) System {
 		}
 	}
 	a.system.add(now, float64(out.UsedBytes))
-	out.GrowthBytesPerS = a.system.fitWindow(now, time.Minute).Slope
+	f := a.system.fitWindow(now, time.Minute)
+	out.GrowthBytesPerS, out.GrowthSpanS, out.GrowthCovered = f.Slope, f.Span.Seconds(), f.covers(time.Minute)
 	return out
 }
 
@@ -601,9 +602,9 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 		st.memcgs = append(st.memcgs, m)
 	}
 	s := &st.cur
-	pss, age := p.smaps.PSS, now.Sub(p.smapsAt).Seconds()
+	pss, uss, age := p.smaps.PSS, p.smaps.USS, now.Sub(p.smapsAt).Seconds()
 	if p.smapsAt.IsZero() {
-		pss, age = p.mem.RSS(), -1 // not read yet: RSS stands in
+		pss, uss, age = p.mem.RSS(), p.mem.RSS(), -1 // not read yet: RSS stands in for both
 	}
 	s.Procs++
 	if a.cfg.WithProcesses {
@@ -615,7 +616,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	s.Shmem += p.mem.RSSShmem
 	s.Swap += p.mem.Swap
 	s.PSS += pss
-	s.USS += p.smaps.USS
+	s.USS += uss
 	if age < 0 || s.PSSAgeS >= 0 && age > s.PSSAgeS {
 		s.PSSAgeS = age
 	}
@@ -631,7 +632,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	if a.cfg.WithProcesses {
 		s.Processes = append(s.Processes, Process{
 			PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
-			RSS: p.mem.RSS(), PSS: pss, USS: p.smaps.USS, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
+			RSS: p.mem.RSS(), PSS: pss, USS: uss, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
 			Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
 		})
 	}
@@ -681,12 +682,15 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 }
 
 func (a *Aggregator) growth(now time.Time, st *serviceState, s *Service) {
-	s.Growth1m = st.rss.fitWindow(now, time.Minute).Slope
-	s.Growth5m = st.rss.fitWindow(now, 5*time.Minute).Slope
-	s.Growth15m = st.rss.fitWindow(now, 15*time.Minute).Slope
-	s.Growth = s.Growth1m
+	f1 := st.rss.fitWindow(now, time.Minute)
+	f5 := st.rss.fitWindow(now, 5*time.Minute)
+	f15 := st.rss.fitWindow(now, 15*time.Minute)
+	s.Growth1m, s.Growth1mCovered = f1.Slope, f1.covers(time.Minute)
+	s.Growth5m, s.Growth5mCovered = f5.Slope, f5.covers(5*time.Minute)
+	s.Growth15m, s.Growth15mCovered = f15.Slope, f15.covers(15*time.Minute)
+	s.Growth, s.GrowthSpanS = s.Growth1m, f15.Span.Seconds()
 	f := st.rss.fitWindow(now, a.cfg.LeakWindow)
-	s.LeakSuspect = f.Slope > 0 && f.R2 >= a.cfg.LeakMinR2 && f.Span >= a.cfg.LeakWindow*8/10 &&
+	s.LeakSuspect = f.Slope > 0 && f.R2 >= a.cfg.LeakMinR2 && f.covers(a.cfg.LeakWindow) &&
 		f.Slope*f.Span.Seconds() >= a.cfg.LeakMinBytes
 	s.OOMKills = st.oomKills
 	if !st.lastOOM.IsZero() {
@@ -739,9 +743,9 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 			ds.usage = newSeries(capacityFor(15*time.Minute, a.cfg.Interval))
 		}
 		ds.usage.add(now, float64(usage))
-		if slope := ds.usage.fitWindow(now, time.Minute).Slope; slope > 0 && limit > usage {
-			d.TimeToOOM = &TimeToOOM{Domain: path, Seconds: float64(limit-usage) / slope, Headroom: limit - usage, Growth: slope,
-				Service: fastest(snap.Services, paths[path])}
+		if f := ds.usage.fitWindow(now, time.Minute); f.Slope > 0 && limit > usage {
+			d.TimeToOOM = &TimeToOOM{Domain: path, Seconds: float64(limit-usage) / f.Slope, Headroom: limit - usage, Growth: f.Slope,
+				Service: fastest(snap.Services, paths[path]), GrowthSpanS: f.Span.Seconds(), Covered: f.covers(time.Minute)}
 		}
 		byPath[path] = d
 		snap.System.Memcgs = append(snap.System.Memcgs, *d)
@@ -772,7 +776,8 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 		for _, s := range snap.Services {
 			all = append(all, s.Name)
 		}
-		best = &TimeToOOM{Domain: "system", Seconds: float64(sys.AvailableBytes) / g, Headroom: sys.AvailableBytes, Growth: g, Service: fastest(snap.Services, all)}
+		best = &TimeToOOM{Domain: "system", Seconds: float64(sys.AvailableBytes) / g, Headroom: sys.AvailableBytes, Growth: g, Service: fastest(snap.Services, all),
+			GrowthSpanS: sys.GrowthSpanS, Covered: sys.GrowthCovered}
 	}
 	for _, d := range sys.Memcgs {
 		if d.TimeToOOM != nil && (best == nil || d.TimeToOOM.Seconds < best.Seconds) {
@@ -791,7 +796,7 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 		}
 		if est != nil {
 			v := est.Seconds
-			s.TimeToOOMS = &v
+			s.TimeToOOMS, s.TimeToOOMCovered = &v, est.Covered
 		}
 	}
 }

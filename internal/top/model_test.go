@@ -232,6 +232,38 @@ func TestModelDrillDown(t *testing.T) {
 	}
 }
 
+// Figures that are estimated or partial are marked in the summary: "~" for
+// PSS and USS not read yet or old, and for growth over less than 80% of its
+// window; "-" for a window the history does not reach past the shorter one.
+func TestModelSummaryMarkers(t *testing.T) {
+	for _, tc := range []struct {
+		downs int
+		want  []string
+	}{
+		{0, []string{"PSS 400.0MiB~", "USS 300.0MiB~", "growth 0B~/s (5m -, 15m -)"}},                                     // postgres: 30 s seen
+		{1, []string{"PSS 600.0MiB ", "USS 500.0MiB ", "growth +4.0MiB/s (5m +3.0MiB/s, 15m +2.0MiB/s)", "OOM in 4m10s"}}, // nova-api
+		{2, []string{"PSS 700.0MiB~", "USS 500.0MiB~", "growth -1.0MiB/s (5m -512.0KiB~/s, 15m -)"}},                      // kafka: 2 minutes
+	} {
+		m := newModel(t, 200, 40)
+		for range tc.downs {
+			m = update(t, m, keyDown)
+		}
+		v := update(t, m, keyEnter).View()
+		for _, w := range tc.want {
+			if !strings.Contains(v, w) {
+				t.Errorf("summary lacks %q:\n%s", w, v)
+			}
+		}
+		if tc.downs == 1 && strings.Contains(v, "4m10s~") {
+			t.Errorf("covered time to OOM marked:\n%s", v)
+		}
+		// kafka's process is not read yet: its PSS and USS are marked too.
+		if tc.downs == 2 && !strings.Contains(v, "500.0MiB  500.0MiB~  500.0MiB~") {
+			t.Errorf("unread process's PSS and USS not marked:\n%s", v)
+		}
+	}
+}
+
 func TestModelFilter(t *testing.T) {
 	m := newModel(t, 160, 40)
 	m = update(t, m, runes("/"), runes("K"), runes("a"))
