@@ -46,7 +46,7 @@ func (s System) Finite() System {
 }
 
 // Finite returns a copy with finite figures; services and processes are
-// copied too, so the result may be sorted.
+// copied too, so the result may be sorted. Empty lists are [], not null.
 func (snap Snapshot) Finite() Snapshot {
 	snap.System = snap.System.Finite()
 	snap.Services = slices.Clone(snap.Services)
@@ -55,6 +55,9 @@ func (snap Snapshot) Finite() Snapshot {
 	}
 	for i := range snap.Services {
 		s := &snap.Services[i]
+		if s.PIDs == nil {
+			s.PIDs = []int{} // a list, never null
+		}
 		s.PSSAgeS = finite(s.PSSAgeS)
 		s.CallsPerSec = finite(s.CallsPerSec)
 		s.Growth, s.Growth1m, s.Growth5m, s.Growth15m = finite(s.Growth), finite(s.Growth1m), finite(s.Growth5m), finite(s.Growth15m)
