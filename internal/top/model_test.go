@@ -476,3 +476,38 @@ func TestModelNarrowDrillDownKeepsCmdline(t *testing.T) {
 		t.Errorf("at 80 columns the command line should win over minor columns:\n%s", v)
 	}
 }
+
+// Both screens' help names every sort key, and each key it names sorts by
+// what it says, there.
+func TestModelHelpNamesSortKeys(t *testing.T) {
+	for _, screen := range []string{"services", "processes"} {
+		m := newModel(t, 160, 40)
+		if screen == "processes" {
+			m = update(t, m, keyDown, keyEnter)
+		}
+		v := m.View()
+		help := v[strings.LastIndex(v, "\n")+1:]
+		if !strings.Contains(help, "s sort") || !strings.Contains(help, "q quit") {
+			t.Errorf("%s: help %q", screen, help)
+		}
+		i := strings.Index(help, "r/p/g/o/n ")
+		if i < 0 {
+			t.Errorf("%s: help does not name the sort keys: %q", screen, help)
+			continue
+		}
+		keys := strings.Split("r/p/g/o/n", "/")
+		what := strings.Split(strings.Fields(help[i:])[1], "/")
+		if len(what) != len(keys) {
+			t.Fatalf("%s: help %q", screen, help)
+		}
+		for j, k := range keys {
+			m = update(t, m, runes(k))
+			if string(m.SortKey()) != what[j] {
+				t.Errorf("%s: %q sorts by %s, the help says %s", screen, k, m.SortKey(), what[j])
+			}
+			if screen == "processes" && !strings.Contains(m.View(), "esc back") {
+				t.Errorf("%s: %q left the screen", screen, k)
+			}
+		}
+	}
+}

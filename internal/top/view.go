@@ -301,6 +301,9 @@ func (m Model) summary(s aggregate.Service) []string {
 	return append(wrap(items, "  ", m.width), wrap(more, "  ", m.width)...)
 }
 
+// sortKeysHelp names the direct sort keys, on both screens.
+const sortKeysHelp = "r/p/g/o/n rss/pss/growth/oom/name"
+
 // help lists the keys of the current screen, wrapped to the width.
 func (m Model) help() []string {
 	var items []string
@@ -308,9 +311,9 @@ func (m Model) help() []string {
 	case m.editing:
 		return wrap([]string{"filter: " + safe.Text(m.filter) + "▏", m.st.help.Render("type to filter · enter apply · esc clear")}, "  ", m.width)
 	case m.screen == screenProcesses:
-		items = []string{"esc back", "↑/↓ j/k scroll", "s/r/p/n sort", "q quit"}
+		items = []string{"esc back", "↑/↓ j/k scroll", "s sort", sortKeysHelp, "q quit"}
 	default:
-		items = []string{"s sort", "r/p/g/o/n rss/pss/growth/oom/name", "↑/↓ j/k select", "enter processes", "/ filter"}
+		items = []string{"s sort", sortKeysHelp, "↑/↓ j/k select", "enter processes", "/ filter"}
 		if m.filter != "" {
 			items = append(items, "esc clear filter")
 		}
