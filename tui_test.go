@@ -51,8 +51,10 @@ func TestTopTUIInTmux(t *testing.T) {
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
 
 	screen := screenWith(t, session, "tui-alpha", "tui-zulu", `evil\x1b[31m`)
-	if !strings.Contains(screen, "q") || !strings.Contains(strings.ToLower(screen), "sort") {
-		t.Errorf("no help line:\n%s", screen)
+	for _, h := range []string{"s sort", "r/p/g/o/n rss/pss/growth/oom/name", "enter processes", "/ filter", "q quit"} {
+		if !strings.Contains(screen, h) {
+			t.Errorf("help line lacks %q:\n%s", h, screen)
+		}
 	}
 	// Default sort is RSS: the 96 MiB service comes before the 3×8 MiB one.
 	if strings.Index(screen, "tui-zulu") > strings.Index(screen, "tui-alpha") {
@@ -69,7 +71,7 @@ func TestTopTUIInTmux(t *testing.T) {
 	tmux(t, "send-keys", "-t", session, "/", "tui-alpha", "Enter")
 	screenWith(t, session, "tui-alpha")
 	tmux(t, "send-keys", "-t", session, "Enter")
-	screen = screenWith(t, session, "PID", "CMDLINE", "service tui-alpha")
+	screen = screenWith(t, session, "PID", "CMDLINE", "service tui-alpha", "esc back", "r/p/g/o/n rss/pss/growth/oom/name", "q quit")
 	if n := strings.Count(screen, "tui-alpha 2 8 0"); n != 3 {
 		t.Errorf("drill-down shows %d processes with the service's command line, want 3:\n%s", n, screen)
 	}

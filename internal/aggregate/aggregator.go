@@ -159,6 +159,8 @@ type Aggregator struct {
 	added   []*procState      // added this tick
 	marked  int               // table entries listed this tick
 	keep    int               // smaps_rollup candidates kept a tick
+
+	tableSize, goneSize, svcsSize peak // of the maps, to resize them after a burst
 }
 
 // New makes an aggregator. ctrs may be nil.
@@ -313,6 +315,9 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.memcgFigures(now, &snap)
 	a.timeToOOM(&snap)
 	a.prevTick = now
+	a.table = shrink(&a.tableSize, a.table)
+	a.gone = shrink(&a.goneSize, a.gone)
+	a.svcs = shrink(&a.svcsSize, a.svcs)
 	return snap, nil
 }
 
@@ -327,6 +332,9 @@ func (a *Aggregator) sample() []tracer.ProcSample {
 		return nil
 	}
 	a.samples = list
+	if oversized(cap(list), len(list)) {
+		a.samples = nil // after a burst: the next tick allocates what it needs
+	}
 	if list == nil {
 		list = []tracer.ProcSample{} // none, but the iterator works
 	}
@@ -339,7 +347,15 @@ func (a *Aggregator) sample() []tracer.ProcSample {
 // threads, which hold no memory of their own).
 func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 	a.marked = 0
-	a.prev, a.order, a.cursor = a.order, a.prev[:0], 0
+	// The list before last becomes this tick's. It is cleared whole, so that
+	// its tail past what this tick lists keeps no exited process alive, and
+	// let go when a burst left it much larger than the last tick's.
+	next := a.prev
+	clear(next[:cap(next)])
+	if oversized(cap(next), len(a.order)) {
+		next = nil
+	}
+	a.prev, a.order, a.cursor = a.order, next[:0], 0
 	clear(a.live) // a tick that failed may have left some
 	a.live = a.live[:0]
 	if samples != nil {
@@ -557,7 +573,8 @@ func (a *Aggregator) systemFigures(now time.Time, sys proc.System) System {
 		}
 	}
 	a.system.add(now, float64(out.UsedBytes))
-	out.GrowthBytesPerS = a.system.fitWindow(now, time.Minute).Slope
+	f := a.system.fitWindow(now, time.Minute)
+	out.GrowthBytesPerS, out.GrowthSpanS, out.GrowthCovered = f.Slope, f.Span.Seconds(), f.covers(time.Minute)
 	return out
 }
 
@@ -573,6 +590,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 		p.svc = st
 	}
 	if st.gen != a.gen {
+		clear(st.memcgs)
 		st.gen, st.calls, st.memcgs = a.gen, 0, st.memcgs[:0]
 		st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind)}
 		if a.cfg.WithProcesses {
@@ -584,9 +602,9 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 		st.memcgs = append(st.memcgs, m)
 	}
 	s := &st.cur
-	pss, age := p.smaps.PSS, now.Sub(p.smapsAt).Seconds()
+	pss, uss, age := p.smaps.PSS, p.smaps.USS, now.Sub(p.smapsAt).Seconds()
 	if p.smapsAt.IsZero() {
-		pss, age = p.mem.RSS(), -1 // not read yet: RSS stands in
+		pss, uss, age = p.mem.RSS(), p.mem.RSS(), -1 // not read yet: RSS stands in for both
 	}
 	s.Procs++
 	if a.cfg.WithProcesses {
@@ -598,7 +616,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	s.Shmem += p.mem.RSSShmem
 	s.Swap += p.mem.Swap
 	s.PSS += pss
-	s.USS += p.smaps.USS
+	s.USS += uss
 	if age < 0 || s.PSSAgeS >= 0 && age > s.PSSAgeS {
 		s.PSSAgeS = age
 	}
@@ -614,7 +632,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	if a.cfg.WithProcesses {
 		s.Processes = append(s.Processes, Process{
 			PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
-			RSS: p.mem.RSS(), PSS: pss, USS: p.smaps.USS, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
+			RSS: p.mem.RSS(), PSS: pss, USS: uss, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
 			Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
 		})
 	}
@@ -664,12 +682,15 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 }
 
 func (a *Aggregator) growth(now time.Time, st *serviceState, s *Service) {
-	s.Growth1m = st.rss.fitWindow(now, time.Minute).Slope
-	s.Growth5m = st.rss.fitWindow(now, 5*time.Minute).Slope
-	s.Growth15m = st.rss.fitWindow(now, 15*time.Minute).Slope
-	s.Growth = s.Growth1m
+	f1 := st.rss.fitWindow(now, time.Minute)
+	f5 := st.rss.fitWindow(now, 5*time.Minute)
+	f15 := st.rss.fitWindow(now, 15*time.Minute)
+	s.Growth1m, s.Growth1mCovered = f1.Slope, f1.covers(time.Minute)
+	s.Growth5m, s.Growth5mCovered = f5.Slope, f5.covers(5*time.Minute)
+	s.Growth15m, s.Growth15mCovered = f15.Slope, f15.covers(15*time.Minute)
+	s.Growth, s.GrowthSpanS = s.Growth1m, f15.Span.Seconds()
 	f := st.rss.fitWindow(now, a.cfg.LeakWindow)
-	s.LeakSuspect = f.Slope > 0 && f.R2 >= a.cfg.LeakMinR2 && f.Span >= a.cfg.LeakWindow*8/10 &&
+	s.LeakSuspect = f.Slope > 0 && f.R2 >= a.cfg.LeakMinR2 && f.covers(a.cfg.LeakWindow) &&
 		f.Slope*f.Span.Seconds() >= a.cfg.LeakMinBytes
 	s.OOMKills = st.oomKills
 	if !st.lastOOM.IsZero() {
@@ -722,9 +743,9 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 			ds.usage = newSeries(capacityFor(15*time.Minute, a.cfg.Interval))
 		}
 		ds.usage.add(now, float64(usage))
-		if slope := ds.usage.fitWindow(now, time.Minute).Slope; slope > 0 && limit > usage {
-			d.TimeToOOM = &TimeToOOM{Domain: path, Seconds: float64(limit-usage) / slope, Headroom: limit - usage, Growth: slope,
-				Service: fastest(snap.Services, paths[path])}
+		if f := ds.usage.fitWindow(now, time.Minute); f.Slope > 0 && limit > usage {
+			d.TimeToOOM = &TimeToOOM{Domain: path, Seconds: float64(limit-usage) / f.Slope, Headroom: limit - usage, Growth: f.Slope,
+				Service: fastest(snap.Services, paths[path]), GrowthSpanS: f.Span.Seconds(), Covered: f.covers(time.Minute)}
 		}
 		byPath[path] = d
 		snap.System.Memcgs = append(snap.System.Memcgs, *d)
@@ -755,7 +776,8 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 		for _, s := range snap.Services {
 			all = append(all, s.Name)
 		}
-		best = &TimeToOOM{Domain: "system", Seconds: float64(sys.AvailableBytes) / g, Headroom: sys.AvailableBytes, Growth: g, Service: fastest(snap.Services, all)}
+		best = &TimeToOOM{Domain: "system", Seconds: float64(sys.AvailableBytes) / g, Headroom: sys.AvailableBytes, Growth: g, Service: fastest(snap.Services, all),
+			GrowthSpanS: sys.GrowthSpanS, Covered: sys.GrowthCovered}
 	}
 	for _, d := range sys.Memcgs {
 		if d.TimeToOOM != nil && (best == nil || d.TimeToOOM.Seconds < best.Seconds) {
@@ -774,7 +796,7 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 		}
 		if est != nil {
 			v := est.Seconds
-			s.TimeToOOMS = &v
+			s.TimeToOOMS, s.TimeToOOMCovered = &v, est.Covered
 		}
 	}
 }

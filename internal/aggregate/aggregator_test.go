@@ -177,7 +177,7 @@ func TestPSSBudgetAndAge(t *testing.T) {
 	for pid := 10; pid < 30; pid++ {
 		f.add(pid, 1, pid, "w", nil, 1<<20)
 	}
-	a := New(Config{PSSBudget: 5, PSSInterval: 10 * time.Second}, f, nil)
+	a := New(Config{PSSBudget: 5, PSSInterval: 10 * time.Second, WithProcesses: true}, f, nil)
 	t0 := time.Unix(0, 0)
 	snap, _ := a.Tick(t0)
 	if f.smapsReads != 0 {
@@ -190,6 +190,25 @@ func TestPSSBudgetAndAge(t *testing.T) {
 	if s := find(t, snap, "w"); s.PSSAgeS != -1 || s.PSS != 5*(3<<20)+15*(11<<20) {
 		t.Errorf("pss %d age %v with unread members, want 5 read and 15 estimated from RSS, age -1", s.PSS, s.PSSAgeS)
 	}
+	// USS comes from the same reading: RSS stands in for it too, under the same age.
+	if s := find(t, snap, "w"); s.USS != 5*(1<<20)+15*(11<<20) {
+		t.Errorf("uss %d with unread members, want 5 read and 15 estimated from RSS", s.USS)
+	}
+	read := 0
+	for _, p := range find(t, snap, "w").Processes {
+		switch {
+		case p.PSSAgeS < 0 && (p.USS != p.RSS || p.PSS != p.RSS):
+			t.Errorf("pid %d not read: pss %d uss %d, want its rss %d for both", p.PID, p.PSS, p.USS, p.RSS)
+		case p.PSSAgeS >= 0:
+			read++
+			if p.USS != 1<<20 || p.PSS != 3<<20 {
+				t.Errorf("pid %d read: pss %d uss %d", p.PID, p.PSS, p.USS)
+			}
+		}
+	}
+	if read != 5 {
+		t.Errorf("%d processes with a reading, want 5", read)
+	}
 	for i := 2; i <= 4; i++ {
 		snap, _ = a.Tick(t0.Add(time.Duration(i) * time.Second))
 	}
@@ -198,6 +217,9 @@ func TestPSSBudgetAndAge(t *testing.T) {
 	}
 	if s := find(t, snap, "w"); s.PSSAgeS != 3 || s.PSS != 20*(3<<20) {
 		t.Errorf("pss %d age %v, want %d and 3 s (oldest reading at t0+1s)", s.PSS, s.PSSAgeS, 20*(3<<20))
+	}
+	if s := find(t, snap, "w"); s.USS != 20*(1<<20) {
+		t.Errorf("uss %d, want %d", s.USS, 20*(1<<20))
 	}
 	a.Tick(t0.Add(5 * time.Second))
 	if f.smapsReads != 20 {
@@ -295,5 +317,50 @@ func TestLateOOMEventAfterExit(t *testing.T) {
 	a.Tick(t0.Add(2*time.Second + goneFor + time.Second))
 	if c := a.CmdlineOf(71); c != "" {
 		t.Errorf("cmdline %q kept past goneFor", c)
+	}
+}
+
+// A growth figure whose window is less than 80% covered says so, and so
+// does a time to OOM from such a figure: after 3 s every window holds the
+// same 3 s, after 50 s the minute is covered, after 4 min the 5 minutes,
+// after 12 min the quarter hour.
+func TestGrowthCoverage(t *testing.T) {
+	f := newFake()
+	f.add(1, 0, 1, "init", nil, 1<<20)
+	f.add(10, 1, 10, "grow", []string{"grow"}, 10<<20)
+	a := New(Config{Interval: time.Second}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	type cov struct{ m1, m5, m15, tto bool }
+	want := map[int]cov{2: {}, 47: {}, 48: {m1: true, tto: true}, 239: {m1: true, tto: true},
+		240: {true, true, false, true}, 719: {true, true, false, true}, 720: {true, true, true, true}}
+	for i := 0; i <= 720; i++ {
+		m := f.mem[10]
+		m.RSSAnon += 1 << 20
+		f.mem[10] = m
+		f.sys.Available -= 1 << 20
+		snap, err := a.Tick(t0.Add(time.Duration(i) * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, ok := want[i]
+		if !ok {
+			continue
+		}
+		s := find(t, snap, "grow")
+		got := cov{s.Growth1mCovered, s.Growth5mCovered, s.Growth15mCovered, snap.System.TimeToOOM != nil && snap.System.TimeToOOM.Covered}
+		if got != w || s.GrowthSpanS != float64(i) || snap.System.GrowthSpanS != float64(min(i, 60)) || snap.System.GrowthCovered != w.m1 {
+			t.Errorf("after %d s: covered %+v span %v, system span %v covered %v; want %+v, span %d",
+				i, got, s.GrowthSpanS, snap.System.GrowthSpanS, snap.System.GrowthCovered, w, i)
+		}
+		// The system's figure is over the last minute. The figures themselves
+		// are given either way: 1 MiB/s.
+		for _, g := range []float64{s.Growth, s.Growth5m, s.Growth15m} {
+			if g < 0.99*(1<<20) || g > 1.01*(1<<20) {
+				t.Errorf("after %d s: growth %.0f, want 1 MiB/s", i, g)
+			}
+		}
+		if s.TimeToOOMS == nil || s.TimeToOOMCovered != w.tto {
+			t.Errorf("after %d s: time to OOM %v covered %v, want one covered %v", i, s.TimeToOOMS, s.TimeToOOMCovered, w.tto)
+		}
 	}
 }

@@ -23,14 +23,14 @@ func (t *TimeToOOM) Finite() *TimeToOOM {
 		return nil
 	}
 	c := *t
-	c.Growth = finite(c.Growth)
+	c.Growth, c.GrowthSpanS = finite(c.Growth), finite(c.GrowthSpanS)
 	return &c
 }
 
 // Finite returns a copy with finite figures.
 func (s System) Finite() System {
 	s.EventsPerSec = finite(s.EventsPerSec)
-	s.GrowthBytesPerS = finite(s.GrowthBytesPerS)
+	s.GrowthBytesPerS, s.GrowthSpanS = finite(s.GrowthBytesPerS), finite(s.GrowthSpanS)
 	if s.PSI != nil {
 		p := *s.PSI
 		p.Some10, p.Some60, p.Some300 = finite(p.Some10), finite(p.Some60), finite(p.Some300)
@@ -46,7 +46,7 @@ func (s System) Finite() System {
 }
 
 // Finite returns a copy with finite figures; services and processes are
-// copied too, so the result may be sorted.
+// copied too, so the result may be sorted. Empty lists are [], not null.
 func (snap Snapshot) Finite() Snapshot {
 	snap.System = snap.System.Finite()
 	snap.Services = slices.Clone(snap.Services)
@@ -55,9 +55,13 @@ func (snap Snapshot) Finite() Snapshot {
 	}
 	for i := range snap.Services {
 		s := &snap.Services[i]
+		if s.PIDs == nil {
+			s.PIDs = []int{} // a list, never null
+		}
 		s.PSSAgeS = finite(s.PSSAgeS)
 		s.CallsPerSec = finite(s.CallsPerSec)
 		s.Growth, s.Growth1m, s.Growth5m, s.Growth15m = finite(s.Growth), finite(s.Growth1m), finite(s.Growth5m), finite(s.Growth15m)
+		s.GrowthSpanS = finite(s.GrowthSpanS)
 		if s.Memcg != nil {
 			m := *s.Memcg
 			m.TimeToOOM = m.TimeToOOM.Finite()

@@ -139,6 +139,10 @@ type fit struct {
 	N     int
 }
 
+// covers says the fit spans at least 80% of the window d: a shorter one
+// stands on too little history to be that window's figure.
+func (f fit) covers(d time.Duration) bool { return f.N >= 2 && f.Span >= d*8/10 }
+
 // fitWindow fits the samples no older than window before now.
 func (s *series) fitWindow(now time.Time, d time.Duration) fit {
 	w := s.window(d, now.UnixNano())

@@ -25,11 +25,16 @@ type System struct {
 	OOMKills         uint64            `json:"oom_kills"` // since oomtrace started
 	EventsPerSec     float64           `json:"events_per_s"`
 	LostEvents       uint64            `json:"lost_events"`
-	Lost             map[string]uint64 `json:"lost,omitempty"` // per event type
-	GrowthBytesPerS  float64           `json:"growth_bytes_per_s"`
-	TimeToOOM        *TimeToOOM        `json:"time_to_oom,omitempty"`
-	Memcgs           []MemcgDomain     `json:"memcgs,omitempty"`
-	Hooks            map[string]string `json:"hooks,omitempty"`
+	Lost             map[string]uint64 `json:"lost,omitempty"`     // per event type
+	GrowthBytesPerS  float64           `json:"growth_bytes_per_s"` // least squares over the last minute
+	// GrowthSpanS is the seconds of history that fit stands on, and
+	// GrowthCovered says it covers at least 80% of the minute; until then the
+	// figure (and a time to OOM from it) is partial.
+	GrowthSpanS   float64           `json:"growth_span_s"`
+	GrowthCovered bool              `json:"growth_covered"`
+	TimeToOOM     *TimeToOOM        `json:"time_to_oom,omitempty"`
+	Memcgs        []MemcgDomain     `json:"memcgs,omitempty"`
+	Hooks         map[string]string `json:"hooks,omitempty"`
 }
 
 // PSI is memory pressure: the share of time tasks stalled on memory, percent.
@@ -49,6 +54,11 @@ type TimeToOOM struct {
 	Service  string  `json:"service"` // the service growing fastest in the domain
 	Headroom uint64  `json:"headroom_bytes"`
 	Growth   float64 `json:"growth_bytes_per_s"`
+	// GrowthSpanS is the seconds of history behind Growth (a one-minute
+	// fit); Covered says it covers at least 80% of the minute. An estimate
+	// that is not covered stands on a few points and may be far off.
+	GrowthSpanS float64 `json:"growth_span_s"`
+	Covered     bool    `json:"covered"`
 }
 
 // MemcgDomain is a memory cgroup with a limit.
@@ -62,18 +72,21 @@ type MemcgDomain struct {
 
 // Service is one service's figures: a master with its workers, a unit, a container.
 type Service struct {
-	Name    string  `json:"name"`
-	Kind    string  `json:"kind"` // rule, unit, container, tree, comm, kernel
-	Procs   int     `json:"procs"`
-	PIDs    []int   `json:"pids"`
-	RSS     uint64  `json:"rss_bytes"`
-	PSS     uint64  `json:"pss_bytes"`
-	USS     uint64  `json:"uss_bytes"`
-	Anon    uint64  `json:"anon_bytes"`
-	File    uint64  `json:"file_bytes"`
-	Shmem   uint64  `json:"shmem_bytes"`
-	Swap    uint64  `json:"swap_bytes"`
-	PSSAgeS float64 `json:"pss_age_s"` // age of the oldest PSS reading in the sum
+	Name  string `json:"name"`
+	Kind  string `json:"kind"` // rule, unit, container, tree, comm, kernel
+	Procs int    `json:"procs"`
+	PIDs  []int  `json:"pids"`
+	RSS   uint64 `json:"rss_bytes"`
+	PSS   uint64 `json:"pss_bytes"`
+	USS   uint64 `json:"uss_bytes"`
+	Anon  uint64 `json:"anon_bytes"`
+	File  uint64 `json:"file_bytes"`
+	Shmem uint64 `json:"shmem_bytes"`
+	Swap  uint64 `json:"swap_bytes"`
+	// PSSAgeS is the age in seconds of the oldest smaps_rollup reading in
+	// the PSS and USS sums (one reading gives both); -1 while a member has not
+	// been read yet: its RSS then stands in for its PSS and its USS.
+	PSSAgeS float64 `json:"pss_age_s"`
 	// Kernel counters of the live processes: bytes mapped (anon+file) net of
 	// unmaps, brk growth net of shrinks, mremap and mprotect-to-writable growth.
 	Mmap        int64   `json:"mmap_bytes"`
@@ -82,16 +95,26 @@ type Service struct {
 	Mprotect    uint64  `json:"mprotect_bytes"`
 	CallsPerSec float64 `json:"calls_per_s"`
 	// Growth of RSS, least squares over the last 1, 5 and 15 minutes.
-	Growth      float64      `json:"growth_bytes_per_s"` // = Growth1m
-	Growth1m    float64      `json:"growth_1m_bytes_per_s"`
-	Growth5m    float64      `json:"growth_5m_bytes_per_s"`
-	Growth15m   float64      `json:"growth_15m_bytes_per_s"`
-	LeakSuspect bool         `json:"leak_suspect"`
-	OOMKills    int          `json:"oom_kills"`
-	LastOOM     *time.Time   `json:"last_oom,omitempty"`
-	Memcg       *MemcgDomain `json:"memcg,omitempty"` // when the service is a memory cgroup
-	TimeToOOMS  *float64     `json:"time_to_oom_s,omitempty"`
-	Processes   []Process    `json:"processes,omitempty"`
+	Growth    float64 `json:"growth_bytes_per_s"` // = Growth1m
+	Growth1m  float64 `json:"growth_1m_bytes_per_s"`
+	Growth5m  float64 `json:"growth_5m_bytes_per_s"`
+	Growth15m float64 `json:"growth_15m_bytes_per_s"`
+	// GrowthSpanS is the seconds of RSS history the fits stand on: a
+	// window's fit covers min(window, GrowthSpanS). A figure whose window is
+	// less than 80% covered (its *Covered false) is partial: the 5m and 15m
+	// figures of a service seen for a minute are its 1m figure.
+	GrowthSpanS      float64      `json:"growth_span_s"`
+	Growth1mCovered  bool         `json:"growth_1m_covered"` // also of growth_bytes_per_s
+	Growth5mCovered  bool         `json:"growth_5m_covered"`
+	Growth15mCovered bool         `json:"growth_15m_covered"`
+	LeakSuspect      bool         `json:"leak_suspect"`
+	OOMKills         int          `json:"oom_kills"`
+	LastOOM          *time.Time   `json:"last_oom,omitempty"`
+	Memcg            *MemcgDomain `json:"memcg,omitempty"` // when the service is a memory cgroup
+	TimeToOOMS       *float64     `json:"time_to_oom_s,omitempty"`
+	// TimeToOOMCovered is the Covered of the estimate behind TimeToOOMS.
+	TimeToOOMCovered bool      `json:"time_to_oom_covered,omitempty"`
+	Processes        []Process `json:"processes,omitempty"`
 }
 
 // Process is one member of a service, for drill-down.
@@ -107,7 +130,7 @@ type Process struct {
 	File    uint64  `json:"file_bytes"`
 	Shmem   uint64  `json:"shmem_bytes"`
 	Swap    uint64  `json:"swap_bytes"`
-	PSSAgeS float64 `json:"pss_age_s"`
+	PSSAgeS float64 `json:"pss_age_s"` // of its PSS and USS; -1: not read yet, RSS stands in for both
 	Mmap    int64   `json:"mmap_bytes"`
 	Brk     int64   `json:"brk_bytes"`
 	Calls   uint64  `json:"calls"`

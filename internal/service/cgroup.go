@@ -15,9 +15,13 @@ var scopePrefixes = []struct{ prefix, runtime string }{
 }
 
 // UnitFromCgroup returns the systemd unit (*.service or *.scope) a cgroup
-// path belongs to. A unit nested in another (a delegated subtree such as
-// user@1000.service) is named "outer/inner", so that whoever owns the
-// subtree cannot pass for a system unit. Paths inside a container give false.
+// path belongs to. Units that hold whatever a user starts rather than one
+// service (a login session, the per-user manager, init.scope) are not
+// services: a path whose only units are these gives false, so that the
+// process tree names what runs in them. A unit nested in another (a
+// delegated subtree such as user@1000.service) is named "outer/inner", so
+// that whoever owns the subtree cannot pass for a system unit. Paths inside a
+// container give false.
 func UnitFromCgroup(path string) (string, bool) {
 	path = cleanCgroup(path)
 	if _, ok := ContainerFromCgroup(path); ok {
@@ -29,13 +33,33 @@ func UnitFromCgroup(path string) (string, bool) {
 			units = append(units, c)
 		}
 	}
-	switch len(units) {
-	case 0:
-		return "", false
-	case 1:
-		return units[0], true
+	for i := len(units) - 1; i >= 0; i-- {
+		switch {
+		case !isService(units[i]):
+		case i == 0:
+			return units[0], true
+		default:
+			return units[0] + "/" + units[i], true
+		}
 	}
-	return units[0] + "/" + units[len(units)-1], true
+	return "", false
+}
+
+// isService reports whether the unit u is one service, not a session-3.scope
+// (a login session), user@1000.service (the per-user manager, whose own
+// process is in user@1000.service/init.scope) or init.scope.
+func isService(u string) bool {
+	if u == "init.scope" {
+		return false
+	}
+	if id, ok := strings.CutPrefix(u, "session-"); ok && strings.HasSuffix(id, ".scope") {
+		return false
+	}
+	if uid, ok := strings.CutPrefix(u, "user@"); ok {
+		uid, ok = strings.CutSuffix(uid, ".service")
+		return !ok || uid == "" || strings.Trim(uid, "0123456789") != ""
+	}
+	return true
 }
 
 // ContainerFromCgroup returns "runtime:shortid" (12 hex digits) for the

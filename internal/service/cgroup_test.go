@@ -15,8 +15,6 @@ func TestUnitFromCgroup(t *testing.T) {
 		{"/system.slice/nginx.service", "nginx.service"},
 		{"/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1.service"},
 		{"/system.slice/nova-api.service/workers", "nova-api.service"}, // a sub-cgroup of the unit
-		{"/user.slice/user-1000.slice/session-3.scope", "session-3.scope"},
-		{"/init.scope", "init.scope"},
 		{"/system.slice/docker.service", "docker.service"},
 		{"/system.slice/containerd.service", "containerd.service"},
 		{"/system.slice/run-r0a1b2c3d4e5f.scope", "run-r0a1b2c3d4e5f.scope"}, // systemd-run
@@ -25,10 +23,29 @@ func TestUnitFromCgroup(t *testing.T) {
 		{"0::/system.slice/nginx.service", "nginx.service"},
 		{"1:name=systemd:/system.slice/nginx.service", "nginx.service"},
 		// Delegated subtrees are named outer/inner.
-		{"/user.slice/user-1000.slice/user@1000.service/init.scope", "user@1000.service/init.scope"},
 		{"/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-0c1d.scope", "user@1000.service/vte-spawn-0c1d.scope"},
 		{"/user.slice/user-1000.slice/user@1000.service/app.slice/pipewire.service", "user@1000.service/pipewire.service"},
 		{"/user.slice/user-1000.slice/user@1000.service/nginx.service", "user@1000.service/nginx.service"},
+		{"/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", "user@1000.service/foo.service"},
+		{"0::/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", "user@1000.service/foo.service"},
+		{"1:name=systemd:/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", "user@1000.service/foo.service"},
+		{"/user.slice/user-1000.slice/user@1000.service/session.slice/dbus-broker.service", "user@1000.service/dbus-broker.service"},
+		{"/system.slice/lxc.service/init.scope", "lxc.service"}, // a delegated manager inside a service
+		// Sessions, the per-user manager and init.scope are not services:
+		// what runs in them is named by the process tree. v2 ("0::") and v1
+		// (name=systemd) lines, and bare paths.
+		{"/user.slice/user-1000.slice/session-3.scope", ""},
+		{"0::/user.slice/user-1000.slice/session-3.scope", ""},
+		{"1:name=systemd:/user.slice/user-1000.slice/session-3.scope", ""},
+		{"1:name=systemd:/user.slice/user-0.slice/session-c1.scope", ""}, // a session without a seat
+		{"0::/user.slice/user-1000.slice/session-3.scope (deleted)", ""},
+		{"/user.slice/user-1000.slice/user@1000.service", ""}, // older systemd: the manager in the unit itself
+		{"1:name=systemd:/user.slice/user-1000.slice/user@1000.service", ""},
+		{"/user.slice/user-1000.slice/user@1000.service/init.scope", ""},
+		{"0::/user.slice/user-1000.slice/user@1000.service/init.scope", ""},
+		{"/init.scope", ""},
+		{"0::/init.scope", ""},
+		{"1:name=systemd:/init.scope", ""},
 		// Not units.
 		{"/", ""},
 		{"", ""},
@@ -37,6 +54,11 @@ func TestUnitFromCgroup(t *testing.T) {
 		{"/.service", ""},
 		{"/system.slice/evil\x1b[31m.service", ""},
 		{"/system.slice/a b.service", ""},
+		// Look-alikes of the non-services are services.
+		{"/system.slice/session-manager.service", "session-manager.service"},
+		{"/system.slice/user@.service", "user@.service"},
+		{"/system.slice/user@x1.service", "user@x1.service"},
+		{"/system.slice/myinit.scope", "myinit.scope"},
 		{"/system.slice/docker-" + id + ".scope", ""},
 		{"/system.slice/docker-" + id + ".scope/system.slice/nginx.service", ""}, // systemd in a container
 		{"/machine.slice/libpod-" + id + ".scope", ""},

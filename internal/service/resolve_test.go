@@ -158,6 +158,56 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// Everything started from an ssh login is in its session scope (and the
+// user manager in user@UID.service): the scope names no service, so a
+// master and its workers group by the tree, apart from the login's shell
+// and from other programs in the same session. Real path shapes, v2 and v1.
+func TestResolveSessionScope(t *testing.T) {
+	for _, cg := range []struct{ session, manager, unit string }{
+		{"/user.slice/user-1000.slice/session-3.scope",
+			"/user.slice/user-1000.slice/user@1000.service/init.scope",
+			"/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service"},
+		{"0::/user.slice/user-1000.slice/session-3.scope",
+			"0::/user.slice/user-1000.slice/user@1000.service/init.scope",
+			"0::/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service"},
+		{"1:name=systemd:/user.slice/user-1000.slice/session-3.scope",
+			"1:name=systemd:/user.slice/user-1000.slice/user@1000.service",
+			"1:name=systemd:/user.slice/user-1000.slice/user@1000.service/foo.service"},
+	} {
+		tab := procs()
+		tab.add(40, 1, 40, "sshd", "sshd: /usr/sbin/sshd -D", "/usr/sbin/sshd", "/system.slice/ssh.service")
+		tab.add(41, 40, 41, "sshd-session", "sshd-session: alice [priv]", "/usr/lib/openssh/sshd-session", cg.session)
+		tab.add(42, 41, 41, "sshd-session", "sshd-session: alice@pts/0", "/usr/lib/openssh/sshd-session", cg.session)
+		tab.add(43, 42, 43, "bash", "-bash", "/usr/bin/bash", cg.session)
+		tab.add(50, 43, 43, "master", "./master --workers 3", "/home/alice/master", cg.session)
+		for pid := 51; pid <= 53; pid++ {
+			tab.add(pid, 50, 43, "master", "./master --worker", "/home/alice/master", cg.session)
+		}
+		tab.add(60, 43, 43, "python3", "python3 other.py", "/usr/bin/python3.11", cg.session)
+		tab.add(70, 1, 70, "systemd", "/usr/lib/systemd/systemd --user", "/usr/lib/systemd/systemd", cg.manager)
+		tab.add(71, 70, 71, "foo", "/usr/bin/foo", "/usr/bin/foo", cg.unit)
+		r := NewResolver(nil)
+		for _, tc := range []struct {
+			pid  int
+			want Key
+		}{
+			{50, Key{"master", KindTree, 50}},
+			{51, Key{"master", KindTree, 50}},
+			{53, Key{"master", KindTree, 50}},
+			{60, Key{"other.py", KindTree, 60}},
+			{43, Key{"bash", KindTree, 43}},
+			{42, Key{"sshd-session", KindTree, 42}}, // sshd is a launcher
+			{40, Key{"ssh.service", KindUnit, 40}},
+			{70, Key{"systemd", KindTree, 70}},
+			{71, Key{"user@1000.service/foo.service", KindUnit, 71}},
+		} {
+			if got := r.Resolve(tab[tc.pid], tab.lookup); got != tc.want {
+				t.Errorf("%s: Resolve(%d) = %+v; want %+v", cg.session, tc.pid, got, tc.want)
+			}
+		}
+	}
+}
+
 func TestResolveEdges(t *testing.T) {
 	r := NewResolver(nil)
 	w := Proc{PID: 101, PPID: 100, SID: 100, Comm: "python3", Cmdline: []string{"python3", "/usr/bin/nova-api"}, Cgroup: "/"}

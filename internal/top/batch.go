@@ -65,7 +65,7 @@ func batchHeader(snap aggregate.Snapshot) []string {
 	if sys.SwapTotalBytes > 0 {
 		mem += fmt.Sprintf("; swap %s of %s used", units.Bytes(sys.SwapTotalBytes-min(sys.SwapFreeBytes, sys.SwapTotalBytes)), units.Bytes(sys.SwapTotalBytes))
 	}
-	mem += fmt.Sprintf("; growth %s/s", fmtRate(sys.GrowthBytesPerS))
+	mem += "; growth " + perSecond(fmtGrowth(sys.GrowthBytesPerS, sys.GrowthCovered, sys.GrowthSpanS, 0))
 	lines = append(lines, mem)
 	if p := psiText(sys.PSI); p != "" {
 		lines = append(lines, "Pressure (avg10): "+p)
@@ -86,17 +86,17 @@ func batchRow(s aggregate.Service) []string {
 		safe.Text(s.Kind),
 		strconv.Itoa(s.Procs),
 		units.Bytes(s.RSS),
-		fmtPSS(s.PSS, s.PSSAgeS),
-		units.Bytes(s.USS),
+		fmtSmaps(s.PSS, s.PSSAgeS),
+		fmtSmaps(s.USS, s.PSSAgeS),
 		units.Bytes(s.Anon),
 		units.Bytes(s.File),
 		units.Bytes(s.Shmem),
 		units.Bytes(s.Swap),
-		fmtRate(s.Growth),
+		fmtGrowth(s.Growth, s.Growth1mCovered, s.GrowthSpanS, 0),
 		fmtLevel(s.Mmap),
 		fmtLevel(s.Brk),
 		strconv.Itoa(s.OOMKills),
-		fmtTTO(s.TimeToOOMS),
+		fmtTTO(s.TimeToOOMS, s.TimeToOOMCovered),
 		strings.Join(flags(s), " "),
 	}
 }

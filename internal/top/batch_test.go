@@ -50,6 +50,19 @@ func TestWriteBatchHeader(t *testing.T) {
 		t.Errorf("a lost-event type with no loss is listed:\n%s", out)
 	}
 
+	// A time to OOM and a system growth from 3 s of history are marked.
+	early := fixture()
+	early.System.GrowthSpanS, early.System.GrowthCovered = 3, false
+	tto := *early.System.TimeToOOM
+	tto.GrowthSpanS, tto.Covered = 3, false
+	early.System.TimeToOOM = &tto
+	out = batch(t, early, SortRSS, 0)
+	for _, want := range []string{"growth 0B~/s", "OOM in 4m10s~ (domain /a/b", "1.0GiB left at +4.0MiB/s (over the last 3s only)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("early header lacks %q:\n%s", want, out)
+		}
+	}
+
 	bare := fixture()
 	bare.System.PSI, bare.System.TimeToOOM, bare.System.Lost, bare.System.LostEvents = nil, nil, nil, 0
 	bare.System.UnexplainedBytes = -3 * mib
@@ -94,14 +107,27 @@ func TestWriteBatchTable(t *testing.T) {
 	if nova[4] != "600.0MiB" || pg[4] != "400.0MiB~" || kafka[4] != "700.0MiB~" {
 		t.Errorf("PSS: nova %s, postgres %s, kafka %s", nova[4], pg[4], kafka[4])
 	}
-	if nova[10] != "+4.0MiB" || kafka[10] != "-1.0MiB" || pg[10] != "0B" {
-		t.Errorf("growth: %s %s %s", nova[10], kafka[10], pg[10])
+	// USS comes from the same reading: marked alike.
+	if nova[5] != "500.0MiB" || pg[5] != "300.0MiB~" || kafka[5] != "500.0MiB~" {
+		t.Errorf("USS: nova %s, postgres %s, kafka %s", nova[5], pg[5], kafka[5])
+	}
+	// A minute covered, 30 s of it (partial), and a single sample (none).
+	evil := row(`evil\x1b[31m`)
+	if nova[10] != "+4.0MiB" || kafka[10] != "-1.0MiB" || pg[10] != "0B~" || evil[10] != "-" {
+		t.Errorf("growth: %s %s %s %s", nova[10], kafka[10], pg[10], evil[10])
 	}
 	if nova[11] != "900.0MiB" || nova[12] != "-4.0KiB" {
 		t.Errorf("mmap/brk: %s %s", nova[11], nova[12])
 	}
 	if nova[14] != "4m10s" || pg[14] != "-" {
 		t.Errorf("TTO: %s %s", nova[14], pg[14])
+	}
+	early := fixture()
+	early.Services[0].TimeToOOMCovered = false // from less than 48 s of history
+	for _, r := range tableLines(t, batch(t, early, SortRSS, 0))[1:] {
+		if f := strings.Fields(r); f[0] == "nova-api" && f[14] != "4m10s~" {
+			t.Errorf("TTO from a partial fit: %s", f[14])
+		}
 	}
 	if nova[len(nova)-1] != "LEAK?" || kafka[len(kafka)-1] != "OOM!" || kafka[13] != "2" {
 		t.Errorf("flags: %q / %q", nova, kafka)

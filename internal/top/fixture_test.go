@@ -26,21 +26,29 @@ func fixture() aggregate.Snapshot {
 			PSI:              &aggregate.PSI{Some10: 1.5, Full10: 0.25},
 			UnexplainedBytes: 512 * mib, Procs: 300, OOMKills: 3, EventsPerSec: 1234,
 			LostEvents: 12, Lost: map[string]uint64{"alloc": 10, "exit": 2, "fork": 0},
-			TimeToOOM: &aggregate.TimeToOOM{Domain: "/a/b", Seconds: 250, Service: "nova-api", Headroom: gib, Growth: 4 * mib},
+			GrowthSpanS: 60, GrowthCovered: true,
+			TimeToOOM: &aggregate.TimeToOOM{Domain: "/a/b", Seconds: 250, Service: "nova-api", Headroom: gib, Growth: 4 * mib,
+				GrowthSpanS: 60, Covered: true},
 		},
 		Services: []aggregate.Service{
 			{
 				Name: "nova-api", Kind: "rule", Procs: 2, PIDs: []int{100, 101},
 				RSS: 800 * mib, PSS: 600 * mib, USS: 500 * mib, PSSAgeS: 5, Growth: 4 * mib, Growth1m: 4 * mib,
-				LeakSuspect: true, TimeToOOMS: &tto, Mmap: 900 * mib, Brk: -4 * kib,
+				Growth5m: 3 * mib, Growth15m: 2 * mib, GrowthSpanS: 900, Growth1mCovered: true, Growth5mCovered: true, Growth15mCovered: true,
+				LeakSuspect: true, TimeToOOMS: &tto, TimeToOOMCovered: true, Mmap: 900 * mib, Brk: -4 * kib,
 				Processes: []aggregate.Process{
 					{PID: 100, PPID: 1, Comm: "nova-api", Cmdline: "/usr/bin/python3 /usr/bin/nova-api --config /etc/nova.conf", RSS: 300 * mib, PSS: 200 * mib},
 					{PID: 101, PPID: 100, Comm: hostile, Cmdline: "worker \x1b]0;pwned\x07 --evil", RSS: 500 * mib, PSS: 400 * mib},
 				},
 			},
-			{Name: "postgres", Kind: "unit", Procs: 4, PIDs: []int{200, 201, 202, 203}, RSS: gib, PSS: 400 * mib, PSSAgeS: 45},
-			{Name: "kafka", Kind: "container", Procs: 1, PIDs: []int{300}, RSS: 500 * mib, PSS: 700 * mib, PSSAgeS: -1,
-				Growth: -mib, OOMKills: 2, LastOOM: &last},
+			// postgres: PSS and USS read 45 s ago; growth over 30 s only.
+			{Name: "postgres", Kind: "unit", Procs: 4, PIDs: []int{200, 201, 202, 203}, RSS: gib, PSS: 400 * mib, USS: 300 * mib, PSSAgeS: 45,
+				GrowthSpanS: 30},
+			// kafka: not read yet (RSS stands in for PSS and USS); seen for 2 minutes.
+			{Name: "kafka", Kind: "container", Procs: 1, PIDs: []int{300}, RSS: 500 * mib, PSS: 700 * mib, USS: 500 * mib, PSSAgeS: -1,
+				Growth: -mib, Growth1m: -mib, Growth5m: -mib / 2, Growth15m: -mib / 2, GrowthSpanS: 120, Growth1mCovered: true,
+				OOMKills: 2, LastOOM: &last,
+				Processes: []aggregate.Process{{PID: 300, PPID: 1, Comm: "java", Cmdline: "java -jar kafka.jar", RSS: 500 * mib, PSS: 500 * mib, USS: 500 * mib, PSSAgeS: -1}}},
 			{Name: hostile, Kind: "comm", Procs: 1, PIDs: []int{400}, RSS: 10 * mib, PSS: 10 * mib},
 		},
 	}

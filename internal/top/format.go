@@ -64,12 +64,31 @@ func fmtLevel(n int64) string {
 	return units.Bytes(uint64(n))
 }
 
-// fmtPSS prints a PSS figure, with "~" when it is estimated from RSS
-// (age < 0) or older than pssStaleAfter seconds.
-func fmtPSS(pss uint64, age float64) string {
-	s := units.Bytes(pss)
+// approx marks a figure that is estimated or partial.
+const approx = "~"
+
+// fmtSmaps prints a PSS or USS figure (one smaps_rollup reading gives both),
+// with "~" when it is estimated from RSS (age < 0: not read yet) or older
+// than pssStaleAfter seconds.
+func fmtSmaps(b uint64, age float64) string {
+	s := units.Bytes(b)
 	if age < 0 || age > pssStaleAfter {
-		s += "~"
+		s += approx
+	}
+	return s
+}
+
+// fmtGrowth prints the growth over a window: "-" while the fit spans no
+// more than the next shorter window (0 for the first), since it is then that
+// window's figure (or none); with "~" while it covers less than 80% of its
+// own window.
+func fmtGrowth(bps float64, covered bool, spanS float64, shorter time.Duration) string {
+	if spanS <= shorter.Seconds() {
+		return "-"
+	}
+	s := fmtRate(bps)
+	if !covered {
+		s += approx
 	}
 	return s
 }
@@ -89,10 +108,22 @@ func fmtCount(v float64) string {
 	return strconv.FormatFloat(v/1e6, 'f', 1, 64) + "M"
 }
 
-// fmtTTO prints a service's time to OOM, or "-".
-func fmtTTO(s *float64) string {
+// perSecond appends "/s" to a rate, not to "-".
+func perSecond(s string) string {
+	if s == "-" {
+		return s
+	}
+	return s + "/s"
+}
+
+// fmtTTO prints a service's time to OOM, or "-"; with "~" when the growth
+// behind it covers less than 80% of its minute.
+func fmtTTO(s *float64, covered bool) string {
 	if s == nil {
 		return "-"
+	}
+	if !covered {
+		return fmtDuration(*s) + approx
 	}
 	return fmtDuration(*s)
 }
@@ -115,16 +146,22 @@ func ttoSentence(t *aggregate.TimeToOOM) string {
 	if t == nil {
 		return ""
 	}
-	s := "OOM in " + fmtDuration(t.Seconds) + " (domain " + safe.Text(t.Domain)
+	s := "OOM in " + fmtTTO(&t.Seconds, t.Covered) + " (domain " + safe.Text(t.Domain)
 	if t.Service != "" {
 		s += ", driven by " + safe.Text(t.Service)
 	}
 	return s + ")"
 }
 
-// ttoDetail is the figures behind the estimate: "1.0GiB left at +4.0MiB/s".
+// ttoDetail is the figures behind the estimate: "1.0GiB left at +4.0MiB/s",
+// and "(over the last 3s only)" when that growth covers less than 80% of
+// its minute.
 func ttoDetail(t *aggregate.TimeToOOM) string {
-	return units.Bytes(t.Headroom) + " left at " + fmtRate(t.Growth) + "/s"
+	s := units.Bytes(t.Headroom) + " left at " + fmtRate(t.Growth) + "/s"
+	if !t.Covered {
+		s += " (over the last " + fmtDuration(t.GrowthSpanS) + " only)"
+	}
+	return s
 }
 
 // psiText is "some 1.23% full 0.45%" (avg10), or "" without PSI.

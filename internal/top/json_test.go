@@ -3,10 +3,12 @@ package top
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 )
@@ -110,5 +112,88 @@ func TestWriteJSONEmpty(t *testing.T) {
 	line := jsonLine(t, aggregate.Snapshot{}, SortRSS)
 	if !bytes.Contains(line, []byte(`"services":[]`)) {
 		t.Errorf("empty services: %s", line)
+	}
+}
+
+// The field names scripts rely on, as a script sees them: the line decoded
+// into a plain map, not into the types whose tags make the names. The
+// issue's required fields, then those the README documents.
+func TestWriteJSONFieldNames(t *testing.T) {
+	snap := fixture()
+	snap.Services = append(snap.Services, aggregate.Service{Name: "bare", Kind: "comm"}) // no pids, no figures
+	var got map[string]any
+	if err := json.Unmarshal(jsonLine(t, snap, SortRSS), &got); err != nil {
+		t.Fatal(err)
+	}
+	type kind int
+	const (
+		num kind = iota
+		str
+		boolean
+		list
+		object
+	)
+	check := func(where string, m map[string]any, fields map[string]kind) {
+		t.Helper()
+		for f, k := range fields {
+			v, ok := m[f]
+			if !ok {
+				t.Errorf("%s: no %q in %v", where, f, m)
+				continue
+			}
+			ok = false
+			switch v.(type) {
+			case float64:
+				ok = k == num
+			case string:
+				ok = k == str
+			case bool:
+				ok = k == boolean
+			case []any:
+				ok = k == list
+			case map[string]any:
+				ok = k == object
+			}
+			if !ok {
+				t.Errorf("%s: %q is %T (%v)", where, f, v, v)
+			}
+		}
+	}
+	check("snapshot", got, map[string]kind{"time": str, "system": object, "services": list})
+	if _, err := time.Parse(time.RFC3339Nano, got["time"].(string)); err != nil {
+		t.Errorf("time: %v", err)
+	}
+	sys, _ := got["system"].(map[string]any)
+	check("system", sys, map[string]kind{
+		"total_bytes": num, "available_bytes": num, "used_bytes": num, "psi": object, "oom_kills": num,
+		"events_per_s": num, "lost_events": num, "lost": object, "unexplained_bytes": num, "procs": num,
+		"growth_bytes_per_s": num, "growth_span_s": num, "growth_covered": boolean, "time_to_oom": object,
+	})
+	tto, _ := sys["time_to_oom"].(map[string]any)
+	check("time_to_oom", tto, map[string]kind{"domain": str, "seconds": num, "service": str,
+		"headroom_bytes": num, "growth_bytes_per_s": num, "growth_span_s": num, "covered": boolean})
+	svcs, _ := got["services"].([]any)
+	if len(svcs) != len(snap.Services) {
+		t.Fatalf("%d services, want %d", len(svcs), len(snap.Services))
+	}
+	for _, s := range svcs {
+		m, _ := s.(map[string]any)
+		check(fmt.Sprintf("service %q", m["name"]), m, map[string]kind{
+			// Required by the issue.
+			"name": str, "procs": num, "pids": list, "rss_bytes": num, "pss_bytes": num, "uss_bytes": num,
+			"anon_bytes": num, "file_bytes": num, "shmem_bytes": num, "swap_bytes": num, "mmap_bytes": num,
+			"brk_bytes": num, "growth_bytes_per_s": num, "leak_suspect": boolean, "oom_kills": num,
+			// Documented besides.
+			"kind": str, "pss_age_s": num, "mremap_bytes": num, "mprotect_bytes": num, "calls_per_s": num,
+			"growth_1m_bytes_per_s": num, "growth_5m_bytes_per_s": num, "growth_15m_bytes_per_s": num,
+			"growth_span_s": num, "growth_1m_covered": boolean, "growth_5m_covered": boolean, "growth_15m_covered": boolean,
+		})
+		if m["name"] == "nova-api" {
+			check("nova-api", m, map[string]kind{"time_to_oom_s": num, "time_to_oom_covered": boolean, "processes": list})
+			p, _ := m["processes"].([]any)[0].(map[string]any)
+			check("process", p, map[string]kind{"pid": num, "ppid": num, "comm": str, "cmdline": str, "rss_bytes": num,
+				"pss_bytes": num, "uss_bytes": num, "anon_bytes": num, "file_bytes": num, "shmem_bytes": num,
+				"swap_bytes": num, "pss_age_s": num, "mmap_bytes": num, "brk_bytes": num, "calls": num})
+		}
 	}
 }

@@ -232,6 +232,38 @@ func TestModelDrillDown(t *testing.T) {
 	}
 }
 
+// Figures that are estimated or partial are marked in the summary: "~" for
+// PSS and USS not read yet or old, and for growth over less than 80% of its
+// window; "-" for a window the history does not reach past the shorter one.
+func TestModelSummaryMarkers(t *testing.T) {
+	for _, tc := range []struct {
+		downs int
+		want  []string
+	}{
+		{0, []string{"PSS 400.0MiB~", "USS 300.0MiB~", "growth 0B~/s (5m -, 15m -)"}},                                     // postgres: 30 s seen
+		{1, []string{"PSS 600.0MiB ", "USS 500.0MiB ", "growth +4.0MiB/s (5m +3.0MiB/s, 15m +2.0MiB/s)", "OOM in 4m10s"}}, // nova-api
+		{2, []string{"PSS 700.0MiB~", "USS 500.0MiB~", "growth -1.0MiB/s (5m -512.0KiB~/s, 15m -)"}},                      // kafka: 2 minutes
+	} {
+		m := newModel(t, 200, 40)
+		for range tc.downs {
+			m = update(t, m, keyDown)
+		}
+		v := update(t, m, keyEnter).View()
+		for _, w := range tc.want {
+			if !strings.Contains(v, w) {
+				t.Errorf("summary lacks %q:\n%s", w, v)
+			}
+		}
+		if tc.downs == 1 && strings.Contains(v, "4m10s~") {
+			t.Errorf("covered time to OOM marked:\n%s", v)
+		}
+		// kafka's process is not read yet: its PSS and USS are marked too.
+		if tc.downs == 2 && !strings.Contains(v, "500.0MiB  500.0MiB~  500.0MiB~") {
+			t.Errorf("unread process's PSS and USS not marked:\n%s", v)
+		}
+	}
+}
+
 func TestModelFilter(t *testing.T) {
 	m := newModel(t, 160, 40)
 	m = update(t, m, runes("/"), runes("K"), runes("a"))
@@ -442,5 +474,40 @@ func TestModelNarrowDrillDownKeepsCmdline(t *testing.T) {
 	checkFits(t, m)
 	if !strings.Contains(v, "/usr/bin/python3 /usr/bin/") || !strings.Contains(v, "CMDLINE") {
 		t.Errorf("at 80 columns the command line should win over minor columns:\n%s", v)
+	}
+}
+
+// Both screens' help names every sort key, and each key it names sorts by
+// what it says, there.
+func TestModelHelpNamesSortKeys(t *testing.T) {
+	for _, screen := range []string{"services", "processes"} {
+		m := newModel(t, 160, 40)
+		if screen == "processes" {
+			m = update(t, m, keyDown, keyEnter)
+		}
+		v := m.View()
+		help := v[strings.LastIndex(v, "\n")+1:]
+		if !strings.Contains(help, "s sort") || !strings.Contains(help, "q quit") {
+			t.Errorf("%s: help %q", screen, help)
+		}
+		i := strings.Index(help, "r/p/g/o/n ")
+		if i < 0 {
+			t.Errorf("%s: help does not name the sort keys: %q", screen, help)
+			continue
+		}
+		keys := strings.Split("r/p/g/o/n", "/")
+		what := strings.Split(strings.Fields(help[i:])[1], "/")
+		if len(what) != len(keys) {
+			t.Fatalf("%s: help %q", screen, help)
+		}
+		for j, k := range keys {
+			m = update(t, m, runes(k))
+			if string(m.SortKey()) != what[j] {
+				t.Errorf("%s: %q sorts by %s, the help says %s", screen, k, m.SortKey(), what[j])
+			}
+			if screen == "processes" && !strings.Contains(m.View(), "esc back") {
+				t.Errorf("%s: %q left the screen", screen, k)
+			}
+		}
 	}
 }

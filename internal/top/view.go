@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/safe"
@@ -120,7 +121,7 @@ func (m Model) header() []string {
 	if sys.SwapTotalBytes > 0 {
 		mem = append(mem, fmt.Sprintf("swap %s of %s", units.Bytes(sys.SwapTotalBytes-min(sys.SwapFreeBytes, sys.SwapTotalBytes)), units.Bytes(sys.SwapTotalBytes)))
 	}
-	mem = append(mem, "growth "+fmtRate(sys.GrowthBytesPerS)+"/s")
+	mem = append(mem, "growth "+perSecond(fmtGrowth(sys.GrowthBytesPerS, sys.GrowthCovered, sys.GrowthSpanS, 0)))
 	if p := psiText(sys.PSI); p != "" {
 		mem = append(mem, "psi "+p)
 	}
@@ -206,15 +207,15 @@ func (m Model) serviceRow(s aggregate.Service) []cell {
 	r[cKind] = plain(safe.Text(s.Kind))
 	r[cProcs] = plain(strconv.Itoa(s.Procs))
 	r[cRSS] = plain(units.Bytes(s.RSS))
-	r[cPSS] = plain(fmtPSS(s.PSS, s.PSSAgeS))
-	r[cUSS] = plain(units.Bytes(s.USS))
+	r[cPSS] = plain(fmtSmaps(s.PSS, s.PSSAgeS))
+	r[cUSS] = plain(fmtSmaps(s.USS, s.PSSAgeS))
 	r[cSwap] = plain(units.Bytes(s.Swap))
-	r[cGrowth] = plain(fmtRate(s.Growth))
+	r[cGrowth] = plain(fmtGrowth(s.Growth, s.Growth1mCovered, s.GrowthSpanS, 0))
 	r[cOOM] = plain(strconv.Itoa(s.OOMKills))
 	if s.OOMKills > 0 {
 		r[cOOM] = cell{{text: r[cOOM][0].text, st: &m.st.oom}}
 	}
-	r[cTTO] = plain(fmtTTO(s.TimeToOOMS))
+	r[cTTO] = plain(fmtTTO(s.TimeToOOMS, s.TimeToOOMCovered))
 	for _, f := range flags(s) {
 		if len(r[cFlags]) > 0 {
 			r[cFlags] = append(r[cFlags], part{text: " "})
@@ -257,7 +258,7 @@ func (m Model) processView() []string {
 	for i, p := range ps {
 		rows[i] = []cell{
 			pPID: plain(strconv.Itoa(p.PID)), pPPID: plain(strconv.Itoa(p.PPID)), pComm: plain(safe.Text(p.Comm)),
-			pRSS: plain(units.Bytes(p.RSS)), pPSS: plain(fmtPSS(p.PSS, p.PSSAgeS)), pUSS: plain(units.Bytes(p.USS)),
+			pRSS: plain(units.Bytes(p.RSS)), pPSS: plain(fmtSmaps(p.PSS, p.PSSAgeS)), pUSS: plain(fmtSmaps(p.USS, p.PSSAgeS)),
 			pSwap: plain(units.Bytes(p.Swap)), pMmap: plain(fmtLevel(p.Mmap)), pBrk: plain(fmtLevel(p.Brk)),
 			pCmd: plain(safe.Text(p.Cmdline)),
 		}
@@ -271,16 +272,18 @@ func (m Model) summary(s aggregate.Service) []string {
 	items := []string{
 		m.st.title.Render(safe.Text(s.Name)) + " (" + safe.Text(s.Kind) + ")",
 		fmt.Sprintf("procs %d", s.Procs),
-		"RSS " + units.Bytes(s.RSS), "PSS " + fmtPSS(s.PSS, s.PSSAgeS), "USS " + units.Bytes(s.USS),
+		"RSS " + units.Bytes(s.RSS), "PSS " + fmtSmaps(s.PSS, s.PSSAgeS), "USS " + fmtSmaps(s.USS, s.PSSAgeS),
 		"anon " + units.Bytes(s.Anon), "file " + units.Bytes(s.File), "shmem " + units.Bytes(s.Shmem),
 		"swap " + units.Bytes(s.Swap),
 	}
 	more := []string{
-		fmt.Sprintf("growth %s/s (5m %s/s, 15m %s/s)", fmtRate(s.Growth), fmtRate(s.Growth5m), fmtRate(s.Growth15m)),
+		fmt.Sprintf("growth %s (5m %s, 15m %s)", perSecond(fmtGrowth(s.Growth, s.Growth1mCovered, s.GrowthSpanS, 0)),
+			perSecond(fmtGrowth(s.Growth5m, s.Growth5mCovered, s.GrowthSpanS, time.Minute)),
+			perSecond(fmtGrowth(s.Growth15m, s.Growth15mCovered, s.GrowthSpanS, 5*time.Minute))),
 		"mmap " + fmtLevel(s.Mmap), "brk " + fmtLevel(s.Brk), fmtCount(s.CallsPerSec) + " calls/s",
 	}
 	if s.TimeToOOMS != nil {
-		more = append(more, m.st.oom.Render("OOM in "+fmtTTO(s.TimeToOOMS)))
+		more = append(more, m.st.oom.Render("OOM in "+fmtTTO(s.TimeToOOMS, s.TimeToOOMCovered)))
 	}
 	if s.Memcg != nil {
 		more = append(more, fmt.Sprintf("memcg %s %s of %s", safe.Text(s.Memcg.Path), units.Bytes(s.Memcg.UsageBytes), units.Bytes(s.Memcg.LimitBytes)))
@@ -298,6 +301,9 @@ func (m Model) summary(s aggregate.Service) []string {
 	return append(wrap(items, "  ", m.width), wrap(more, "  ", m.width)...)
 }
 
+// sortKeysHelp names the direct sort keys, on both screens.
+const sortKeysHelp = "r/p/g/o/n rss/pss/growth/oom/name"
+
 // help lists the keys of the current screen, wrapped to the width.
 func (m Model) help() []string {
 	var items []string
@@ -305,9 +311,9 @@ func (m Model) help() []string {
 	case m.editing:
 		return wrap([]string{"filter: " + safe.Text(m.filter) + "▏", m.st.help.Render("type to filter · enter apply · esc clear")}, "  ", m.width)
 	case m.screen == screenProcesses:
-		items = []string{"esc back", "↑/↓ j/k scroll", "s/r/p/n sort", "q quit"}
+		items = []string{"esc back", "↑/↓ j/k scroll", "s sort", sortKeysHelp, "q quit"}
 	default:
-		items = []string{"s sort", "r/p/g/o/n rss/pss/growth/oom/name", "↑/↓ j/k select", "enter processes", "/ filter"}
+		items = []string{"s sort", sortKeysHelp, "↑/↓ j/k select", "enter processes", "/ filter"}
 		if m.filter != "" {
 			items = append(items, "esc clear filter")
 		}
