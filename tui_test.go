@@ -39,9 +39,7 @@ func screenWith(t *testing.T, session string, want ...string) string {
 // a hostile process name shows escaped, and q quits.
 func TestTopTUIInTmux(t *testing.T) {
 	requireRoot(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatal("tmux is needed to drive the TUI (apt-get install tmux)")
-	}
+	needTool(t, "tmux", "tmux")
 	startService(t, "tui-alpha", 2, 8, 0)
 	startService(t, "tui-zulu", 0, 96, 0)
 	startService(t, "evil\x1b[31m", 0, 4, 0)
