@@ -4,6 +4,7 @@
 package aggregate
 
 import (
+	"path"
 	"slices"
 	"sort"
 	"time"
@@ -139,6 +140,7 @@ type Aggregator struct {
 	table   map[int]*procState
 	svcs    map[string]*serviceState
 	domains map[string]*domainState
+	soonest map[string]*TimeToOOM // service -> its soonest memcg estimate, this tick
 	system  *series
 	gen     uint64
 
@@ -177,6 +179,7 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 		gone:     map[int]goneProc{},
 		svcs:     map[string]*serviceState{},
 		domains:  map[string]*domainState{},
+		soonest:  map[string]*TimeToOOM{},
 		system:   newSeries(capacityFor(15*time.Minute, cfg.Interval)),
 	}
 }
@@ -699,18 +702,24 @@ func (a *Aggregator) growth(now time.Time, st *serviceState, s *Service) {
 	}
 }
 
-// memcgFigures reports each memory cgroup that has a limit and holds processes.
+// memcgFigures reports each memory cgroup that has a limit and holds
+// processes, itself or in a descendant: a limit on a parent (a systemd
+// slice's MemoryMax, a pod) bounds everything under it.
 func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 	if a.cfg.Cgroups == nil {
 		return
 	}
-	paths := map[string][]string{} // memcg -> services in it
+	paths := map[string][]string{} // memcg -> services in it or below it
 	for name, st := range a.svcs {
 		if st.gen != a.gen {
 			continue
 		}
 		for _, m := range st.memcgs {
-			paths[m] = append(paths[m], name)
+			for p := m; p != "" && p != "/" && p != "."; p = path.Dir(p) {
+				if l := paths[p]; len(l) == 0 || l[len(l)-1] != name {
+					paths[p] = append(l, name)
+				}
+			}
 		}
 	}
 	byPath := map[string]*MemcgDomain{}
@@ -765,6 +774,19 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 			}
 		}
 	}
+	// Each service's soonest estimate over the domains that bound it.
+	clear(a.soonest)
+	for path, names := range paths {
+		d := byPath[path]
+		if d == nil || d.TimeToOOM == nil {
+			continue
+		}
+		for _, n := range names {
+			if e := a.soonest[n]; e == nil || d.TimeToOOM.Seconds < e.Seconds {
+				a.soonest[n] = d.TimeToOOM
+			}
+		}
+	}
 }
 
 // timeToOOM picks the soonest estimate over the system and every memcg.
@@ -788,10 +810,8 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 	sys.TimeToOOM = best
 	for i := range snap.Services {
 		s := &snap.Services[i]
-		var est *TimeToOOM
-		if s.Memcg != nil && s.Memcg.TimeToOOM != nil {
-			est = s.Memcg.TimeToOOM
-		} else if sys.TimeToOOM != nil && sys.TimeToOOM.Domain == "system" && sys.TimeToOOM.Service == s.Name {
+		est := a.soonest[s.Name]
+		if est == nil && sys.TimeToOOM != nil && sys.TimeToOOM.Domain == "system" && sys.TimeToOOM.Service == s.Name {
 			est = sys.TimeToOOM
 		}
 		if est != nil {
