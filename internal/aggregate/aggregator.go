@@ -800,6 +800,8 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 		}
 		best = &TimeToOOM{Domain: "system", Seconds: float64(sys.AvailableBytes) / g, Headroom: sys.AvailableBytes, Growth: g, Service: fastest(snap.Services, all),
 			GrowthSpanS: sys.GrowthSpanS, Covered: sys.GrowthCovered}
+		own := *best
+		sys.SystemTimeToOOM = &own
 	}
 	for _, d := range sys.Memcgs {
 		if d.TimeToOOM != nil && (best == nil || d.TimeToOOM.Seconds < best.Seconds) {

@@ -54,6 +54,7 @@ func TestMemcgDomainsIncludeParents(t *testing.T) {
 		set("/slice", 400<<20, used)
 		set("/slice/a", 0, used-(20<<20))
 		set("/slice/b", 2<<30, 20<<20)
+		f.sys.Available -= 1 << 20
 		var err error
 		if snap, err = a.Tick(t0.Add(time.Duration(i) * time.Second)); err != nil {
 			t.Fatal(err)
@@ -86,5 +87,9 @@ func TestMemcgDomainsIncludeParents(t *testing.T) {
 	}
 	if snap.System.TimeToOOM == nil || snap.System.TimeToOOM.Domain != "/slice" {
 		t.Errorf("soonest domain %+v, want /slice", snap.System.TimeToOOM)
+	}
+	// The system's own estimate stays visible behind the sooner slice.
+	if e := snap.System.SystemTimeToOOM; e == nil || e.Domain != "system" {
+		t.Errorf("system estimate %+v", e)
 	}
 }

@@ -30,11 +30,14 @@ type System struct {
 	// GrowthSpanS is the seconds of history that fit stands on, and
 	// GrowthCovered says it covers at least 80% of the minute; until then the
 	// figure (and a time to OOM from it) is partial.
-	GrowthSpanS   float64           `json:"growth_span_s"`
-	GrowthCovered bool              `json:"growth_covered"`
-	TimeToOOM     *TimeToOOM        `json:"time_to_oom,omitempty"`
-	Memcgs        []MemcgDomain     `json:"memcgs,omitempty"`
-	Hooks         map[string]string `json:"hooks,omitempty"`
+	GrowthSpanS   float64    `json:"growth_span_s"`
+	GrowthCovered bool       `json:"growth_covered"`
+	TimeToOOM     *TimeToOOM `json:"time_to_oom,omitempty"` // the soonest domain's
+	// SystemTimeToOOM is the whole system's own estimate, also when a
+	// memory cgroup's comes sooner.
+	SystemTimeToOOM *TimeToOOM        `json:"system_time_to_oom,omitempty"`
+	Memcgs          []MemcgDomain     `json:"memcgs,omitempty"`
+	Hooks           map[string]string `json:"hooks,omitempty"`
 }
 
 // PSI is memory pressure: the share of time tasks stalled on memory, percent.
