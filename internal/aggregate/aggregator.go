@@ -97,6 +97,7 @@ type procState struct {
 	smapsAt time.Time // zero: never read
 	smapsOf uint64    // resident bytes when smaps was read
 	seenAt  time.Time // first tick that took its memory
+	marks   rssMarks  // for its growth over about the last minute
 	sumGen  uint64    // tick that summed it into its service
 	dropped bool      // no longer in the table
 	ctr     tracer.Counters
@@ -270,6 +271,7 @@ func (a *Aggregator) reidentify(p *procState) {
 	if info.StartTicks != p.info.StartTicks {
 		p.ctr, p.smapsAt, p.smaps = tracer.Counters{}, time.Time{}, proc.Smaps{}
 	}
+	p.marks = rssMarks{} // a new program: its memory starts over
 	p.info, p.reread = info, false
 	p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
 	p.key = a.resolve(p)
@@ -466,6 +468,7 @@ func (a *Aggregator) take(now time.Time, p *procState, s *tracer.ProcSample) {
 			}
 		}
 	}
+	p.marks.add(now, p.mem.RSS())
 	fresh := p.seenAt.IsZero() && !a.prevTick.IsZero() // born since the last tick
 	if p.seenAt.IsZero() {
 		p.seenAt = now
@@ -633,10 +636,13 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	n := c.MmapCalls + c.MunmapCalls + c.BrkCalls + c.MremapCalls + c.MprotectCalls
 	st.calls += n
 	if a.cfg.WithProcesses {
+		g, span := p.marks.growth(now, p.mem.RSS())
 		s.Processes = append(s.Processes, Process{
 			PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
 			RSS: p.mem.RSS(), PSS: pss, USS: uss, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
 			Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
+			Mremap: int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes), Mprotect: c.MprotectWriteBytes,
+			Growth: g, GrowthSpanS: span,
 		})
 	}
 }

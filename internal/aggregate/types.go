@@ -122,19 +122,25 @@ type Service struct {
 
 // Process is one member of a service, for drill-down.
 type Process struct {
-	PID     int     `json:"pid"`
-	PPID    int     `json:"ppid"`
-	Comm    string  `json:"comm"`
-	Cmdline string  `json:"cmdline"`
-	RSS     uint64  `json:"rss_bytes"`
-	PSS     uint64  `json:"pss_bytes"`
-	USS     uint64  `json:"uss_bytes"`
-	Anon    uint64  `json:"anon_bytes"`
-	File    uint64  `json:"file_bytes"`
-	Shmem   uint64  `json:"shmem_bytes"`
-	Swap    uint64  `json:"swap_bytes"`
-	PSSAgeS float64 `json:"pss_age_s"` // of its PSS and USS; -1: not read yet, RSS stands in for both
-	Mmap    int64   `json:"mmap_bytes"`
-	Brk     int64   `json:"brk_bytes"`
-	Calls   uint64  `json:"calls"`
+	PID      int     `json:"pid"`
+	PPID     int     `json:"ppid"`
+	Comm     string  `json:"comm"`
+	Cmdline  string  `json:"cmdline"`
+	RSS      uint64  `json:"rss_bytes"`
+	PSS      uint64  `json:"pss_bytes"`
+	USS      uint64  `json:"uss_bytes"`
+	Anon     uint64  `json:"anon_bytes"`
+	File     uint64  `json:"file_bytes"`
+	Shmem    uint64  `json:"shmem_bytes"`
+	Swap     uint64  `json:"swap_bytes"`
+	PSSAgeS  float64 `json:"pss_age_s"` // of its PSS and USS; -1: not read yet, RSS stands in for both
+	Mmap     int64   `json:"mmap_bytes"`
+	Brk      int64   `json:"brk_bytes"`
+	Mremap   int64   `json:"mremap_bytes"`
+	Mprotect uint64  `json:"mprotect_bytes"`
+	Calls    uint64  `json:"calls"`
+	// Growth is the RSS slope since a mark 40-60 s old (GrowthSpanS: the
+	// seconds it spans; under 40 while the process is younger).
+	Growth      float64 `json:"growth_bytes_per_s"`
+	GrowthSpanS float64 `json:"growth_span_s"`
 }

@@ -49,6 +49,7 @@ const (
 	pRSS
 	pPSS
 	pUSS
+	pGrowth
 	pSwap
 	pMmap
 	pBrk
@@ -57,12 +58,12 @@ const (
 
 var processCols = []tcol{
 	pPID: {title: "PID"}, pPPID: {title: "PPID"}, pComm: {title: "COMM", left: true, max: 20},
-	pRSS: {title: "RSS"}, pPSS: {title: "PSS"}, pUSS: {title: "USS"}, pSwap: {title: "SWAP"},
+	pRSS: {title: "RSS"}, pPSS: {title: "PSS"}, pUSS: {title: "USS"}, pGrowth: {title: "GROWTH/s"}, pSwap: {title: "SWAP"},
 	pMmap: {title: "MMAP"}, pBrk: {title: "BRK"}, pCmd: {title: "CMDLINE", left: true},
 }
 
 var processFit = []fitStep{
-	{pCmd, 24}, {pBrk, -1}, {pMmap, -1}, {pUSS, -1}, {pSwap, -1}, {pPPID, -1},
+	{pCmd, 24}, {pBrk, -1}, {pMmap, -1}, {pUSS, -1}, {pSwap, -1}, {pPPID, -1}, {pGrowth, -1},
 	{pCmd, 10}, {pComm, 8}, {pCmd, -1},
 }
 
@@ -259,7 +260,8 @@ func (m Model) processView() []string {
 		rows[i] = []cell{
 			pPID: plain(strconv.Itoa(p.PID)), pPPID: plain(strconv.Itoa(p.PPID)), pComm: plain(safe.Text(p.Comm)),
 			pRSS: plain(units.Bytes(p.RSS)), pPSS: plain(fmtSmaps(p.PSS, p.PSSAgeS)), pUSS: plain(fmtSmaps(p.USS, p.PSSAgeS)),
-			pSwap: plain(units.Bytes(p.Swap)), pMmap: plain(fmtLevel(p.Mmap)), pBrk: plain(fmtLevel(p.Brk)),
+			pGrowth: plain(fmtProcGrowth(p.Growth, p.GrowthSpanS)),
+			pSwap:   plain(units.Bytes(p.Swap)), pMmap: plain(fmtLevel(p.Mmap)), pBrk: plain(fmtLevel(p.Brk)),
 			pCmd: plain(safe.Text(p.Cmdline)),
 		}
 	}
