@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,6 +133,39 @@ func TestEventsCommandJSON(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "events received / lost:") || !strings.Contains(stderr.String(), "oom_kill=") {
 		t.Errorf("no received/lost summary on stderr: %q", stderr.String())
+	}
+}
+
+// A signal that comes while the programs load (so before the ready file) is
+// caught, not fatal: oomtrace stops and prints its summary.
+func TestEventsSignalDuringLoad(t *testing.T) {
+	requireRoot(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(oomtraceBin(t), "events", "--ready-file", ready)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	fds := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+	end := time.Now().Add(15 * time.Second)
+	for loading := false; !loading; time.Sleep(time.Millisecond) {
+		ents, _ := os.ReadDir(fds)
+		for _, e := range ents {
+			l, _ := os.Readlink(filepath.Join(fds, e.Name()))
+			loading = loading || strings.HasPrefix(l, "anon_inode:bpf")
+		}
+		if time.Now().After(end) {
+			t.Fatal("oomtrace opened no BPF object within 15s")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("SIGTERM while loading: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "events received / lost:") {
+		t.Errorf("no summary after SIGTERM while loading:\n%s", stderr.String())
 	}
 }
 

@@ -1,6 +1,7 @@
 package oomtrace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -234,6 +235,41 @@ func failedCalls(t *testing.T, slots int) {
 		t.Errorf("failed call streamed: %s len %d addr %#x", e.Type, e.Alloc.Len, e.Alloc.Addr)
 	}
 	c.send(t)
+}
+
+// The end of Start's context detaches the programs and closes Events; the
+// counters stay readable until Close, which is harmless twice.
+func TestStartContext(t *testing.T) {
+	requireRoot(t)
+	tr, err := tracer.New(tracer.Config{})
+	if err != nil {
+		t.Fatalf("tracer.New: %+v", err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := tr.Start(ctx); err != nil {
+		t.Fatalf("tracer.Start: %+v", err)
+	}
+	if err := tr.Start(ctx); err == nil {
+		t.Error("a second Start succeeded")
+	}
+	cancel()
+	timeout := time.After(5 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-tr.Events():
+		case <-timeout:
+			t.Fatal("Events still open 5s after the context ended")
+		}
+	}
+	if _, err := tr.Stats(); err != nil {
+		t.Errorf("Stats after the context ended: %v", err)
+	}
+	for i := range 2 {
+		if err := tr.Close(); err != nil {
+			t.Errorf("Close #%d: %v", i+1, err)
+		}
+	}
 }
 
 // slotPerPid says whether the default slot table has a slot for every pid

@@ -162,3 +162,12 @@ func firstLine(err error) string {
 	}
 	return s
 }
+
+// VerifierLog is the verifier's whole log, when err carries one.
+func VerifierLog(err error) (string, bool) {
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		return "", false
+	}
+	return fmt.Sprintf("%+v", ve), true
+}
