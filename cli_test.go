@@ -61,7 +61,8 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 }
 
 // `oomtrace events --json` as a pipeline would run it: ready file, JSON lines
-// with the documented fields, and received/lost counts on SIGINT.
+// with the documented fields, nothing under --min-size (though above the
+// default), and on SIGINT received/lost counts that match the lines printed.
 func TestEventsCommandJSON(t *testing.T) {
 	requireRoot(t)
 	ready := filepath.Join(t.TempDir(), "ready")
@@ -84,6 +85,17 @@ func TestEventsCommandJSON(t *testing.T) {
 	}
 	c.send(t)
 	c.cmd.Wait()
+	// Under --min-size 2M: its 1.5 MiB calls must not show, but the 3 MiB
+	// munmap of its remapped area must.
+	const small = 3 << 19
+	s := startChild(t, "alloc", strconv.Itoa(small), strconv.Itoa(4096))
+	s.expect(t, "ready")
+	s.send(t)
+	for _, w := range []string{"mmap", "munmap", "brk", "mremap", "mprotect", "done"} {
+		s.expect(t, w)
+	}
+	s.send(t)
+	s.cmd.Wait()
 	time.Sleep(300 * time.Millisecond) // the ring is polled every 100ms
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
@@ -102,6 +114,8 @@ func TestEventsCommandJSON(t *testing.T) {
 		ExitCode *int   `json:"exit_code"`
 	}
 	seen := map[string]line{}
+	perType := map[string]int{}
+	smallSeen := false
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
 		var l line
@@ -111,6 +125,11 @@ func TestEventsCommandJSON(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339Nano, l.Time); err != nil {
 			t.Errorf("time %q is not RFC 3339: %v", l.Time, err)
 		}
+		perType[l.Type]++
+		if l.PID == s.pid && l.Len == small {
+			t.Errorf("a %s of %d bytes streamed under --min-size 2M: %s", l.Type, small, sc.Text())
+		}
+		smallSeen = smallSeen || l.PID == s.pid && l.Type == "munmap" && l.Len == 2*small
 		if l.PID == c.pid {
 			if l.Type == "mmap" && l.Len != size {
 				continue // the loader's libc mapping
@@ -132,8 +151,34 @@ func TestEventsCommandJSON(t *testing.T) {
 	if l := seen["exec"]; l.Filename != workloadBin(t) || l.PPID != os.Getpid() {
 		t.Errorf("exec line %+v, want filename %s ppid %d", l, workloadBin(t), os.Getpid())
 	}
-	if !strings.Contains(stderr.String(), "events received / lost:") || !strings.Contains(stderr.String(), "oom_kill=") {
-		t.Errorf("no received/lost summary on stderr: %q", stderr.String())
+	if !smallSeen {
+		t.Errorf("no munmap line of %d bytes for pid %d: the small child was not traced", 2*small, s.pid)
+	}
+	// Every event received was printed, and only those.
+	_, summary, ok := strings.Cut(stderr.String(), "events received / lost:")
+	summary, _, _ = strings.Cut(summary, "\n")
+	received := map[string]int{}
+	for _, f := range strings.Fields(summary) {
+		typ, counts, _ := strings.Cut(f, "=")
+		recv, _, _ := strings.Cut(counts, "/")
+		n, err := strconv.Atoi(recv)
+		if err != nil {
+			t.Fatalf("summary field %q: %v", f, err)
+		}
+		received[typ] = n
+	}
+	if !ok || len(received) != 9 {
+		t.Fatalf("no received/lost summary of the 9 types on stderr: %q", stderr.String())
+	}
+	for typ, n := range received {
+		if perType[typ] != n {
+			t.Errorf("%s: %d received, %d JSON lines", typ, n, perType[typ])
+		}
+	}
+	for typ := range perType {
+		if _, ok := received[typ]; !ok {
+			t.Errorf("JSON lines of type %q, not in the summary", typ)
+		}
 	}
 }
 

@@ -54,10 +54,13 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Signals are caught from before the ready file is written, so a script
-	// that signals as soon as it appears still gets the summary. A signal
-	// stops the tracer (Start's context); the summary is read before Close.
+	// that signals as soon as it appears still gets the summary. A signal,
+	// or --duration, ends Start's context: the tracer stops and closes its
+	// Events channel once all it read is handed on, and the counts are final.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	tr, err := tracer.New(cfg)
 	if err != nil {
 		return loadError(err, *verbose)
@@ -76,9 +79,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
+		defer time.AfterFunc(*duration, cancel).Stop()
 	}
 
 	w := bufio.NewWriter(stdout)
@@ -96,12 +97,11 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	events := tr.Events()
-loop:
-	for {
+	for open := true; open; {
 		select {
 		case ev, ok := <-events:
-			if !ok {
-				break loop
+			if open = ok; !ok {
+				break
 			}
 			if err := print(&ev); err != nil {
 				return err
@@ -113,22 +113,14 @@ loop:
 			if err := w.Flush(); err != nil {
 				return err
 			}
-		case <-ctx.Done():
-			break loop
-		}
-	}
-	stats, statsErr := tr.Stats()
-	tr.Close()
-	for ev := range events { // what was read before Close
-		if err := print(&ev); err != nil {
-			return err
 		}
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if statsErr != nil {
-		return statsErr
+	stats, err := tr.Stats()
+	if err != nil {
+		return err
 	}
 	fmt.Fprint(stderr, formatStats(stats))
 	return nil
