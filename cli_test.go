@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +61,8 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 }
 
 // `oomtrace events --json` as a pipeline would run it: ready file, JSON lines
-// with the documented fields, and received/lost counts on SIGINT.
+// with the documented fields, nothing under --min-size (though above the
+// default), and on SIGINT received/lost counts that match the lines printed.
 func TestEventsCommandJSON(t *testing.T) {
 	requireRoot(t)
 	ready := filepath.Join(t.TempDir(), "ready")
@@ -82,6 +85,17 @@ func TestEventsCommandJSON(t *testing.T) {
 	}
 	c.send(t)
 	c.cmd.Wait()
+	// Under --min-size 2M: its 1.5 MiB calls must not show, but the 3 MiB
+	// munmap of its remapped area must.
+	const small = 3 << 19
+	s := startChild(t, "alloc", strconv.Itoa(small), strconv.Itoa(4096))
+	s.expect(t, "ready")
+	s.send(t)
+	for _, w := range []string{"mmap", "munmap", "brk", "mremap", "mprotect", "done"} {
+		s.expect(t, w)
+	}
+	s.send(t)
+	s.cmd.Wait()
 	time.Sleep(300 * time.Millisecond) // the ring is polled every 100ms
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
@@ -100,6 +114,8 @@ func TestEventsCommandJSON(t *testing.T) {
 		ExitCode *int   `json:"exit_code"`
 	}
 	seen := map[string]line{}
+	perType := map[string]int{}
+	smallSeen := false
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
 		var l line
@@ -109,6 +125,11 @@ func TestEventsCommandJSON(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339Nano, l.Time); err != nil {
 			t.Errorf("time %q is not RFC 3339: %v", l.Time, err)
 		}
+		perType[l.Type]++
+		if l.PID == s.pid && l.Len == small {
+			t.Errorf("a %s of %d bytes streamed under --min-size 2M: %s", l.Type, small, sc.Text())
+		}
+		smallSeen = smallSeen || l.PID == s.pid && l.Type == "munmap" && l.Len == 2*small
 		if l.PID == c.pid {
 			if l.Type == "mmap" && l.Len != size {
 				continue // the loader's libc mapping
@@ -130,25 +151,101 @@ func TestEventsCommandJSON(t *testing.T) {
 	if l := seen["exec"]; l.Filename != workloadBin(t) || l.PPID != os.Getpid() {
 		t.Errorf("exec line %+v, want filename %s ppid %d", l, workloadBin(t), os.Getpid())
 	}
-	if !strings.Contains(stderr.String(), "events received / lost:") || !strings.Contains(stderr.String(), "oom_kill=") {
-		t.Errorf("no received/lost summary on stderr: %q", stderr.String())
+	if !smallSeen {
+		t.Errorf("no munmap line of %d bytes for pid %d: the small child was not traced", 2*small, s.pid)
+	}
+	// Every event received was printed, and only those.
+	_, summary, ok := strings.Cut(stderr.String(), "events received / lost:")
+	summary, _, _ = strings.Cut(summary, "\n")
+	received := map[string]int{}
+	for _, f := range strings.Fields(summary) {
+		typ, counts, _ := strings.Cut(f, "=")
+		recv, _, _ := strings.Cut(counts, "/")
+		n, err := strconv.Atoi(recv)
+		if err != nil {
+			t.Fatalf("summary field %q: %v", f, err)
+		}
+		received[typ] = n
+	}
+	if !ok || len(received) != 9 {
+		t.Fatalf("no received/lost summary of the 9 types on stderr: %q", stderr.String())
+	}
+	for typ, n := range received {
+		if perType[typ] != n {
+			t.Errorf("%s: %d received, %d JSON lines", typ, n, perType[typ])
+		}
+	}
+	for typ := range perType {
+		if _, ok := received[typ]; !ok {
+			t.Errorf("JSON lines of type %q, not in the summary", typ)
+		}
 	}
 }
 
-// Without privileges: one line naming what is needed, non-zero exit.
+// A signal that comes while the programs load (so before the ready file) is
+// caught, not fatal: oomtrace stops and prints its summary.
+func TestEventsSignalDuringLoad(t *testing.T) {
+	requireRoot(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(oomtraceBin(t), "events", "--ready-file", ready)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	fds := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+	end := time.Now().Add(15 * time.Second)
+	for loading := false; !loading; time.Sleep(time.Millisecond) {
+		ents, _ := os.ReadDir(fds)
+		for _, e := range ents {
+			l, _ := os.Readlink(filepath.Join(fds, e.Name()))
+			loading = loading || strings.HasPrefix(l, "anon_inode:bpf")
+		}
+		if time.Now().After(end) {
+			t.Fatal("oomtrace opened no BPF object within 15s")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("SIGTERM while loading: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "events received / lost:") {
+		t.Errorf("no summary after SIGTERM while loading:\n%s", stderr.String())
+	}
+}
+
+// Without privileges: one line naming what is needed, non-zero exit. With
+// CAP_BPF + CAP_PERFMON but not root, tracefs (root's alone) is what is
+// missing: CAP_DAC_READ_SEARCH.
 func TestEventsWithoutRoot(t *testing.T) {
 	requireRoot(t) // to switch to an unprivileged user
-	cmd := exec.Command(oomtraceBin(t), "events")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("exit %v, want status 1; output %q", err, out)
+	oneLine := func(t *testing.T, cmd *exec.Cmd, want string) {
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 {
+			t.Fatalf("exit %v, want status 1; output %q", err, out)
+		}
+		s := strings.TrimSpace(string(out))
+		if strings.Contains(s, "\n") || !strings.Contains(s, want) {
+			t.Errorf("output %q, want one line naming %s", s, want)
+		}
 	}
-	s := strings.TrimSpace(string(out))
-	if strings.Contains(s, "\n") || !strings.Contains(s, "needs root, or CAP_BPF + CAP_PERFMON") {
-		t.Errorf("output %q, want one line naming root or CAP_BPF + CAP_PERFMON", s)
-	}
+	t.Run("nobody", func(t *testing.T) {
+		cmd := exec.Command(oomtraceBin(t), "events")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		oneLine(t, cmd, "needs root, or CAP_BPF + CAP_PERFMON")
+	})
+	t.Run("CAP_BPF+CAP_PERFMON", func(t *testing.T) {
+		if _, err := exec.LookPath("setpriv"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("setpriv (util-linux) is needed, and CI=true forbids skipping")
+			}
+			t.Skip("no setpriv (util-linux)")
+		}
+		oneLine(t, exec.Command("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+			"--inh-caps", "+bpf,+perfmon", "--ambient-caps", "+bpf,+perfmon", oomtraceBin(t), "events"), "CAP_DAC_READ_SEARCH")
+	})
 }
 
 // `oomtrace doctor` explains the machine: every hook and its mechanism, and
@@ -216,7 +313,20 @@ func TestDoctor(t *testing.T) {
 	cmd := exec.Command(oomtraceBin(t), "doctor")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	b, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(b), "FAIL  privileges") || !strings.Contains(string(b), "cannot run here: privileges") {
+	out = bytes.TrimSpace(b)
+	last := string(out[bytes.LastIndexByte(out, '\n')+1:])
+	if err == nil || !strings.Contains(string(b), "FAIL  privileges") || last != "oomtrace doctor: oomtrace cannot run here: privileges" {
 		t.Errorf("doctor as nobody: %v\n%s", err, b)
+	}
+	// EPERM says nothing of the kernel: what needs BPF is not checked.
+	for _, bad := range []string{"no BPF ring buffer", "no task storage", "refuses fentry"} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("doctor as nobody claims %q:\n%s", bad, b)
+		}
+	}
+	for _, name := range []string{"ringbuf", "task_storage", "fentry", "hook syscalls/sys_exit_mmap", "hook oom/mark_victim"} {
+		if !regexp.MustCompile(`(?m)^\?\s+` + regexp.QuoteMeta(name) + `\s+not checked: needs root or CAP_BPF$`).Match(b) {
+			t.Errorf("doctor as nobody: %s not listed as not checked:\n%s", name, b)
+		}
 	}
 }

@@ -41,10 +41,14 @@ func TestEnvironmentFaults(t *testing.T) {
 			if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic") {
 				t.Errorf("%s without BTF: a stack trace:\n%s", args, out)
 			}
+			// The error is the last line, whole, and names BTF (doctor's
+			// checks come before it; record may warn first).
 			last := strings.TrimSpace(out)
 			last = last[strings.LastIndexByte(last, '\n')+1:]
-			if !strings.Contains(out, "BTF") {
-				t.Errorf("%s without BTF: %q does not name BTF", args, last)
+			name, _, _ := strings.Cut(args, " ")
+			if !strings.HasPrefix(last, "oomtrace "+name+": ") || strings.Count(out, "oomtrace "+name+": ") != 1 ||
+				!strings.Contains(strings.ToLower(last), "btf") {
+				t.Errorf("%s without BTF: last line %q, want the one-line error naming BTF\n%s", args, last, out)
 			}
 		}
 	})

@@ -129,7 +129,7 @@ func startTracer(t *testing.T, cfg tracer.Config) (*tracer.Tracer, *collector) {
 		t.Fatalf("tracer.New: %+v", err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	if err := tr.Start(); err != nil {
+	if err := tr.Start(t.Context()); err != nil {
 		t.Fatalf("tracer.Start: %+v", err)
 	}
 	c := &collector{}

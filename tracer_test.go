@@ -1,6 +1,7 @@
 package oomtrace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -173,6 +174,101 @@ func allocCountersAndEvents(t *testing.T, slots int, predates bool) {
 	}
 	if err := c.cmd.Wait(); err != nil {
 		t.Errorf("workload: %v", err)
+	}
+}
+
+// Each of the five calls fails once, on 2 MiB: only failed_calls moves, by
+// the number of calls the kernel failed, and nothing is streamed, whether the
+// child counts in its slot or in task storage. Maps of a marker size before
+// and after bound the stretch in the event stream.
+func TestFailedCalls(t *testing.T) {
+	requireRoot(t)
+	t.Run("slot", func(t *testing.T) { failedCalls(t, 0) })
+	t.Run("storage", func(t *testing.T) { failedCalls(t, -1) })
+}
+
+func failedCalls(t *testing.T, slots int) {
+	const mark = 1<<20 + 5*4096
+	tr, col := startTracer(t, tracer.Config{MinSize: 1 << 20, ProcSlots: slots})
+	c := startChild(t, "fail", strconv.Itoa(mark))
+	c.expect(t, "ready")
+	ours := func(e *tracer.Event) bool { return e.Type.IsAlloc() && e.PID == uint32(c.pid) }
+	isMark := func(e *tracer.Event) bool { return ours(e) && e.Type == tracer.EventMmap && e.Alloc.Len == mark }
+	col.waitFor(t, "first marker mmap", 5*time.Second, isMark)
+	other := func(e *tracer.Event) bool { return ours(e) && !isMark(e) }
+	streamed := len(col.matching(other)) // the loader's
+	before, err := tr.Counters(c.pid)
+	if err != nil {
+		t.Fatalf("counters before: %v", err)
+	}
+	c.send(t)
+	f := c.expect(t, "fail")
+	t.Logf("workload: %s", strings.Join(f, " "))
+	want := map[string]string{"mmap": "22", "munmap": "22", "mremap": "14", "mprotect": "12"} // EINVAL, EINVAL, EFAULT, ENOMEM
+	for _, kv := range f[1:6] {
+		k, v, _ := strings.Cut(kv, "=")
+		if w, ok := want[k]; ok && v != w {
+			t.Errorf("%s failed with errno %s, want %s", k, v, w)
+		}
+	}
+	failed, err := strconv.ParseUint(strings.TrimPrefix(f[6], "failed="), 10, 64)
+	if err != nil || failed != 5 {
+		t.Errorf("workload reported %q, want failed=5", f[6])
+	}
+	after, err := tr.Counters(c.pid)
+	if err != nil {
+		t.Fatalf("counters after: %v", err)
+	}
+	exp := before
+	exp.FailedCalls += failed
+	if after != exp {
+		t.Errorf("after %d failed calls counters are\n%+v\nwant\n%+v", failed, after, exp)
+	}
+	c.send(t)
+	c.expect(t, "mark")
+	for end := time.Now().Add(5 * time.Second); len(col.matching(isMark)) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no second marker mmap within 5s")
+		}
+	}
+	for _, e := range col.matching(other)[streamed:] {
+		t.Errorf("failed call streamed: %s len %d addr %#x", e.Type, e.Alloc.Len, e.Alloc.Addr)
+	}
+	c.send(t)
+}
+
+// The end of Start's context detaches the programs and closes Events; the
+// counters stay readable until Close, which is harmless twice.
+func TestStartContext(t *testing.T) {
+	requireRoot(t)
+	tr, err := tracer.New(tracer.Config{})
+	if err != nil {
+		t.Fatalf("tracer.New: %+v", err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := tr.Start(ctx); err != nil {
+		t.Fatalf("tracer.Start: %+v", err)
+	}
+	if err := tr.Start(ctx); err == nil {
+		t.Error("a second Start succeeded")
+	}
+	cancel()
+	timeout := time.After(5 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-tr.Events():
+		case <-timeout:
+			t.Fatal("Events still open 5s after the context ended")
+		}
+	}
+	if _, err := tr.Stats(); err != nil {
+		t.Errorf("Stats after the context ended: %v", err)
+	}
+	for i := range 2 {
+		if err := tr.Close(); err != nil {
+			t.Errorf("Close #%d: %v", i+1, err)
+		}
 	}
 }
 

@@ -413,7 +413,7 @@ func BenchmarkTracer(b *testing.B) {
 		b.Skip(err)
 	}
 	defer tr.Close()
-	if err := tr.Start(); err != nil {
+	if err := tr.Start(b.Context()); err != nil {
 		b.Skip(err)
 	}
 	go func() {

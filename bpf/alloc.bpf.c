@@ -114,10 +114,13 @@ static __always_inline int on_brk(struct task_struct *task, struct pt_regs *regs
 
 	if (!c)
 		return 0;
+	/* A failed brk returns the unchanged break, not an error. */
 	req = regs->di;
-	add(shared, &c->brk_calls, 1);
-	if (req != 0 && req != cur)
+	if (req != 0 && req != cur) {
 		add(shared, &c->failed_calls, 1);
+		return 0;
+	}
+	add(shared, &c->brk_calls, 1);
 	/* Exchange keeps the sum of deltas exact when threads race. */
 	if (shared) {
 		prev = __sync_lock_test_and_set(&c->brk_cur, cur);

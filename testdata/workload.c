@@ -12,11 +12,15 @@
  *   workload loop KIND N      N iterations of KIND (mmap, brk, getppid); prints ns/op
  *   workload churn N          N short-lived children one after another (every 10th
  *                             execs "workload exit"); prints how many pids were reused
+ *   workload fail MARK        on "go": mmap, munmap, brk, mremap, mprotect each fail once
+ *                             (errnos or the unchanged break printed); MARK-byte maps
+ *                             before "ready" and after the next line mark the stretch
  *   workload service NAME WORKERS MB GROW   a session-leader master named NAME with
  *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
  *                             the master grows GROW MiB/s; prints its pid and the workers'
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -81,6 +85,46 @@ static int do_alloc(unsigned long size, unsigned long brk_size)
 	say("mprotect %p %lu\n", r, size);
 	munmap(r, 2 * size);
 	say("done\n");
+	wait_line();
+	return 0;
+}
+
+static int err_of(long ret)
+{
+	return ret == -1 ? errno : 0;
+}
+
+/* Each call fails in a known way, on 2 MiB so that a counted one would be
+ * streamed: mmap with neither MAP_PRIVATE nor MAP_SHARED (EINVAL), munmap of
+ * an unaligned address (EINVAL), brk below the heap (returns the unchanged
+ * break), mremap and mprotect of a hole just unmapped (EFAULT, ENOMEM). */
+static int do_fail(unsigned long mark)
+{
+	const unsigned long big = 2 << 20;
+	int e[4], failed = 0;
+	unsigned long b;
+	char *hole;
+
+	if (mmap(NULL, mark, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+		return 1;
+	hole = mmap(NULL, big, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hole == MAP_FAILED || munmap(hole, big) != 0)
+		return 1;
+	say("ready %d\n", getpid());
+	wait_line();
+	e[0] = err_of(syscall(SYS_mmap, 0, big, PROT_READ | PROT_WRITE, MAP_ANONYMOUS, -1, 0));
+	e[1] = err_of(syscall(SYS_munmap, hole + 1, big));
+	b = sys_brk(4096);
+	e[2] = err_of(syscall(SYS_mremap, hole, 4096, big, 0));
+	e[3] = err_of(syscall(SYS_mprotect, hole, big, PROT_READ | PROT_WRITE));
+	for (int i = 0; i < 4; i++)
+		failed += e[i] != 0;
+	failed += b != 4096;
+	say("fail mmap=%d munmap=%d brk=%#lx mremap=%d mprotect=%d failed=%d\n", e[0], e[1], b, e[2], e[3], failed);
+	wait_line();
+	if (mmap(NULL, mark, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+		return 1;
+	say("mark\n");
 	wait_line();
 	return 0;
 }
@@ -292,6 +336,8 @@ int main(int argc, char **argv)
 		return do_churn(atol(argv[2]));
 	if (argc == 4 && !strcmp(argv[1], "alloc"))
 		return do_alloc(strtoul(argv[2], 0, 0), strtoul(argv[3], 0, 0));
+	if (argc == 3 && !strcmp(argv[1], "fail"))
+		return do_fail(strtoul(argv[2], 0, 0));
 	if (argc == 3 && !strcmp(argv[1], "hog"))
 		return do_hog(strtoul(argv[2], 0, 0));
 	if (argc == 5 && !strcmp(argv[1], "flood"))

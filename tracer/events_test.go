@@ -1,7 +1,9 @@
 package tracer
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -149,6 +151,82 @@ func TestPumpStopsOnErrorAndDone(t *testing.T) {
 	// Nobody reads out: pump must still return once done is closed.
 	if err := pump(ring, decodeEvent, clock{}, pumpOpts{}, make(chan Event), done, &recv, &bad); err != nil {
 		t.Error(err)
+	}
+}
+
+// blockRing replays samples, then blocks until closed, like a quiet ring.
+type blockRing struct {
+	samples [][]byte
+	closed  chan struct{}
+}
+
+func (b *blockRing) ReadInto(r *ringbuf.Record) error {
+	if len(b.samples) > 0 {
+		r.RawSample, b.samples = b.samples[0], b.samples[1:]
+		return nil
+	}
+	<-b.closed
+	return ringbuf.ErrClosed
+}
+func (b *blockRing) SetDeadline(time.Time) {}
+func (b *blockRing) Close() error          { close(b.closed); return nil }
+
+// The end of Start's context stops the readers and closes Events; Close
+// after it, and twice, is harmless.
+func TestStopOnContextAndClose(t *testing.T) {
+	e := allocAllocEvent{Hdr: allocEventHdr{Type: uint32(EventMmap), Pid: 7}}
+	ring := &blockRing{samples: [][]byte{bytesOf(&e)}, closed: make(chan struct{})}
+	tr := &Tracer{cfg: Config{Logger: slog.Default()}, events: make(chan Event, 4), done: make(chan struct{})}
+	tr.readers = []ringReader{ring}
+	tr.run(ring, decodeEvent, pumpOpts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.watch(ctx)
+	if ev := <-tr.Events(); ev.PID != 7 {
+		t.Fatalf("event %+v, want pid 7", ev)
+	}
+	select {
+	case ev, ok := <-tr.Events():
+		t.Fatalf("Events gave %+v (open %v) before the context ended", ev, ok)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case ev, ok := <-tr.Events():
+		if ok {
+			t.Fatalf("Events gave %+v after the context ended", ev)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Events still open 2s after the context ended")
+	}
+	select {
+	case <-ring.closed:
+	default:
+		t.Error("the ring reader was not closed")
+	}
+	if got := tr.received[EventMmap].Load(); got != 1 {
+		t.Errorf("received %d mmap events, want 1", got)
+	}
+	for i := range 2 {
+		if err := tr.Close(); err != nil {
+			t.Errorf("Close #%d: %v", i+1, err)
+		}
+	}
+}
+
+// Close without a context's end, twice, closes Events once.
+func TestCloseTwice(t *testing.T) {
+	ring := &blockRing{closed: make(chan struct{})}
+	tr := &Tracer{cfg: Config{Logger: slog.Default()}, events: make(chan Event, 4), done: make(chan struct{})}
+	tr.readers = []ringReader{ring}
+	tr.run(ring, decodeEvent, pumpOpts{})
+	tr.watch(context.Background())
+	for i := range 2 {
+		if err := tr.Close(); err != nil {
+			t.Errorf("Close #%d: %v", i+1, err)
+		}
+	}
+	if _, ok := <-tr.Events(); ok {
+		t.Error("Events open after Close")
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 const (
 	tracefsDir   = "/sys/kernel/tracing"
 	debugTracefs = "/sys/kernel/debug/tracing"
+	capDacOver   = 1
+	capDacSearch = 2
 	capSysAdmin  = 21
 	capPerfmon   = 38
 	capBPF       = 39
@@ -27,7 +29,18 @@ const (
 // ErrPrivileges is returned when the process may not load BPF programs.
 var ErrPrivileges = errors.New("oomtrace needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on kernels before 5.11)")
 
+// checkPrivileges says in one line what a user other than root lacks: the
+// capabilities to load BPF programs, and those to reach tracefs, through
+// which the tracepoints are attached.
 func checkPrivileges() error {
+	if err := checkBPFCaps(); err != nil {
+		return err
+	}
+	return checkTracefsAccess()
+}
+
+// checkBPFCaps: root, or the capabilities to load and attach BPF programs.
+func checkBPFCaps() error {
 	if os.Geteuid() == 0 {
 		return nil
 	}
@@ -40,6 +53,37 @@ func checkPrivileges() error {
 		return nil
 	}
 	return ErrPrivileges
+}
+
+// checkTracefsAccess: tracefs is root's alone (drwx------), so another user
+// needs CAP_DAC_READ_SEARCH to read a tracepoint's id, and CAP_SYS_ADMIN to
+// mount tracefs where nothing has.
+func checkTracefsAccess() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	eff, err := effectiveCaps()
+	if err != nil {
+		return ErrPrivileges
+	}
+	has := func(c uint) bool { return eff&(1<<c) != 0 }
+	var missing []string
+	if dir, ok := TracefsMounted(); ok {
+		if _, err := os.ReadFile(dir + "/events/syscalls/sys_exit_mmap/id"); errors.Is(err, os.ErrPermission) {
+			missing = append(missing, "CAP_DAC_READ_SEARCH (to read tracefs at "+dir+")")
+		}
+	} else {
+		if !has(capSysAdmin) {
+			missing = append(missing, "CAP_SYS_ADMIN (to mount tracefs at "+tracefsDir+")")
+		}
+		if !has(capDacSearch) && !has(capDacOver) {
+			missing = append(missing, "CAP_DAC_READ_SEARCH (to read tracefs)")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("oomtrace needs root, or besides CAP_BPF + CAP_PERFMON: %s", strings.Join(missing, " + "))
+	}
+	return nil
 }
 
 func effectiveCaps() (uint64, error) {
@@ -161,4 +205,13 @@ func firstLine(err error) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// VerifierLog is the verifier's whole log, when err carries one.
+func VerifierLog(err error) (string, bool) {
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		return "", false
+	}
+	return fmt.Sprintf("%+v", ve), true
 }

@@ -100,6 +100,18 @@ func load(cfg Config) (*objects, []Hook, error) {
 
 var syscalls = []string{"mmap", "munmap", "brk", "mremap", "mprotect"}
 
+// HookNames lists every hook New attaches, by name, in load order.
+func HookNames() []string {
+	var names []string
+	for _, sc := range syscalls {
+		names = append(names, "syscalls/sys_exit_"+sc)
+	}
+	for _, name := range []string{"fork", "exec", "exit"} {
+		names = append(names, "sched/sched_process_"+name)
+	}
+	return append(names, "oom/mark_victim")
+}
+
 // loadSyscalls loads alloc, which owns the shared maps, with an fexit
 // program on each syscall where the kernel permits fentry and can attach to
 // it, else that syscall's sys_exit tracepoint; each fallback says why.

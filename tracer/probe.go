@@ -16,14 +16,20 @@ import (
 
 // Check is one answer of the kernel feature probe.
 type Check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Need   bool   `json:"required"` // oomtrace cannot run without it
-	Detail string `json:"detail"`
+	Name      string `json:"name"`
+	OK        bool   `json:"ok"`
+	Need      bool   `json:"required"`            // oomtrace cannot run without it
+	Unchecked bool   `json:"unchecked,omitempty"` // could not be asked (see Detail)
+	Detail    string `json:"detail"`
 }
 
+// NotChecked is the detail of a check that needs BPF privileges we lack.
+const NotChecked = "not checked: needs root or CAP_BPF"
+
 // Probe asks the kernel what oomtrace can use. It loads and attaches only
-// trivial programs, and detaches them at once.
+// trivial programs, and detaches them at once. Without the privileges to
+// load BPF programs, the checks that would load one are left unchecked: the
+// kernel's EPERM would say nothing about its features.
 func Probe() []Check {
 	_ = rlimit.RemoveMemlock() // so a refusal names its real cause
 	var out []Check
@@ -38,17 +44,25 @@ func Probe() []Check {
 	_ = unix.Uname(&u)
 	out = append(out, Check{Name: "kernel", OK: true, Detail: unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])})
 	add("privileges", true, checkPrivileges(), "root or CAP_BPF+CAP_PERFMON", "missing")
+	bpfOK := checkBPFCaps() == nil
+	probe := func(name string, need bool, f func() error, ok, fail string) {
+		if !bpfOK {
+			out = append(out, Check{Name: name, Need: need, Unchecked: true, Detail: NotChecked})
+			return
+		}
+		add(name, need, f(), ok, fail)
+	}
 	_, err := btf.LoadKernelSpec()
 	add("btf", true, err, "/sys/kernel/btf/vmlinux", "no kernel BTF (CONFIG_DEBUG_INFO_BTF)")
-	add("ringbuf", true, features.HaveMapType(ebpf.RingBuf), "BPF ring buffer", "no BPF ring buffer (needs 5.8)")
-	add("task_storage", true, features.HaveMapType(ebpf.TaskStorage), "task local storage for per-process counters", "no task storage (needs 5.11)")
+	probe("ringbuf", true, func() error { return features.HaveMapType(ebpf.RingBuf) }, "BPF ring buffer", "no BPF ring buffer (needs 5.8)")
+	probe("task_storage", true, func() error { return features.HaveMapType(ebpf.TaskStorage) }, "task local storage for per-process counters", "no task storage (needs 5.11)")
 	if dir, ok := TracefsMounted(); ok {
 		add("tracefs", false, nil, "mounted at "+dir, "")
 	} else {
 		add("tracefs", false, errors.New("not mounted"), "", "oomtrace mounts it at "+tracefsDir+" when it starts")
 	}
-	add("fentry", false, probeFentry(), "permitted: the syscall hooks use fexit", "unavailable, the syscall hooks use tracepoints")
-	add("kprobe", false, probeKprobe(), "available (not needed: tracepoints or fexit carry every hook)", "unavailable (not needed)")
+	probe("fentry", false, probeFentry, "permitted: the syscall hooks use fexit", "unavailable, the syscall hooks use tracepoints")
+	probe("kprobe", false, probeKprobe, "available (not needed: tracepoints or fexit carry every hook)", "unavailable (not needed)")
 	return out
 }
 

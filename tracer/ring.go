@@ -56,16 +56,22 @@ func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, out chan<- Event
 			bad.Add(1)
 			continue
 		}
-		if int(ev.Type) < numEventTypes {
-			recv[ev.Type].Add(1)
-		}
 		if o.before != nil {
 			o.before()
 		}
+		// Counted once handed on, so that received is what the reader got;
+		// on the way out, room in out still takes the event.
 		select {
 		case out <- ev:
-		case <-done:
-			return nil
+		default:
+			select {
+			case out <- ev:
+			case <-done:
+				return nil
+			}
+		}
+		if int(ev.Type) < numEventTypes {
+			recv[ev.Type].Add(1)
 		}
 	}
 }

@@ -4,6 +4,7 @@
 package tracer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,7 +108,7 @@ type Tracer struct {
 	hooks []Hook
 
 	links   []link.Link
-	readers []*ringbuf.Reader
+	readers []ringReader
 	events  chan Event
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -119,6 +120,8 @@ type Tracer struct {
 	undecoded atomic.Uint64
 
 	startOnce sync.Once
+	stopOnce  sync.Once
+	stopErr   error
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -159,11 +162,29 @@ func (t *Tracer) Hooks() []Hook { return append([]Hook(nil), t.hooks...) }
 // or SamplerProc (none; known after Start).
 func (t *Tracer) Sampler() string { return t.samplerMode }
 
-// Start attaches every program and starts reading the rings.
-func (t *Tracer) Start() error {
+// Start attaches every program and starts reading the rings. When ctx ends,
+// the programs are detached and the readers stopped as Close would, and the
+// Events channel is closed; Counters, Stats and Processes keep working until
+// Close, which must still be called.
+func (t *Tracer) Start(ctx context.Context) error {
 	err := errors.New("tracer already started")
-	t.startOnce.Do(func() { err = t.start() })
+	t.startOnce.Do(func() {
+		if err = t.start(); err == nil {
+			t.watch(ctx)
+		}
+	})
 	return err
+}
+
+// watch stops the tracer when ctx ends, unless it was stopped first.
+func (t *Tracer) watch(ctx context.Context) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			t.stop()
+		case <-t.done:
+		}
+	}()
 }
 
 func (t *Tracer) start() error {
@@ -212,7 +233,7 @@ func (t *Tracer) start() error {
 		t.Close()
 		return fmt.Errorf("oom ring reader: %w", err)
 	}
-	t.readers = []*ringbuf.Reader{evr, oomr}
+	t.readers = []ringReader{evr, oomr}
 	flushed := make(chan struct{}, 1)
 	t.run(evr, decodeEvent, pumpOpts{poll: t.cfg.Poll, flushed: flushed})
 	// OOM events wake their reader at once. What the events ring already
@@ -242,7 +263,8 @@ func (t *Tracer) run(r ringReader, d decodeFunc, o pumpOpts) {
 	}()
 }
 
-// Events delivers events until Close; then the channel is closed.
+// Events delivers events until Close or the end of Start's context; then the
+// channel is closed.
 func (t *Tracer) Events() <-chan Event { return t.events }
 
 // Counters returns the kernel's counters for a live process: from its slot,
@@ -305,21 +327,31 @@ func (t *Tracer) Stats() (Stats, error) {
 	return s, nil
 }
 
-// Close detaches everything and releases the BPF objects. It is safe to call
-// more than once. The Events channel is closed when it returns.
-func (t *Tracer) Close() error {
-	t.closeOnce.Do(func() {
+// stop detaches the programs and stops the readers, once. The Events channel
+// is closed when it returns; the maps stay readable.
+func (t *Tracer) stop() error {
+	t.stopOnce.Do(func() {
 		var errs []error
 		for _, l := range t.links {
 			errs = append(errs, l.Close())
 		}
-		errs = append(errs, t.sampler.close())
 		for _, r := range t.readers {
 			errs = append(errs, r.Close())
 		}
 		close(t.done)
 		t.wg.Wait()
 		close(t.events)
+		t.stopErr = errors.Join(errs...)
+	})
+	return t.stopErr
+}
+
+// Close stops the tracer if Start's context has not, and releases the BPF
+// objects. It is safe to call more than once, and after the context ended.
+// The Events channel is closed when it returns.
+func (t *Tracer) Close() error {
+	t.closeOnce.Do(func() {
+		errs := []error{t.stop(), t.sampler.close()}
 		if t.objs != nil {
 			errs = append(errs, t.objs.Close())
 		}

@@ -32,7 +32,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks := doctorChecks()
 	var missing []string
 	for _, c := range checks {
-		if c.Need && !c.OK {
+		if c.Need && !c.OK && !c.Unchecked {
 			missing = append(missing, c.Name)
 		}
 	}
@@ -48,6 +48,8 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 		for _, c := range checks {
 			mark := "ok  "
 			switch {
+			case c.Unchecked:
+				mark = "?   "
 			case !c.OK && c.Need:
 				mark = "FAIL"
 			case !c.OK:
@@ -67,13 +69,24 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 
 func doctorChecks() []tracer.Check {
 	checks := tracer.Probe()
-	canLoad := true
+	var cannot []string // what keeps the programs from loading
+	unprivileged := false
 	for _, c := range checks {
-		if c.Need && !c.OK {
-			canLoad = false
+		if c.Need && !c.OK && !c.Unchecked {
+			cannot = append(cannot, c.Name)
 		}
+		unprivileged = unprivileged || c.Unchecked
 	}
-	if canLoad {
+	if len(cannot) > 0 {
+		why := tracer.NotChecked
+		if !unprivileged {
+			why = "not checked: cannot load (" + strings.Join(cannot, ", ") + ")"
+		}
+		for _, name := range tracer.HookNames() {
+			checks = append(checks, tracer.Check{Name: "hook " + name, Need: true, Unchecked: true, Detail: why})
+		}
+		checks = append(checks, tracer.Check{Name: "sampling", Unchecked: true, Detail: why})
+	} else {
 		hooks, smp, err := tracer.LoadOnly(tracer.Config{})
 		if err != nil {
 			checks = append(checks, tracer.Check{Name: "load", Need: true, Detail: oneLine(err)})

@@ -128,7 +128,7 @@ func startEngine(e *engineFlags, stderr io.Writer) (*engine, error) {
 	if err != nil {
 		return nil, loadError(err, e.verbose)
 	}
-	if err := tr.Start(); err != nil {
+	if err := tr.Start(context.Background()); err != nil {
 		tr.Close()
 		return nil, loadError(err, e.verbose)
 	}

@@ -35,7 +35,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
 	readyFile := fs.String("ready-file", "", "write this file once every probe is attached")
 	ringSize := fs.String("ring-size", "512KiB", "size of the events ring buffer (a power of two, at least 4KiB)")
-	verbose := fs.Bool("verbose", false, "print full verifier logs on load errors")
+	verbose := fs.Bool("verbose", false, "print multi-line load errors in full (verifier logs always are)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -53,12 +53,20 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 		return usagef("invalid --duration %s", *duration)
 	}
 
+	// Signals are caught from before the ready file is written, so a script
+	// that signals as soon as it appears still gets the summary. A signal,
+	// or --duration, ends Start's context: the tracer stops and closes its
+	// Events channel once all it read is handed on, and the counts are final.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	tr, err := tracer.New(cfg)
 	if err != nil {
 		return loadError(err, *verbose)
 	}
 	defer tr.Close()
-	if err := tr.Start(); err != nil {
+	if err := tr.Start(ctx); err != nil {
 		return loadError(err, *verbose)
 	}
 	for _, l := range fallbacks(tr.Hooks()) {
@@ -70,12 +78,8 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
+		defer time.AfterFunc(*duration, cancel).Stop()
 	}
 
 	w := bufio.NewWriter(stdout)
@@ -93,12 +97,11 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	events := tr.Events()
-loop:
-	for {
+	for open := true; open; {
 		select {
 		case ev, ok := <-events:
-			if !ok {
-				break loop
+			if open = ok; !ok {
+				break
 			}
 			if err := print(&ev); err != nil {
 				return err
@@ -110,22 +113,14 @@ loop:
 			if err := w.Flush(); err != nil {
 				return err
 			}
-		case <-ctx.Done():
-			break loop
-		}
-	}
-	stats, statsErr := tr.Stats()
-	tr.Close()
-	for ev := range events { // what was read before Close
-		if err := print(&ev); err != nil {
-			return err
 		}
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if statsErr != nil {
-		return statsErr
+	stats, err := tr.Stats()
+	if err != nil {
+		return err
 	}
 	fmt.Fprint(stderr, formatStats(stats))
 	return nil
@@ -153,13 +148,14 @@ func tracerConfig(minSize, ringSize string) (tracer.Config, error) {
 	return cfg, nil
 }
 
-// loadError prints verifier logs in full when asked.
+// loadError keeps a load error to one line, but for a verifier log, which
+// follows that line in full; --verbose prints other multi-line errors whole.
 func loadError(err error, verbose bool) error {
-	if verbose {
-		return fmt.Errorf("%+v", err)
+	if log, ok := tracer.VerifierLog(err); ok {
+		return exitCodeError{code: 1, msg: oneLine(err) + "\n" + log}
 	}
-	if strings.Contains(fmt.Sprintf("%+v", err), "\n") {
-		return fmt.Errorf("%v (run with --verbose for the verifier log)", oneLine(err))
+	if full := fmt.Sprintf("%+v", err); verbose && strings.Contains(full, "\n") {
+		return exitCodeError{code: 1, msg: full}
 	}
 	return err
 }
