@@ -44,7 +44,7 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 	fs.StringVar(&e.ringSize, "ring-size", "512KiB", "size of the events ring buffer")
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
-	fs.BoolVar(&e.verbose, "verbose", false, "print full verifier logs on load errors")
+	fs.BoolVar(&e.verbose, "verbose", false, "print multi-line load errors in full (verifier logs always are)")
 	fs.StringVar(&e.cpuProfile, "cpu-profile", "", "write a Go CPU profile of oomtrace itself to `FILE` (read it with go tool pprof)")
 }
 
