@@ -70,13 +70,6 @@ func (c *Config) defaults() {
 	}
 }
 
-// Source is what the rest of oomtrace needs from a tracer; tests fake it.
-type Source interface {
-	Events() <-chan Event
-	Counters(pid int) (Counters, error)
-	Stats() (Stats, error)
-}
-
 // Counters are one process's kernel-side totals since it was first seen.
 type Counters = allocProcCounters
 
@@ -125,8 +118,6 @@ type Tracer struct {
 	closeOnce sync.Once
 	closeErr  error
 }
-
-var _ Source = (*Tracer)(nil)
 
 // New checks privileges and kernel features and loads the programs. Nothing is
 // attached until Start.
