@@ -46,7 +46,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *pid < 0 {
+	if *pid < 0 || *pid > 1<<22 { // PID_MAX_LIMIT
 		return usagef("invalid --pid %d", *pid)
 	}
 	if *duration < 0 {
