@@ -39,6 +39,9 @@ var workload = struct {
 // the file must be called "workload": the tests check the comm).
 func workloadBin(t *testing.T) string {
 	t.Helper()
+	if os.Getenv("OOMTRACE_WORKLOAD") == "" {
+		needTool(t, "cc", "gcc libc6-dev")
+	}
 	workload.once.Do(func() {
 		if p := os.Getenv("OOMTRACE_WORKLOAD"); p != "" {
 			workload.path, workload.err = filepath.Abs(p)
