@@ -27,6 +27,36 @@ func parseInvoked(msg string) (comm, gfp string, order int, ok bool) {
 	return comm, gfp, order, true
 }
 
+// parseCPU reads the dump_stack header the kernel prints after "invoked
+// oom-killer": "CPU: 1 [UID: 0 ]PID: 5403 Comm: workload Not tainted ...".
+// The comm may hold spaces, so it is returned as far as it can be known: up
+// to " Not tainted", " Tainted:" or " Kdump:", else the rest of the line.
+func parseCPU(msg string) (pid int, comm string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, "CPU: ")
+	if !ok {
+		return 0, "", false
+	}
+	_, rest, ok = strings.Cut(rest, " PID: ")
+	if !ok {
+		return 0, "", false
+	}
+	n := leadingDigits(rest)
+	pid, err := strconv.Atoi(rest[:n])
+	if err != nil || pid <= 0 {
+		return 0, "", false
+	}
+	comm, ok = strings.CutPrefix(rest[n:], " Comm: ")
+	if !ok {
+		return 0, "", false
+	}
+	for _, end := range []string{" Kdump:", " Not tainted", " Tainted:"} {
+		if i := strings.Index(comm, end); i >= 0 {
+			comm = comm[:i]
+		}
+	}
+	return pid, comm, true
+}
+
 // splitTop splits s at commas outside parentheses and trims each part.
 func splitTop(s string) []string {
 	var out []string

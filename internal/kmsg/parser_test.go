@@ -78,7 +78,7 @@ func TestParserCases(t *testing.T) {
 			"Out of memory: Killed process 33 (w3)"+mem,
 		), []Report{
 			with(full(11, "w1"), func(r *Report) {
-				r.Trigger, r.GFPMask, r.Constraint, r.OOMMemcg, r.TaskMemcg = "w1", "0xcc0(GFP_KERNEL)", "CONSTRAINT_MEMCG", "/a", "/a/1"
+				r.Trigger, r.TriggerPID, r.GFPMask, r.Constraint, r.OOMMemcg, r.TaskMemcg = "w1", 11, "0xcc0(GFP_KERNEL)", "CONSTRAINT_MEMCG", "/a", "/a/1"
 			}),
 			with(full(22, "big"), func(r *Report) {
 				r.Trigger, r.GFPMask, r.Constraint, r.TaskMemcg = "w2", "0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP)", "CONSTRAINT_NONE", "/b"

@@ -4,6 +4,7 @@ package kmsg
 type Report struct {
 	Usec       uint64 // timestamp of the "Killed process" line, microseconds since boot
 	Trigger    string // comm of the task that "invoked oom-killer" ("" if not seen)
+	TriggerPID int    // its pid, from the "CPU: N PID: P Comm: C" line after it (0 if not seen)
 	GFPMask    string // e.g. "0xcc0(GFP_KERNEL)"
 	Order      int
 	Constraint string // CONSTRAINT_MEMCG, CONSTRAINT_NONE, CONSTRAINT_CPUSET, CONSTRAINT_MEMORY_POLICY

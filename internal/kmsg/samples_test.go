@@ -71,7 +71,7 @@ CPU: 11 PID: 42421 Comm: memcg_test_1 Kdump: loaded Tainted: G        W  OE  ---
 [14808.064121] [11344]     0 11344    97590    46185     113       5        0             0 main
 [14808.064125] Memory cgroup out of memory: Kill process 11344 (main) score 904 or sacrifice child
 [14808.083306] Killed process 11344 (main) total-vm:390360kB, anon-rss:183712kB, file-rss:1016kB`,
-		want: []Report{{Usec: 14808083306, Trigger: "main", GFPMask: "0x24000c0",
+		want: []Report{{Usec: 14808083306, Trigger: "main", TriggerPID: 11345, GFPMask: "0x24000c0",
 			OOMMemcg:  "/docker/34186d9bd07706222bd427bb647ceed81e8e108eb653ff73c7137099fca1cab6",
 			TaskMemcg: "/docker/34186d9bd07706222bd427bb647ceed81e8e108eb653ff73c7137099fca1cab6",
 			PID:       11344, Comm: "main", UID: -1, TotalVMKB: 390360, AnonRSSKB: 183712, FileRSSKB: 1016}},
@@ -127,16 +127,16 @@ CPU: 11 PID: 42421 Comm: memcg_test_1 Kdump: loaded Tainted: G        W  OE  ---
 [   37.144328][   T54] oom_reaper: reaped process 1 (systemd), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB
 [   37.218860][ T9185] Memory cgroup out of memory: Killed process 9192 (a.out) total-vm:14456kB, anon-rss:1080kB, file-rss:512kB, shmem-rss:0kB`,
 		want: []Report{
-			{Usec: 37128158, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Usec: 37128158, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", TaskMemcg: "/test1", PID: 9188, Comm: "a.out", UID: 0,
 				TotalVMKB: 14456, AnonRSSKB: 10324, FileRSSKB: 504},
-			{Usec: 37135498, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Usec: 37135498, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", PID: 1, Comm: "systemd", UID: -1,
 				TotalVMKB: 43400, AnonRSSKB: 1228, FileRSSKB: 3992},
-			{Usec: 37143434, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Usec: 37143434, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", PID: 9182, Comm: "a.out", UID: -1,
 				TotalVMKB: 14456, AnonRSSKB: 76, FileRSSKB: 588},
-			{Usec: 37218860, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Usec: 37218860, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", PID: 9192, Comm: "a.out", UID: -1,
 				TotalVMKB: 14456, AnonRSSKB: 1080, FileRSSKB: 512},
 		},
@@ -196,7 +196,7 @@ Call Trace:
 [1099268]    33 1099268    31403     1486      326     1128        32   294912    18208             0 uwsgi
 Out of memory: Killed process 3581527 (uwsgi) total-vm:517892kB, anon-rss:263092kB, file-rss:29128kB, shmem-rss:0kB, UID:33 pgtables:740kB oom_score_adj:0
 systemd-journald[375]: Under memory pressure, flushing caches.`,
-		want: []Report{{Trigger: "postgres", GFPMask: "0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP)",
+		want: []Report{{Trigger: "postgres", TriggerPID: 3589817, GFPMask: "0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP)",
 			PID: 3581527, Comm: "uwsgi", UID: 33, TotalVMKB: 517892, AnonRSSKB: 263092, FileRSSKB: 29128,
 			PgTablesKB: 740}},
 	},
