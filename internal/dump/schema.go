@@ -82,9 +82,12 @@ type Kill struct {
 	KernelReport  bool  `json:"kernel_report"` // the /dev/kmsg report was found and joined
 	// ConstraintInferred: the kernel printed no constraint (it rate-limits
 	// its OOM report to 10 per 5 s), so it was inferred from the victim's
-	// memory cgroup: a limit and a raised oom_kill counter mean CONSTRAINT_MEMCG.
-	ConstraintInferred bool   `json:"constraint_inferred,omitempty"`
-	Source             string `json:"source"` // tp_btf or tracepoint
+	// memory cgroup: a limit, and the cgroup hit it (v2 memory.events oom,
+	// v1 memory.failcnt) since the previous kill in it, mean CONSTRAINT_MEMCG.
+	ConstraintInferred bool `json:"constraint_inferred,omitempty"`
+	// Source is tp_btf or tracepoint (the BPF event), or kmsg: the event was
+	// lost and the kill is known from the kernel's report alone.
+	Source string `json:"source"`
 }
 
 // Task names a process and its service.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,20 @@ type pending struct {
 	since time.Time
 }
 
+// report is a kernel report not yet matched to a kill, and when it came.
+type report struct {
+	rep kmsg.Report
+	at  time.Time
+}
+
+// memcgState is what the recorder knows of a memory cgroup's counters as of
+// the previous kill in it (or as first seen in a snapshot).
+type memcgState struct {
+	kills  uint64 // oom_kill counter, one per kill accounted
+	hits   uint64 // times the cgroup hit its limit: v2 memory.events oom, v1 memory.failcnt
+	credit uint64 // kills the last rise of hits covers, not yet attributed
+}
+
 type failed struct {
 	base string
 	d    *dump.Dump
@@ -59,7 +74,7 @@ type Recorder struct {
 	cfg     Config
 	hist    *history.History
 	pending []*pending
-	reports []kmsg.Report // reports not yet matched to a kill
+	reports []report // reports not yet matched to a kill
 	retry   []failed
 	warned  map[string]time.Time
 	kills   []dump.Kill
@@ -67,6 +82,10 @@ type Recorder struct {
 	vmStart uint64
 	vmOK    bool
 	lastErr string
+	memcgs  map[string]*memcgState
+	// deficitSince is when the kernel's kill counter first exceeded the
+	// kills seen (written or pending); zero while it does not.
+	deficitSince time.Time
 }
 
 // New makes a recorder writing into cfg.OutDir.
@@ -92,7 +111,7 @@ func New(cfg Config, hist *history.History) *Recorder {
 	if cfg.ServiceOf == nil {
 		cfg.ServiceOf = func(_ int, comm string) string { return comm }
 	}
-	r := &Recorder{cfg: cfg, hist: hist, warned: map[string]time.Time{}}
+	r := &Recorder{cfg: cfg, hist: hist, warned: map[string]time.Time{}, memcgs: map[string]*memcgState{}}
 	r.vmStart, r.vmOK = 0, false
 	if v, err := cfg.VMStat(); err == nil {
 		r.vmStart, r.vmOK = v, true
@@ -133,7 +152,7 @@ func (r *Recorder) OnEvent(ev *tracer.Event) {
 func (r *Recorder) OnReport(rep kmsg.Report) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.reports = append(r.reports, rep)
+	r.reports = append(r.reports, report{rep: rep, at: r.cfg.Now()})
 	if len(r.reports) > 256 {
 		r.reports = r.reports[len(r.reports)-256:]
 	}
@@ -142,27 +161,74 @@ func (r *Recorder) OnReport(rep kmsg.Report) {
 
 // joinLocked matches pending kills with reports and writes the joined ones.
 func (r *Recorder) joinLocked() {
+	var due []dump.Kill
 	keep := r.pending[:0]
 	for _, p := range r.pending {
 		if i := r.matchLocked(p.kill.Victim.PID); i >= 0 {
-			rep := r.reports[i]
+			rep := r.reports[i].rep
 			r.reports = append(r.reports[:i], r.reports[i+1:]...)
-			p.kill.KernelReport = true
-			p.kill.Constraint, p.kill.OOMMemcg, p.kill.TaskMemcg = rep.Constraint, rep.OOMMemcg, rep.TaskMemcg
-			if p.kill.Victim.Cgroup == "" {
-				p.kill.Victim.Cgroup = rep.TaskMemcg
+			joinReport(&p.kill, rep)
+			if p.kill.Victim.Comm != "" && p.kill.Victim.Service == "" {
+				p.kill.Victim.Service = r.cfg.ServiceOf(int(p.kill.Victim.PID), p.kill.Victim.Comm)
 			}
-			r.writeKillLocked(p.kill)
+			due = append(due, p.kill)
 			continue
 		}
 		keep = append(keep, p)
 	}
 	r.pending = keep
+	r.writeKillsLocked(due)
+}
+
+// writeKillsLocked writes kills already taken off the pending list, so that
+// no kill counts twice (as pending and as written) in a dump's accounting.
+func (r *Recorder) writeKillsLocked(kills []dump.Kill) {
+	for _, k := range kills {
+		r.writeKillLocked(k)
+	}
+}
+
+// joinReport adds the kernel's report to a kill. A kill from the plain
+// tracepoint of a kernel before about 6.8 has only the victim's pid: its
+// comm, sizes, oom_score_adj and uid then come from the report.
+func joinReport(k *dump.Kill, rep kmsg.Report) {
+	k.KernelReport = true
+	k.Constraint, k.OOMMemcg, k.TaskMemcg = rep.Constraint, rep.OOMMemcg, rep.TaskMemcg
+	if k.Victim.Cgroup == "" {
+		k.Victim.Cgroup = rep.TaskMemcg
+	}
+	if v := &k.Victim; v.Comm == "" {
+		v.Comm, v.Service = rep.Comm, ""
+		v.AnonRSSBytes, v.FileRSSBytes, v.ShmemRSSBytes = rep.AnonRSSKB*1024, rep.FileRSSKB*1024, rep.ShmemRSSKB*1024
+		v.TotalVMBytes, v.PgTablesBytes, v.OOMScoreAdj = rep.TotalVMKB*1024, rep.PgTablesKB*1024, int32(rep.OOMScoreAdj)
+		if rep.UID >= 0 {
+			v.UID = uint32(rep.UID)
+		}
+	}
+}
+
+// killFromReport makes a kill of a kernel report alone, for a kill whose
+// event the BPF side did not deliver. Its time is when the report came.
+func (r *Recorder) killFromReport(rp report) dump.Kill {
+	rep := rp.rep
+	k := dump.Kill{
+		Time:          rp.at.UTC(),
+		Victim:        dump.Victim{Task: dump.Task{PID: uint32(rep.PID)}},
+		Trigger:       dump.Task{PID: uint32(rep.TriggerPID), Comm: rep.Trigger},
+		MemcgOOMKills: -1,
+		Source:        "kmsg",
+	}
+	joinReport(&k, rep)
+	k.Victim.Service = r.cfg.ServiceOf(rep.PID, rep.Comm)
+	if rep.Trigger != "" {
+		k.Trigger.Service = r.cfg.ServiceOf(rep.TriggerPID, rep.Trigger)
+	}
+	return k
 }
 
 func (r *Recorder) matchLocked(pid uint32) int {
-	for i, rep := range r.reports {
-		if rep.PID == int(pid) {
+	for i, rp := range r.reports {
+		if rp.rep.PID == int(pid) {
 			return i
 		}
 	}
@@ -176,37 +242,116 @@ func (r *Recorder) OnSnapshot(snap aggregate.Snapshot) {
 	defer r.mu.Unlock()
 	r.hist.Add(snap)
 	now := r.cfg.Now()
+	var due []dump.Kill
 	keep := r.pending[:0]
 	for _, p := range r.pending {
 		if now.Sub(p.since) >= r.cfg.KmsgWait {
-			r.writeKillLocked(p.kill)
+			due = append(due, p.kill)
 			continue
 		}
 		keep = append(keep, p)
 	}
 	r.pending = keep
+	r.writeKillsLocked(due)
+	r.reportsOnlyLocked(now)
+	r.baselineLocked(snap)
 	r.warnLocked(snap)
 	r.retryLocked(now)
+}
+
+// reportsOnlyLocked writes a dump for each kernel report no event came for
+// within KmsgWait, while the kernel has counted more kills than the recorder
+// saw for at least as long: the BPF side lost those kills (ring full), the
+// kernel did not. A report whose kill was written already (it came late), or
+// whose kill the kernel's counter does not miss, is dropped.
+func (r *Recorder) reportsOnlyLocked(now time.Time) {
+	deficit, ok := r.deficitLocked(now)
+	for ok && len(r.reports) > 0 {
+		rp := r.reports[0]
+		if now.Sub(rp.at) < r.cfg.KmsgWait {
+			return
+		}
+		if deficit > 0 && now.Sub(r.deficitSince) < r.cfg.KmsgWait {
+			return
+		}
+		r.reports = r.reports[1:]
+		if deficit > 0 && !r.writtenLocked(rp.rep.PID) {
+			r.writeKillLocked(r.killFromReport(rp))
+		}
+		deficit, ok = r.deficitLocked(now)
+	}
+}
+
+// writtenLocked says whether a recent kill already names pid as victim.
+func (r *Recorder) writtenLocked(pid int) bool {
+	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-256; i-- {
+		if r.kills[i].Victim.PID == uint32(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+// deficitLocked returns how many kills the kernel counted since the start
+// beyond those written or pending, and keeps deficitSince.
+func (r *Recorder) deficitLocked(now time.Time) (uint64, bool) {
+	if !r.vmOK {
+		return 0, false
+	}
+	v, err := r.cfg.VMStat()
+	if err != nil || v < r.vmStart {
+		return 0, false
+	}
+	seen := uint64(len(r.kills) + len(r.pending))
+	if v-r.vmStart <= seen {
+		r.deficitSince = time.Time{}
+		return 0, true
+	}
+	if r.deficitSince.IsZero() {
+		r.deficitSince = now
+	}
+	return v - r.vmStart - seen, true
+}
+
+// baselineLocked notes the OOM counters of memory cgroups seen for the first
+// time, so the first kill in one can tell a memcg OOM from a global one.
+func (r *Recorder) baselineLocked(snap aggregate.Snapshot) {
+	if r.cfg.Cgroups == nil {
+		return
+	}
+	for _, d := range snap.System.Memcgs {
+		if _, ok := r.memcgs[d.Path]; ok || len(r.memcgs) >= 4096 || r.pendingInLocked(d.Path) {
+			continue
+		}
+		m := cgroup.Memcg{H: *r.cfg.Cgroups, Path: d.Path}
+		if h, err := limitHits(m); err == nil {
+			r.memcgs[d.Path] = &memcgState{kills: d.OOMKills, hits: h}
+		}
+	}
 }
 
 // Flush writes every pending kill at once (on exit).
 func (r *Recorder) Flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var due []dump.Kill
 	for _, p := range r.pending {
-		r.writeKillLocked(p.kill)
+		due = append(due, p.kill)
 	}
 	r.pending = nil
+	r.writeKillsLocked(due)
 	r.retryLocked(time.Time{}.Add(1 << 62))
 }
 
 func (r *Recorder) writeKillLocked(k dump.Kill) {
 	if r.cfg.Cgroups != nil && k.Victim.Cgroup != "" {
 		m := cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}
-		if n, err := m.OOMKills(); err == nil {
+		n, err := m.OOMKills()
+		if err == nil {
 			k.MemcgOOMKills = int64(n)
 		}
-		if lim, err := m.Limit(); err == nil && lim > 0 && k.MemcgOOMKills > 0 && k.Constraint == "" {
+		memcg := err == nil && r.memcgOOMLocked(m, n)
+		if lim, err := m.Limit(); err == nil && lim > 0 && memcg && k.Constraint == "" {
 			k.Constraint, k.ConstraintInferred = "CONSTRAINT_MEMCG", true
 			k.OOMMemcg, k.TaskMemcg = k.Victim.Cgroup, k.Victim.Cgroup
 		}
@@ -214,6 +359,68 @@ func (r *Recorder) writeKillLocked(k dump.Kill) {
 	r.kills = append(r.kills, k)
 	d := r.buildLocked(dump.KindOOM, k.Time, []dump.Kill{k})
 	r.writeLocked(dump.Name(dump.KindOOM, k.Time, k.Victim.PID), d)
+}
+
+// pendingInLocked says whether a kill waiting for its report was in cgroup
+// path: its counters already include that kill, so they are no baseline.
+func (r *Recorder) pendingInLocked(path string) bool {
+	for _, p := range r.pending {
+		if p.kill.Victim.Cgroup == path {
+			return true
+		}
+	}
+	return false
+}
+
+// memcgOOMLocked accounts one kill in cgroup m, whose oom_kill counter now
+// reads kills, and says whether it came from the cgroup's own limit. The
+// kernel raises a cgroup's oom_kill for any kill of a task in it, a global
+// one too; a memcg OOM also raises its limit-hit counter first. So a kill is
+// a memcg one when the limit was hit since the previous kill in the cgroup
+// (then every kill the counter shows beyond those accounted is), or when an
+// earlier such rise still covers it. A cgroup never seen before starts at zero.
+func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
+	st := r.memcgs[m.Path]
+	if st == nil {
+		st = &memcgState{}
+		if len(r.memcgs) < 4096 {
+			r.memcgs[m.Path] = st
+		}
+	}
+	if h, err := limitHits(m); err == nil && h > st.hits {
+		st.hits = h
+		if kills > st.kills {
+			st.credit = kills - st.kills
+		}
+	}
+	if kills > st.kills {
+		st.kills++
+	}
+	if st.credit == 0 {
+		return false
+	}
+	st.credit--
+	return true
+}
+
+// limitHits reads how often cgroup m hit its limit: v2 memory.events oom
+// (each memcg OOM), v1 memory.failcnt (each charge refused at the limit,
+// which every memcg OOM starts with).
+func limitHits(m cgroup.Memcg) (uint64, error) {
+	name, key := "memory.failcnt", ""
+	if m.H.Version == 2 {
+		name, key = "memory.events", "oom "
+	}
+	b, err := os.ReadFile(filepath.Join(m.H.Dir(m.Path), name))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %q in %s", key, name)
 }
 
 func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
@@ -320,9 +527,13 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 	if r.vmOK {
 		if v, err := r.cfg.VMStat(); err == nil && v >= r.vmStart {
 			d.OOMKillsKernel = v - r.vmStart
-			if seen := uint64(len(r.kills)); d.OOMKillsKernel > seen {
-				d.Missed = d.OOMKillsKernel - seen
-			}
+		}
+		// Kills pending, or reported by the kernel and waiting for their
+		// event, are not missed; nor is a kill counted a moment ago whose
+		// event is still on its way: only a deficit older than KmsgWait is.
+		now := r.cfg.Now()
+		if def, ok := r.deficitLocked(now); ok && def > uint64(len(r.reports)) && now.Sub(r.deficitSince) >= r.cfg.KmsgWait {
+			d.Missed = def - uint64(len(r.reports))
 		}
 	}
 	return d
