@@ -79,6 +79,8 @@ type Recorder struct {
 	warned  map[string]time.Time
 	kills   []dump.Kill
 	dumps   []string
+	bases   map[string]bool // base names given out, written or queued
+	paths   map[string]bool // the paths in dumps
 	vmStart uint64
 	vmOK    bool
 	lastErr string
@@ -111,7 +113,8 @@ func New(cfg Config, hist *history.History) *Recorder {
 	if cfg.ServiceOf == nil {
 		cfg.ServiceOf = func(_ int, comm string) string { return comm }
 	}
-	r := &Recorder{cfg: cfg, hist: hist, warned: map[string]time.Time{}, memcgs: map[string]*memcgState{}}
+	r := &Recorder{cfg: cfg, hist: hist, warned: map[string]time.Time{}, memcgs: map[string]*memcgState{},
+		bases: map[string]bool{}, paths: map[string]bool{}}
 	r.vmStart, r.vmOK = 0, false
 	if v, err := cfg.VMStat(); err == nil {
 		r.vmStart, r.vmOK = v, true
@@ -539,8 +542,21 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 	return d
 }
 
-// writeLocked writes a dump; a failure is logged and retried later.
+// writeLocked writes a dump; a failure is logged and retried later. A base
+// name given out before (two warnings in one sample, two snapshots in one
+// millisecond) gets a suffix, so no dump replaces another; the summary's
+// fixed name is the exception.
 func (r *Recorder) writeLocked(base string, d *dump.Dump) ([]string, error) {
+	if d.Kind != dump.KindSummary {
+		base = dump.Unique(base, func(b string) bool {
+			if r.bases[b] {
+				return true
+			}
+			_, err := os.Lstat(filepath.Join(r.cfg.OutDir, b+".json"))
+			return err == nil
+		})
+	}
+	r.bases[base] = true
 	paths, err := r.tryWrite(base, d)
 	if err != nil {
 		if len(r.retry) < 16 {
@@ -567,7 +583,12 @@ func (r *Recorder) tryWrite(base string, d *dump.Dump) ([]string, error) {
 		return nil, err
 	}
 	r.lastErr = ""
-	r.dumps = append(r.dumps, paths...)
+	for _, p := range paths {
+		if !r.paths[p] {
+			r.paths[p] = true
+			r.dumps = append(r.dumps, p)
+		}
+	}
 	r.cfg.Logger.Info("dump written", "kind", d.Kind, "file", paths[0])
 	return paths, nil
 }

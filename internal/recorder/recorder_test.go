@@ -323,3 +323,41 @@ func TestInferredConstraint(t *testing.T) {
 		})
 	}
 }
+
+// Two snapshots in the same millisecond, and warnings for two domains in one
+// sample, each keep their own files, and every path is counted once.
+func TestDumpNamesUnique(t *testing.T) {
+	dir := t.TempDir()
+	var kernel uint64
+	r, c, _ := newTest(t, dir, &kernel)
+	r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second), System: aggregate.System{Memcgs: []aggregate.MemcgDomain{
+		{Path: "/a", TimeToOOM: &aggregate.TimeToOOM{Domain: "/a", Seconds: 12, Service: "leaky"}},
+		{Path: "/b", TimeToOOM: &aggregate.TimeToOOM{Domain: "/b", Seconds: 20, Service: "slow"}},
+	}}})
+	for i := 0; i < 2; i++ {
+		if _, err := r.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	domains := map[string]bool{}
+	for _, d := range readDumps(t, filepath.Join(dir, "warn-*.json")) {
+		domains[d.Warning.Domain] = true
+	}
+	if !domains["/a"] || !domains["/b"] {
+		t.Errorf("warn dumps for %v, want /a and /b", domains)
+	}
+	if n := len(readDumps(t, filepath.Join(dir, "snapshot-*.json"))); n != 2 {
+		t.Errorf("%d snapshot dumps, want 2", n)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	seen := map[string]bool{}
+	for _, p := range r.Dumps() {
+		if seen[p] {
+			t.Errorf("%s counted twice", p)
+		}
+		seen[p] = true
+	}
+	if len(files) != 12 || len(seen) != 12 {
+		t.Errorf("%d files on disk, %d counted; want 12 and 12", len(files), len(seen))
+	}
+}
