@@ -472,6 +472,7 @@ func (r *Recorder) Summary(run *dump.Run, start time.Time) ([]string, error) {
 	d := r.buildLocked(dump.KindSummary, now, append([]dump.Kill(nil), r.kills...))
 	d.Window.Start = start.UTC()
 	d.Services = r.hist.Services(start, now, now)
+	markVictim(d)
 	d.SystemSamples = r.hist.System(start, now)
 	run.Dumps = append([]string(nil), r.dumps...)
 	d.Run = run
@@ -523,9 +524,7 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		k := kills[0]
 		d.Victim, d.Trigger = &k.Victim, &k.Trigger
 		d.Constraint, d.OOMMemcg, d.TaskMemcg = k.Constraint, k.OOMMemcg, k.TaskMemcg
-		for i := range d.Services {
-			d.Services[i].Victim = d.Services[i].Name == k.Victim.Service
-		}
+		markVictim(d)
 	}
 	if r.vmOK {
 		if v, err := r.cfg.VMStat(); err == nil && v >= r.vmStart {
@@ -540,6 +539,13 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		}
 	}
 	return d
+}
+
+// markVictim flags the service of the dump's (first) victim.
+func markVictim(d *dump.Dump) {
+	for i := range d.Services {
+		d.Services[i].Victim = d.Victim != nil && d.Services[i].Name == d.Victim.Service
+	}
 }
 
 // writeLocked writes a dump; a failure is logged and retried later. A base

@@ -93,6 +93,14 @@ func TestKillsJoinTimeoutAndMissed(t *testing.T) {
 	if len(r.Kills()) != 2 {
 		t.Errorf("%d kills recorded", len(r.Kills()))
 	}
+	// The summary lists both kills and flags the first victim's service.
+	if _, err := r.Summary(&dump.Run{}, time.Unix(1_700_000_000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	s := readDumps(t, filepath.Join(dir, "summary.json"))
+	if len(s) != 1 || len(s[0].Kills) != 2 || len(s[0].Services) == 0 || s[0].Services[0].Name != "svc-hog" || !s[0].Services[0].Victim {
+		t.Errorf("summary: %+v", s)
+	}
 }
 
 // The warning comes once per domain per window, and names the driver.
