@@ -127,7 +127,7 @@ func TestRealOOMKill(t *testing.T) {
 				t.Errorf("victim comm %q, kernel says %q", k.Victim.Comm, rep.Comm)
 			}
 			// Nothing else runs in the cgroup: the hog's own charge hit the limit.
-			if k.Trigger.PID != uint32(c.pid) || k.Trigger.Comm != rep.Trigger {
+			if k.Trigger.PID != uint32(c.pid) || rep.TriggerPID != c.pid || k.Trigger.Comm != rep.Trigger {
 				t.Errorf("trigger %d(%s), want %d(%s) as the kernel's 'invoked oom-killer' line says", k.Trigger.PID, k.Trigger.Comm, c.pid, rep.Trigger)
 			}
 			for _, f := range []struct {

@@ -81,9 +81,10 @@ type Kill struct {
 	MemcgOOMKills int64 `json:"memcg_oom_kills"`
 	KernelReport  bool  `json:"kernel_report"` // the /dev/kmsg report was found and joined
 	// ConstraintInferred: the kernel printed no constraint (it rate-limits
-	// its OOM report to 10 per 5 s), so it was inferred from the victim's
-	// memory cgroup: a limit, and the cgroup hit it (v2 memory.events oom,
-	// v1 memory.failcnt) since the previous kill in it, mean CONSTRAINT_MEMCG.
+	// its OOM report to 10 per 5 s, all but the "Killed process" line), so
+	// CONSTRAINT_MEMCG was inferred: from that line's "Memory cgroup out of
+	// memory", or where the kernel prints it bare, from the victim cgroup's
+	// counters rising since the previous kill in it (see the recorder).
 	ConstraintInferred bool `json:"constraint_inferred,omitempty"`
 	// Source is tp_btf or tracepoint (the BPF event), or kmsg: the event was
 	// lost and the kill is known from the kernel's report alone.

@@ -144,6 +144,7 @@ type victim struct {
 	totalVM, anonRSS, fileRSS, shmemRSS uint64
 	pgTables                            uint64
 	adj                                 int
+	reason                              string // the PREFIX
 }
 
 const killedTag = "Killed process "
@@ -167,7 +168,7 @@ func parseKilled(msg string) (v victim, ok bool) {
 	if err != nil || pid <= 0 {
 		return v, false
 	}
-	v.pid, v.uid, rest = pid, -1, rest[n:]
+	v.pid, v.uid, v.reason, rest = pid, -1, strings.TrimSuffix(msg[:i], ": "), rest[n:]
 	if r, ok := strings.CutPrefix(rest, ", UID "); ok {
 		n = leadingDigits(r)
 		v.uid = parseUID(r[:n])

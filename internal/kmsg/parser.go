@@ -94,7 +94,7 @@ func (p *Parser) Feed(r Record) (Report, bool) {
 	rep := p.st.ctx
 	rep.Usec, rep.PID, rep.Comm, rep.UID = r.Usec, v.pid, v.comm, v.uid
 	rep.TotalVMKB, rep.AnonRSSKB, rep.FileRSSKB = v.totalVM, v.anonRSS, v.fileRSS
-	rep.ShmemRSSKB, rep.PgTablesKB, rep.OOMScoreAdj = v.shmemRSS, v.pgTables, v.adj
+	rep.ShmemRSSKB, rep.PgTablesKB, rep.OOMScoreAdj, rep.Reason = v.shmemRSS, v.pgTables, v.adj, v.reason
 	if rep.UID < 0 && p.st.oomLine && p.st.oomPID == v.pid {
 		rep.UID = p.st.oomUID
 	}

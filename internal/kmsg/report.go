@@ -18,4 +18,10 @@ type Report struct {
 	TotalVMKB, AnonRSSKB, FileRSSKB, ShmemRSSKB, PgTablesKB uint64
 
 	OOMScoreAdj int // victim's, from the "Killed process" line
+
+	// Reason is what the "Killed process" line begins with: "Memory cgroup
+	// out of memory" for a memcg OOM, "Out of memory" for a global one;
+	// "" on kernels that print the line bare. The kernel prints this line
+	// even when it rate-limits the rest of the report.
+	Reason string
 }

@@ -44,8 +44,9 @@ type Config struct {
 }
 
 type pending struct {
-	kill  dump.Kill
-	since time.Time
+	kill   dump.Kill
+	since  time.Time
+	reason string // the kernel report's kmsg.Report.Reason, once joined
 }
 
 // report is a kernel report not yet matched to a kill, and when it came.
@@ -58,8 +59,14 @@ type report struct {
 // the previous kill in it (or as first seen in a snapshot).
 type memcgState struct {
 	kills  uint64 // oom_kill counter, one per kill accounted
-	hits   uint64 // times the cgroup hit its limit: v2 memory.events oom, v1 memory.failcnt
+	hits   uint64 // v2 memory.events oom: OOMs of the cgroup itself
 	credit uint64 // kills the last rise of hits covers, not yet attributed
+}
+
+// level is a count of the kernel's kills and when the recorder first read it.
+type level struct {
+	n  uint64
+	at time.Time
 }
 
 type failed struct {
@@ -85,9 +92,9 @@ type Recorder struct {
 	vmOK    bool
 	lastErr string
 	memcgs  map[string]*memcgState
-	// deficitSince is when the kernel's kill counter first exceeded the
-	// kills seen (written or pending); zero while it does not.
-	deficitSince time.Time
+	// levels are the kernel's kill counts (since the start) and when each
+	// was first read, to tell a kill missed from one still on its way.
+	levels []level
 }
 
 // New makes a recorder writing into cfg.OutDir.
@@ -164,17 +171,18 @@ func (r *Recorder) OnReport(rep kmsg.Report) {
 
 // joinLocked matches pending kills with reports and writes the joined ones.
 func (r *Recorder) joinLocked() {
-	var due []dump.Kill
+	var due []*pending
 	keep := r.pending[:0]
 	for _, p := range r.pending {
 		if i := r.matchLocked(p.kill.Victim.PID); i >= 0 {
 			rep := r.reports[i].rep
 			r.reports = append(r.reports[:i], r.reports[i+1:]...)
 			joinReport(&p.kill, rep)
+			p.reason = rep.Reason
 			if p.kill.Victim.Comm != "" && p.kill.Victim.Service == "" {
 				p.kill.Victim.Service = r.cfg.ServiceOf(int(p.kill.Victim.PID), p.kill.Victim.Comm)
 			}
-			due = append(due, p.kill)
+			due = append(due, p)
 			continue
 		}
 		keep = append(keep, p)
@@ -185,9 +193,9 @@ func (r *Recorder) joinLocked() {
 
 // writeKillsLocked writes kills already taken off the pending list, so that
 // no kill counts twice (as pending and as written) in a dump's accounting.
-func (r *Recorder) writeKillsLocked(kills []dump.Kill) {
-	for _, k := range kills {
-		r.writeKillLocked(k)
+func (r *Recorder) writeKillsLocked(kills []*pending) {
+	for _, p := range kills {
+		r.writeKillLocked(p.kill, p.reason)
 	}
 }
 
@@ -245,11 +253,11 @@ func (r *Recorder) OnSnapshot(snap aggregate.Snapshot) {
 	defer r.mu.Unlock()
 	r.hist.Add(snap)
 	now := r.cfg.Now()
-	var due []dump.Kill
+	var due []*pending
 	keep := r.pending[:0]
 	for _, p := range r.pending {
 		if now.Sub(p.since) >= r.cfg.KmsgWait {
-			due = append(due, p.kill)
+			due = append(due, p)
 			continue
 		}
 		keep = append(keep, p)
@@ -268,20 +276,16 @@ func (r *Recorder) OnSnapshot(snap aggregate.Snapshot) {
 // kernel did not. A report whose kill was written already (it came late), or
 // whose kill the kernel's counter does not miss, is dropped.
 func (r *Recorder) reportsOnlyLocked(now time.Time) {
-	deficit, ok := r.deficitLocked(now)
-	for ok && len(r.reports) > 0 {
+	for len(r.reports) > 0 {
 		rp := r.reports[0]
-		if now.Sub(rp.at) < r.cfg.KmsgWait {
-			return
-		}
-		if deficit > 0 && now.Sub(r.deficitSince) < r.cfg.KmsgWait {
+		raw, missed, ok := r.deficitLocked(now)
+		if !ok || now.Sub(rp.at) < r.cfg.KmsgWait || (raw > 0 && missed == 0) {
 			return
 		}
 		r.reports = r.reports[1:]
-		if deficit > 0 && !r.writtenLocked(rp.rep.PID) {
-			r.writeKillLocked(r.killFromReport(rp))
+		if missed > 0 && !r.writtenLocked(rp.rep.PID) {
+			r.writeKillLocked(r.killFromReport(rp), rp.rep.Reason)
 		}
-		deficit, ok = r.deficitLocked(now)
 	}
 }
 
@@ -296,24 +300,39 @@ func (r *Recorder) writtenLocked(pid int) bool {
 }
 
 // deficitLocked returns how many kills the kernel counted since the start
-// beyond those written or pending, and keeps deficitSince.
-func (r *Recorder) deficitLocked(now time.Time) (uint64, bool) {
+// beyond those written or pending (raw), and how many of those it had
+// counted KmsgWait ago already (missed): a kill counted a moment ago may
+// still be on its way, even while others keep coming, as in a storm.
+func (r *Recorder) deficitLocked(now time.Time) (raw, missed uint64, ok bool) {
 	if !r.vmOK {
-		return 0, false
+		return 0, 0, false
 	}
 	v, err := r.cfg.VMStat()
 	if err != nil || v < r.vmStart {
-		return 0, false
+		return 0, 0, false
+	}
+	v -= r.vmStart
+	if len(r.levels) == 0 || v > r.levels[len(r.levels)-1].n {
+		r.levels = append(r.levels, level{n: v, at: now})
+	}
+	// Of the levels read KmsgWait ago or earlier, the newest is all that counts.
+	old := -1
+	for i, l := range r.levels {
+		if now.Sub(l.at) >= r.cfg.KmsgWait {
+			old = i
+		}
+	}
+	if old > 0 {
+		r.levels = r.levels[old:]
 	}
 	seen := uint64(len(r.kills) + len(r.pending))
-	if v-r.vmStart <= seen {
-		r.deficitSince = time.Time{}
-		return 0, true
+	if v > seen {
+		raw = v - seen
 	}
-	if r.deficitSince.IsZero() {
-		r.deficitSince = now
+	if old >= 0 && r.levels[0].n > seen {
+		missed = r.levels[0].n - seen
 	}
-	return v - r.vmStart - seen, true
+	return raw, missed, true
 }
 
 // baselineLocked notes the OOM counters of memory cgroups seen for the first
@@ -326,10 +345,15 @@ func (r *Recorder) baselineLocked(snap aggregate.Snapshot) {
 		if _, ok := r.memcgs[d.Path]; ok || len(r.memcgs) >= 4096 || r.pendingInLocked(d.Path) {
 			continue
 		}
-		m := cgroup.Memcg{H: *r.cfg.Cgroups, Path: d.Path}
-		if h, err := limitHits(m); err == nil {
-			r.memcgs[d.Path] = &memcgState{kills: d.OOMKills, hits: h}
+		st := &memcgState{kills: d.OOMKills}
+		if r.cfg.Cgroups.Version == 2 {
+			h, err := memcgOOMEvents(cgroup.Memcg{H: *r.cfg.Cgroups, Path: d.Path})
+			if err != nil {
+				continue
+			}
+			st.hits = h
 		}
+		r.memcgs[d.Path] = st
 	}
 }
 
@@ -337,26 +361,47 @@ func (r *Recorder) baselineLocked(snap aggregate.Snapshot) {
 func (r *Recorder) Flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var due []dump.Kill
+	var due []*pending
 	for _, p := range r.pending {
-		due = append(due, p.kill)
+		due = append(due, p)
 	}
 	r.pending = nil
 	r.writeKillsLocked(due)
 	r.retryLocked(time.Time{}.Add(1 << 62))
 }
 
-func (r *Recorder) writeKillLocked(k dump.Kill) {
+// memcgReason begins the kernel's "Killed process" line of a memcg OOM.
+const memcgReason = "Memory cgroup out of memory"
+
+// writeKillLocked writes a kill; reason is the start of the kernel's
+// "Killed process" line, "" when there was none or it was bare.
+//
+// When the kernel printed no constraint (it rate-limits all of its report
+// but that line), a memcg OOM is inferred: from reason, which the kernel
+// prints for every kill since about 5.0; else from the victim cgroup's
+// counters (see memcgOOMLocked).
+func (r *Recorder) writeKillLocked(k dump.Kill, reason string) {
+	memcg := reason == memcgReason
+	var m cgroup.Memcg
+	limited := false
 	if r.cfg.Cgroups != nil && k.Victim.Cgroup != "" {
-		m := cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}
+		m = cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}
 		n, err := m.OOMKills()
 		if err == nil {
 			k.MemcgOOMKills = int64(n)
 		}
-		memcg := err == nil && r.memcgOOMLocked(m, n)
-		if lim, err := m.Limit(); err == nil && lim > 0 && memcg && k.Constraint == "" {
-			k.Constraint, k.ConstraintInferred = "CONSTRAINT_MEMCG", true
-			k.OOMMemcg, k.TaskMemcg = k.Victim.Cgroup, k.Victim.Cgroup
+		byCounters := err == nil && r.memcgOOMLocked(m, n) // kept in step for every kill
+		lim, err := m.Limit()
+		limited = err == nil && lim > 0
+		if reason == "" {
+			memcg = byCounters && limited
+		}
+	}
+	if memcg && k.Constraint == "" {
+		k.Constraint, k.ConstraintInferred = "CONSTRAINT_MEMCG", true
+		k.TaskMemcg = k.Victim.Cgroup
+		if limited { // else the limit that was hit is an ancestor's
+			k.OOMMemcg = k.Victim.Cgroup
 		}
 	}
 	r.kills = append(r.kills, k)
@@ -376,12 +421,16 @@ func (r *Recorder) pendingInLocked(path string) bool {
 }
 
 // memcgOOMLocked accounts one kill in cgroup m, whose oom_kill counter now
-// reads kills, and says whether it came from the cgroup's own limit. The
+// reads kills, and says whether the counters show it as a memcg OOM. The
 // kernel raises a cgroup's oom_kill for any kill of a task in it, a global
-// one too; a memcg OOM also raises its limit-hit counter first. So a kill is
-// a memcg one when the limit was hit since the previous kill in the cgroup
-// (then every kill the counter shows beyond those accounted is), or when an
-// earlier such rise still covers it. A cgroup never seen before starts at zero.
+// one too; so on cgroup v2 it takes the cgroup's "oom" event (raised by
+// memcg OOMs only) having risen since the previous kill in the cgroup: then
+// every kill the oom_kill counter shows beyond those accounted is a memcg
+// one. cgroup v1 has no such event (its memory.failcnt rises only after the
+// kill, too late to read): there, a rise of oom_kill since the previous
+// kill is all it takes, and a global kill of a task in a limited cgroup
+// without a kernel report is taken for a memcg one. A cgroup never seen
+// before starts at zero.
 func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
 	st := r.memcgs[m.Path]
 	if st == nil {
@@ -390,13 +439,20 @@ func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
 			r.memcgs[m.Path] = st
 		}
 	}
-	if h, err := limitHits(m); err == nil && h > st.hits {
+	rose := kills > st.kills
+	if m.H.Version != 2 {
+		if rose {
+			st.kills++
+		}
+		return rose
+	}
+	if h, err := memcgOOMEvents(m); err == nil && h > st.hits {
 		st.hits = h
-		if kills > st.kills {
+		if rose {
 			st.credit = kills - st.kills
 		}
 	}
-	if kills > st.kills {
+	if rose {
 		st.kills++
 	}
 	if st.credit == 0 {
@@ -406,24 +462,19 @@ func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
 	return true
 }
 
-// limitHits reads how often cgroup m hit its limit: v2 memory.events oom
-// (each memcg OOM), v1 memory.failcnt (each charge refused at the limit,
-// which every memcg OOM starts with).
-func limitHits(m cgroup.Memcg) (uint64, error) {
-	name, key := "memory.failcnt", ""
-	if m.H.Version == 2 {
-		name, key = "memory.events", "oom "
-	}
-	b, err := os.ReadFile(filepath.Join(m.H.Dir(m.Path), name))
+// memcgOOMEvents reads the "oom" line of a v2 cgroup's memory.events: how
+// often the cgroup hit its limit and the OOM killer was invoked for it.
+func memcgOOMEvents(m cgroup.Memcg) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(m.H.Dir(m.Path), "memory.events"))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key); ok {
+		if v, ok := strings.CutPrefix(line, "oom "); ok {
 			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no %q in %s", key, name)
+	return 0, fmt.Errorf("no oom line in memory.events")
 }
 
 func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
@@ -534,8 +585,8 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		// event, are not missed; nor is a kill counted a moment ago whose
 		// event is still on its way: only a deficit older than KmsgWait is.
 		now := r.cfg.Now()
-		if def, ok := r.deficitLocked(now); ok && def > uint64(len(r.reports)) && now.Sub(r.deficitSince) >= r.cfg.KmsgWait {
-			d.Missed = def - uint64(len(r.reports))
+		if _, missed, ok := r.deficitLocked(now); ok && missed > uint64(len(r.reports)) {
+			d.Missed = missed - uint64(len(r.reports))
 		}
 	}
 	return d
