@@ -381,11 +381,9 @@ const memcgReason = "Memory cgroup out of memory"
 // prints for every kill since about 5.0; else from the victim cgroup's
 // counters (see memcgOOMLocked).
 func (r *Recorder) writeKillLocked(k dump.Kill, reason string) {
-	memcg := reason == memcgReason
-	var m cgroup.Memcg
-	limited := false
+	memcg, limited := reason == memcgReason, false
 	if r.cfg.Cgroups != nil && k.Victim.Cgroup != "" {
-		m = cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}
+		m := cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}
 		n, err := m.OOMKills()
 		if err == nil {
 			k.MemcgOOMKills = int64(n)
