@@ -127,7 +127,7 @@ func TestRealOOMKill(t *testing.T) {
 				t.Errorf("victim comm %q, kernel says %q", k.Victim.Comm, rep.Comm)
 			}
 			// Nothing else runs in the cgroup: the hog's own charge hit the limit.
-			if k.Trigger.PID != uint32(c.pid) || k.Trigger.Comm != rep.Trigger {
+			if k.Trigger.PID != uint32(c.pid) || rep.TriggerPID != c.pid || k.Trigger.Comm != rep.Trigger {
 				t.Errorf("trigger %d(%s), want %d(%s) as the kernel's 'invoked oom-killer' line says", k.Trigger.PID, k.Trigger.Comm, c.pid, rep.Trigger)
 			}
 			for _, f := range []struct {
@@ -185,6 +185,65 @@ func TestRealOOMKill(t *testing.T) {
 			}
 			if st, _ := tr.Stats(); st.LostRing[tracer.EventOOMKill] != 0 {
 				t.Errorf("%d OOM events lost", st.LostRing[tracer.EventOOMKill])
+			}
+		})
+	}
+}
+
+// Two processes share a 64 MiB memory cgroup: a large one that touched
+// 48 MiB and idles with oom_score_adj 1000, then a small one that touches
+// 24 MiB. The small one's charge hits the limit (the trigger), the large one
+// is killed (the victim). The OOM event must tell them apart as the kernel's
+// report does: "invoked oom-killer" and the CPU line name the trigger,
+// "Killed process" the victim.
+func TestOOMTriggerIsNotVictim(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		name  string
+		force bool
+	}{{"tp_btf", false}, {"tracepoint", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cg := testCgroup(t, "trigger-"+tc.name, 64<<20)
+			reports := kernelReports(t)
+			_, col := startTracer(t, tracer.Config{ForceTracepoint: tc.force})
+
+			big := startChildIn(t, cg, "service", "oomvictim", "0", "40", "0")
+			big.expect(t, "service")
+			if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", big.pid), []byte("1000"), 0); err != nil {
+				t.Fatal(err)
+			}
+			small := startChildIn(t, cg, "service", "oomtrigger", "0", "16", "0")
+			small.expect(t, "service") // its charge went past the limit, and the big one died for it
+			big.cmd.Wait()
+			if ws, ok := big.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("the big process ended with %v, want SIGKILL from the OOM killer", big.cmd.ProcessState)
+			}
+			rep := reportFor(t, reports, big.pid, 10*time.Second)
+			ev := col.waitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })
+			k := ev.OOM
+			t.Logf("kernel: %+v", rep)
+			t.Logf("oomtrace: %+v", *k)
+
+			if rep.PID != big.pid || rep.Comm != "oomvictim" || rep.OOMScoreAdj != 1000 {
+				t.Errorf("kernel killed %d (%s) adj %d, want the big process %d (oomvictim) adj 1000", rep.PID, rep.Comm, rep.OOMScoreAdj, big.pid)
+			}
+			if rep.Trigger != "oomtrigger" || rep.TriggerPID != small.pid {
+				t.Errorf("kernel trigger %d (%s), want the small process %d (oomtrigger)", rep.TriggerPID, rep.Trigger, small.pid)
+			}
+			if k.Victim.PID != uint32(rep.PID) || k.Victim.Comm != rep.Comm || k.OOMScoreAdj != 1000 {
+				t.Errorf("victim %d (%s) adj %d, the kernel killed %d (%s)", k.Victim.PID, k.Victim.Comm, k.OOMScoreAdj, rep.PID, rep.Comm)
+			}
+			if k.Trigger.PID != uint32(rep.TriggerPID) || k.Trigger.Comm != rep.Trigger {
+				t.Errorf("trigger %d (%s), the kernel's report names %d (%s)", k.Trigger.PID, k.Trigger.Comm, rep.TriggerPID, rep.Trigger)
+			}
+			if k.AnonRSSBytes != rep.AnonRSSKB*1024 || k.ShmemRSSBytes != rep.ShmemRSSKB*1024 || k.AnonRSSBytes < 40<<20 {
+				t.Errorf("victim anon %d shmem %d bytes, the kernel printed %d and %d kB", k.AnonRSSBytes, k.ShmemRSSBytes, rep.AnonRSSKB, rep.ShmemRSSKB)
+			}
+			if n := len(col.matching(func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })); n != 1 {
+				t.Errorf("%d OOM events, want 1", n)
+			}
+			if n, err := cg.OOMKills(); err != nil || n != 1 {
+				t.Errorf("cgroup oom_kill counter %d (%v), want 1", n, err)
 			}
 		})
 	}

@@ -102,6 +102,9 @@ func TestOOMStorm(t *testing.T) {
 		} else if k.ConstraintInferred {
 			inferred++
 		}
+		if d.Missed != 0 {
+			t.Errorf("%s: claims %d missed kills; each kill of the storm is recorded", f, d.Missed)
+		}
 		maxKernel = max(maxKernel, d.OOMKillsKernel)
 	}
 	t.Logf("%d of %d constraints inferred (kernel report rate-limited)", inferred, n)

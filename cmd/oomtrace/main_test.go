@@ -2,10 +2,20 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/history"
+	"github.com/oomtrace/oomtrace/internal/kmsg"
+	"github.com/oomtrace/oomtrace/internal/recorder"
+	"github.com/oomtrace/oomtrace/tracer"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -100,4 +110,86 @@ func TestReportBadFiles(t *testing.T) {
 	if code, _, stderr := runCLI("report", filepath.Join(dir, "missing.json")); code != 1 || !strings.Contains(stderr, "no such file") {
 		t.Errorf("missing file: exit %d, %q", code, stderr)
 	}
+}
+
+// A dump the recorder wrote, read back by `oomtrace report`: the text names
+// the victim, the trigger and the constraint, and equals the .txt written
+// with the dump; --html writes one self-contained file equal to the .html.
+func TestReportDump(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 25, 19, 2, 57, 412e6, time.UTC)
+	now := at
+	rec := recorder.New(recorder.Config{
+		OutDir: dir, Window: time.Minute, Now: func() time.Time { return now },
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ServiceOf: func(_ int, comm string) string { return comm + ".service" },
+		VMStat:    func() (uint64, error) { return 0, nil },
+	}, history.New(history.Config{}))
+	for i := 0; i < 5; i++ {
+		now = at.Add(time.Duration(i-5) * time.Second)
+		rec.OnSnapshot(aggregate.Snapshot{Time: now, Services: []aggregate.Service{
+			{Name: "bigsvc.service", Kind: "unit", Procs: 1, PIDs: []int{4242}, RSS: uint64(40+5*i) << 20},
+			{Name: "trig<b>.service", Kind: "unit", Procs: 1, PIDs: []int{4343}, RSS: 8 << 20},
+		}})
+	}
+	now = at
+	rec.OnEvent(&tracer.Event{Type: tracer.EventOOMKill, Time: at, PID: 4242, OOM: &tracer.OOMKill{
+		Victim: tracer.Task{PID: 4242, Comm: "bigsvc"}, Trigger: tracer.Task{PID: 4343, Comm: "trig<b>"},
+		AnonRSSBytes: 60 << 20, OOMScoreAdj: 1000, Source: "tp_btf", MemcgPath: "/test/cg"}})
+	rec.OnReport(kmsg.Report{PID: 4242, Comm: "bigsvc", Trigger: "trig<b>", TriggerPID: 4343,
+		Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/test/cg", TaskMemcg: "/test/cg"})
+	base := filepath.Join(dir, "oom-20261125T190257.412Z-4242")
+	if _, err := os.Stat(base + ".json"); err != nil {
+		t.Fatalf("the recorder wrote no dump: %v", err)
+	}
+
+	code, out, stderr := runCLI("report", base+".json")
+	if code != 0 || stderr != "" {
+		t.Fatalf("report: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := dumpIndexes(out, "Victim      pid 4242  comm bigsvc  service bigsvc.service",
+		"Trigger     pid 4343  comm trig<b>  service trig<b>.service", "Constraint  CONSTRAINT_MEMCG", "bigsvc.service"); err != nil {
+		t.Errorf("%v in:\n%s", err, out)
+	}
+	if txt, _ := os.ReadFile(base + ".txt"); out != string(txt) {
+		t.Errorf("report's text differs from the .txt written with the dump")
+	}
+
+	htmlPath := filepath.Join(dir, "out.html")
+	if code, out, stderr := runCLI("report", "--html", htmlPath, base+".json"); code != 0 || out != "" || stderr != "" {
+		t.Fatalf("report --html: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	st, err := os.Stat(htmlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("--html file mode %v, want 0600", st.Mode().Perm())
+	}
+	page, _ := os.ReadFile(htmlPath)
+	html := string(page)
+	if _, err := dumpIndexes(html, "<!DOCTYPE html>", "<style>", "<svg", "bigsvc", "4343", "trig&lt;b&gt;", "CONSTRAINT_MEMCG", "</html>"); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"http://", "https://", "//cdn", "<script src", "<link", "@import", "trig<b>"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("--html output holds %q: not self-contained or not escaped", bad)
+		}
+	}
+	if want, _ := os.ReadFile(base + ".html"); html != string(want) {
+		t.Errorf("report --html differs from the .html written with the dump")
+	}
+}
+
+// dumpIndexes checks that s holds each of want, in order.
+func dumpIndexes(s string, want ...string) (int, error) {
+	at := 0
+	for _, w := range want {
+		i := strings.Index(s[at:], w)
+		if i < 0 {
+			return at, fmt.Errorf("%q missing (after offset %d)", w, at)
+		}
+		at += i + len(w)
+	}
+	return at, nil
 }

@@ -13,8 +13,8 @@ func init() {
 	register(command{name: "report", summary: "render a dump (.json) as text or HTML", run: cmdReport})
 }
 
-const reportExamples = `  oomtrace report /var/log/oomtrace/oom-20261125T190257Z-10717.json
-  oomtrace report --html oom.html oom-20261125T190257Z-10717.json
+const reportExamples = `  oomtrace report /var/log/oomtrace/oom-20261125T190257.412Z-10717.json
+  oomtrace report --html oom.html oom-20261125T190257.412Z-10717.json
 `
 
 func cmdReport(args []string, stdout, stderr io.Writer) error {

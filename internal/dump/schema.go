@@ -81,10 +81,14 @@ type Kill struct {
 	MemcgOOMKills int64 `json:"memcg_oom_kills"`
 	KernelReport  bool  `json:"kernel_report"` // the /dev/kmsg report was found and joined
 	// ConstraintInferred: the kernel printed no constraint (it rate-limits
-	// its OOM report to 10 per 5 s), so it was inferred from the victim's
-	// memory cgroup: a limit and a raised oom_kill counter mean CONSTRAINT_MEMCG.
-	ConstraintInferred bool   `json:"constraint_inferred,omitempty"`
-	Source             string `json:"source"` // tp_btf or tracepoint
+	// its OOM report to 10 per 5 s, all but the "Killed process" line), so
+	// CONSTRAINT_MEMCG was inferred: from that line's "Memory cgroup out of
+	// memory", or where the kernel prints it bare, from the victim cgroup's
+	// counters rising since the previous kill in it (see the recorder).
+	ConstraintInferred bool `json:"constraint_inferred,omitempty"`
+	// Source is tp_btf or tracepoint (the BPF event), or kmsg: the event was
+	// lost and the kill is known from the kernel's report alone.
+	Source string `json:"source"`
 }
 
 // Task names a process and its service.

@@ -15,21 +15,22 @@ import (
 	"time"
 )
 
-// nameTime is the timestamp layout of dump file names: basic ISO 8601, UTC.
-const nameTime = "20060102T150405Z"
+// nameTime is the timestamp layout of dump file names: basic ISO 8601, UTC,
+// to the millisecond.
+const nameTime = "20060102T150405.000Z"
 
 // Name returns the base name (without extension) of a dump's files:
 //
-//	oom-20261125T190257Z-10717   KindOOM: time of the kill, then the victim's pid
-//	snapshot-20261125T190257Z    KindSnapshot
-//	warn-20261125T190257Z        KindWarn
-//	summary                      KindSummary (one per run)
+//	oom-20261125T190257.123Z-10717   KindOOM: time of the kill, then the victim's pid
+//	snapshot-20261125T190257.123Z    KindSnapshot
+//	warn-20261125T190257.123Z        KindWarn
+//	summary                          KindSummary (one per run)
 //
-// The time is printed in UTC to the second. Two OOM kills in the same second
-// still get distinct names because their victims' pids differ (a pid cannot
-// be killed twice in one second). The pid is ignored for other kinds, so a
-// second snapshot or warning within the same second replaces the first one
-// (atomically: readers see one complete dump or the other). An unknown kind
+// The time is printed in UTC to the millisecond. Two OOM kills in the same
+// millisecond still get distinct names because their victims' pids differ.
+// The pid is ignored for other kinds; two of them in the same millisecond
+// (warnings for two domains in one sample) would share a name, so a writer
+// that may produce such pairs makes them unique with Unique. An unknown kind
 // is kept only as letters, digits, '-' and '_', so a name never holds a path
 // separator.
 func Name(kind string, t time.Time, pid uint32) string {
@@ -50,6 +51,16 @@ func Name(kind string, t time.Time, pid uint32) string {
 		k = "dump"
 	}
 	return k + "-" + ts
+}
+
+// Unique returns the first of base, base-2, base-3, ... that taken reports
+// free.
+func Unique(base string, taken func(string) bool) string {
+	name := base
+	for i := 2; taken(name); i++ {
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	return name
 }
 
 // WriteFiles writes d as base+".json", base+".html" and base+".txt" in dir,

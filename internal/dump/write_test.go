@@ -17,12 +17,12 @@ func TestName(t *testing.T) {
 		pid  uint32
 		want string
 	}{
-		{KindOOM, 10717, "oom-20261125T190257Z-10717"},
-		{KindSnapshot, 10717, "snapshot-20261125T190257Z"},
-		{KindWarn, 0, "warn-20261125T190257Z"},
+		{KindOOM, 10717, "oom-20261125T190257.000Z-10717"},
+		{KindSnapshot, 10717, "snapshot-20261125T190257.000Z"},
+		{KindWarn, 0, "warn-20261125T190257.000Z"},
 		{KindSummary, 10717, "summary"},
-		{"../../etc/x", 1, "etcx-20261125T190257Z"},
-		{"", 1, "dump-20261125T190257Z"},
+		{"../../etc/x", 1, "etcx-20261125T190257.000Z"},
+		{"", 1, "dump-20261125T190257.000Z"},
 	} {
 		if got := Name(c.kind, at, c.pid); got != c.want {
 			t.Errorf("Name(%q, %d) = %q, want %q", c.kind, c.pid, got, c.want)
@@ -30,6 +30,17 @@ func TestName(t *testing.T) {
 	}
 	if a, b := Name(KindOOM, at, 10717), Name(KindOOM, at.Add(100*time.Millisecond), 10718); a == b {
 		t.Errorf("two OOM kills in the same second share the name %q", a)
+	}
+	// Snapshots 350 ms apart (two SIGUSR2 in a second) keep both.
+	if a, b := Name(KindSnapshot, at, 0), Name(KindSnapshot, at.Add(350*time.Millisecond), 0); a == b || b != "snapshot-20261125T190257.350Z" {
+		t.Errorf("snapshots 350 ms apart: %q and %q", a, b)
+	}
+	taken := map[string]bool{"warn-x": true, "warn-x-2": true}
+	if got := Unique("warn-x", func(n string) bool { return taken[n] }); got != "warn-x-3" {
+		t.Errorf("Unique = %q, want warn-x-3", got)
+	}
+	if got := Unique("warn-y", func(n string) bool { return taken[n] }); got != "warn-y" {
+		t.Errorf("Unique = %q, want warn-y", got)
 	}
 }
 

@@ -27,6 +27,36 @@ func parseInvoked(msg string) (comm, gfp string, order int, ok bool) {
 	return comm, gfp, order, true
 }
 
+// parseCPU reads the dump_stack header the kernel prints after "invoked
+// oom-killer": "CPU: 1 [UID: 0 ]PID: 5403 Comm: workload Not tainted ...".
+// The comm may hold spaces, so it is returned as far as it can be known: up
+// to " Not tainted", " Tainted:" or " Kdump:", else the rest of the line.
+func parseCPU(msg string) (pid int, comm string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, "CPU: ")
+	if !ok {
+		return 0, "", false
+	}
+	_, rest, ok = strings.Cut(rest, " PID: ")
+	if !ok {
+		return 0, "", false
+	}
+	n := leadingDigits(rest)
+	pid, err := strconv.Atoi(rest[:n])
+	if err != nil || pid <= 0 {
+		return 0, "", false
+	}
+	comm, ok = strings.CutPrefix(rest[n:], " Comm: ")
+	if !ok {
+		return 0, "", false
+	}
+	for _, end := range []string{" Kdump:", " Not tainted", " Tainted:"} {
+		if i := strings.Index(comm, end); i >= 0 {
+			comm = comm[:i]
+		}
+	}
+	return pid, comm, true
+}
+
 // splitTop splits s at commas outside parentheses and trims each part.
 func splitTop(s string) []string {
 	var out []string
@@ -114,6 +144,7 @@ type victim struct {
 	totalVM, anonRSS, fileRSS, shmemRSS uint64
 	pgTables                            uint64
 	adj                                 int
+	reason                              string // the PREFIX
 }
 
 const killedTag = "Killed process "
@@ -137,7 +168,7 @@ func parseKilled(msg string) (v victim, ok bool) {
 	if err != nil || pid <= 0 {
 		return v, false
 	}
-	v.pid, v.uid, rest = pid, -1, rest[n:]
+	v.pid, v.uid, v.reason, rest = pid, -1, strings.TrimSuffix(msg[:i], ": "), rest[n:]
 	if r, ok := strings.CutPrefix(rest, ", UID "); ok {
 		n = leadingDigits(r)
 		v.uid = parseUID(r[:n])

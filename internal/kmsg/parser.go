@@ -49,6 +49,12 @@ func (p *Parser) Feed(r Record) (Report, bool) {
 		p.st = state{ctx: Report{Trigger: comm, GFPMask: gfp, Order: order}}
 		return Report{}, false
 	}
+	if p.st.ctx.Trigger != "" && p.st.ctx.TriggerPID == 0 {
+		if pid, comm, ok := parseCPU(msg); ok && comm == p.st.ctx.Trigger {
+			p.st.ctx.TriggerPID = pid
+			return Report{}, false
+		}
+	}
 	if o, ok := parseOOMKill(msg); ok {
 		if p.st.oomLine || p.st.group { // a second summary: a new kill
 			p.st = state{}
@@ -88,7 +94,7 @@ func (p *Parser) Feed(r Record) (Report, bool) {
 	rep := p.st.ctx
 	rep.Usec, rep.PID, rep.Comm, rep.UID = r.Usec, v.pid, v.comm, v.uid
 	rep.TotalVMKB, rep.AnonRSSKB, rep.FileRSSKB = v.totalVM, v.anonRSS, v.fileRSS
-	rep.ShmemRSSKB, rep.PgTablesKB, rep.OOMScoreAdj = v.shmemRSS, v.pgTables, v.adj
+	rep.ShmemRSSKB, rep.PgTablesKB, rep.OOMScoreAdj, rep.Reason = v.shmemRSS, v.pgTables, v.adj, v.reason
 	if rep.UID < 0 && p.st.oomLine && p.st.oomPID == v.pid {
 		rep.UID = p.st.oomUID
 	}
@@ -101,6 +107,6 @@ func (p *Parser) Feed(r Record) (Report, bool) {
 
 // shared keeps only the fields a report shares with later group kills.
 func shared(r Report) Report {
-	return Report{PID: r.PID, Trigger: r.Trigger, GFPMask: r.GFPMask, Order: r.Order,
+	return Report{PID: r.PID, Trigger: r.Trigger, TriggerPID: r.TriggerPID, GFPMask: r.GFPMask, Order: r.Order,
 		Constraint: r.Constraint, OOMMemcg: r.OOMMemcg, TaskMemcg: r.TaskMemcg}
 }

@@ -47,6 +47,8 @@ func TestParserCases(t *testing.T) {
 			ShmemRSSKB: 2, PgTablesKB: 4, OOMScoreAdj: -17}
 	}
 	with := func(r Report, f func(*Report)) Report { f(&r); return r }
+	const memcgOOM, globalOOM = "Memory cgroup out of memory", "Out of memory"
+	because := func(reason string, r Report) Report { r.Reason = reason; return r }
 
 	cases := []struct {
 		name string
@@ -57,10 +59,10 @@ func TestParserCases(t *testing.T) {
 			"my (weird) proc invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
 			"Memory cgroup out of memory: Killed process 77 (my (weird) proc)"+mem,
 		), []Report{with(full(77, "my (weird) proc"), func(r *Report) {
-			r.Trigger, r.GFPMask = "my (weird) proc", "0xcc0(GFP_KERNEL)"
+			r.Trigger, r.GFPMask, r.Reason = "my (weird) proc", "0xcc0(GFP_KERNEL)", memcgOOM
 		})}},
 		{"comm in parentheses", lines("Out of memory: Killed process 5 ((sd-pam))" + mem),
-			[]Report{full(5, "(sd-pam)")}},
+			[]Report{because(globalOOM, full(5, "(sd-pam)"))}},
 		{"comm that looks like fields", lines("Killed process 6 (a) total-vm:9)" + mem),
 			[]Report{full(6, "a) total-vm:9")}},
 		{"storm of three kills", lines(
@@ -78,13 +80,16 @@ func TestParserCases(t *testing.T) {
 			"Out of memory: Killed process 33 (w3)"+mem,
 		), []Report{
 			with(full(11, "w1"), func(r *Report) {
-				r.Trigger, r.GFPMask, r.Constraint, r.OOMMemcg, r.TaskMemcg = "w1", "0xcc0(GFP_KERNEL)", "CONSTRAINT_MEMCG", "/a", "/a/1"
+				r.Trigger, r.TriggerPID, r.GFPMask, r.Constraint, r.OOMMemcg, r.TaskMemcg = "w1", 11, "0xcc0(GFP_KERNEL)", "CONSTRAINT_MEMCG", "/a", "/a/1"
+				r.Reason = memcgOOM
 			}),
 			with(full(22, "big"), func(r *Report) {
 				r.Trigger, r.GFPMask, r.Constraint, r.TaskMemcg = "w2", "0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP)", "CONSTRAINT_NONE", "/b"
+				r.Reason = globalOOM
 			}),
 			with(full(33, "w3"), func(r *Report) {
 				r.Trigger, r.GFPMask, r.Order, r.Constraint, r.TaskMemcg = "w3", "0x40dc0(GFP_KERNEL|__GFP_COMP|__GFP_ZERO)", 3, "CONSTRAINT_CPUSET", "/c"
+				r.Reason = globalOOM
 			}),
 		}},
 		{"a second kill without its own header has no context", lines(
@@ -92,8 +97,8 @@ func TestParserCases(t *testing.T) {
 			"Out of memory: Killed process 1 (a)"+mem,
 			"Out of memory: Killed process 2 (b)"+mem,
 		), []Report{
-			with(full(1, "a"), func(r *Report) { r.Trigger, r.GFPMask = "w", "0xcc0(GFP_KERNEL)" }),
-			full(2, "b"),
+			with(full(1, "a"), func(r *Report) { r.Trigger, r.GFPMask, r.Reason = "w", "0xcc0(GFP_KERNEL)", globalOOM }),
+			because(globalOOM, full(2, "b")),
 		}},
 		{"no oom-kill line", lines(
 			"w invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0",
@@ -113,7 +118,7 @@ func TestParserCases(t *testing.T) {
 			"Killed process 215701, UID 679, (java) total-vm:11017300kB, anon-rss:7152432kB, file-rss:1232kB",
 		), []Report{{PID: 215701, Comm: "java", UID: 679, TotalVMKB: 11017300, AnonRSSKB: 7152432, FileRSSKB: 1232}}},
 		{"oom_kill_allocating_task prefix", lines("Out of memory (oom_kill_allocating_task): Killed process 12 (x)" + mem),
-			[]Report{full(12, "x")}},
+			[]Report{because("Out of memory (oom_kill_allocating_task)", full(12, "x"))}},
 		{"look-alikes are not kills", lines(
 			"Out of memory: Kill process 9 (x) score 1 or sacrifice child",
 			"oom_reaper: reaped process 9 (x), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB",
@@ -140,7 +145,7 @@ func TestParserCases(t *testing.T) {
 		{"lost records drop the header", []Record{
 			{Priority: 4, Seq: 1, Message: "w invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0"},
 			{Priority: 3, Seq: 9, Message: "Out of memory: Killed process 4 (d)" + mem},
-		}, []Report{full(4, "d")}},
+		}, []Report{because(globalOOM, full(4, "d"))}},
 		{"group kill ends after its window", lines(
 			"[    1.000000] w invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
 			"[    1.000001] Memory cgroup out of memory: Killed process 1 (a)"+mem,
@@ -148,9 +153,9 @@ func TestParserCases(t *testing.T) {
 			"[    1.500000] Memory cgroup out of memory: Killed process 2 (b)"+mem,
 			"[   10.000000] Memory cgroup out of memory: Killed process 3 (c)"+mem,
 		), []Report{
-			with(full(1, "a"), func(r *Report) { r.Usec, r.Trigger, r.GFPMask = 1000001, "w", "0xcc0(GFP_KERNEL)" }),
-			with(full(2, "b"), func(r *Report) { r.Usec, r.Trigger, r.GFPMask = 1500000, "w", "0xcc0(GFP_KERNEL)" }),
-			with(full(3, "c"), func(r *Report) { r.Usec = 10000000 }),
+			with(full(1, "a"), func(r *Report) { r.Usec, r.Trigger, r.GFPMask, r.Reason = 1000001, "w", "0xcc0(GFP_KERNEL)", memcgOOM }),
+			with(full(2, "b"), func(r *Report) { r.Usec, r.Trigger, r.GFPMask, r.Reason = 1500000, "w", "0xcc0(GFP_KERNEL)", memcgOOM }),
+			with(full(3, "c"), func(r *Report) { r.Usec, r.Reason = 10000000, memcgOOM }),
 		}},
 	}
 	for _, c := range cases {

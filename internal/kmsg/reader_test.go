@@ -15,7 +15,7 @@ import (
 // included) of a memcg OOM kill on 6.18.44, read on this project's test VM.
 const dump618 = "testdata/kmsg-6.18-memcg.txt"
 
-var want618 = Report{Usec: 513042773, Trigger: "workload", GFPMask: "0xcc0(GFP_KERNEL)",
+var want618 = Report{Usec: 513042773, Trigger: "workload", TriggerPID: 5403, Reason: "Memory cgroup out of memory", GFPMask: "0xcc0(GFP_KERNEL)",
 	Constraint: "CONSTRAINT_MEMCG",
 	OOMMemcg:   "/process_api/87c1cb32710203ddaeb1a7bbaeab7b46/manual-test",
 	TaskMemcg:  "/process_api/87c1cb32710203ddaeb1a7bbaeab7b46/manual-test",

@@ -71,7 +71,7 @@ CPU: 11 PID: 42421 Comm: memcg_test_1 Kdump: loaded Tainted: G        W  OE  ---
 [14808.064121] [11344]     0 11344    97590    46185     113       5        0             0 main
 [14808.064125] Memory cgroup out of memory: Kill process 11344 (main) score 904 or sacrifice child
 [14808.083306] Killed process 11344 (main) total-vm:390360kB, anon-rss:183712kB, file-rss:1016kB`,
-		want: []Report{{Usec: 14808083306, Trigger: "main", GFPMask: "0x24000c0",
+		want: []Report{{Usec: 14808083306, Trigger: "main", TriggerPID: 11345, GFPMask: "0x24000c0",
 			OOMMemcg:  "/docker/34186d9bd07706222bd427bb647ceed81e8e108eb653ff73c7137099fca1cab6",
 			TaskMemcg: "/docker/34186d9bd07706222bd427bb647ceed81e8e108eb653ff73c7137099fca1cab6",
 			PID:       11344, Comm: "main", UID: -1, TotalVMKB: 390360, AnonRSSKB: 183712, FileRSSKB: 1016}},
@@ -127,16 +127,16 @@ CPU: 11 PID: 42421 Comm: memcg_test_1 Kdump: loaded Tainted: G        W  OE  ---
 [   37.144328][   T54] oom_reaper: reaped process 1 (systemd), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB
 [   37.218860][ T9185] Memory cgroup out of memory: Killed process 9192 (a.out) total-vm:14456kB, anon-rss:1080kB, file-rss:512kB, shmem-rss:0kB`,
 		want: []Report{
-			{Usec: 37128158, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Reason: "Memory cgroup out of memory", Usec: 37128158, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", TaskMemcg: "/test1", PID: 9188, Comm: "a.out", UID: 0,
 				TotalVMKB: 14456, AnonRSSKB: 10324, FileRSSKB: 504},
-			{Usec: 37135498, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Reason: "Memory cgroup out of memory", Usec: 37135498, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", PID: 1, Comm: "systemd", UID: -1,
 				TotalVMKB: 43400, AnonRSSKB: 1228, FileRSSKB: 3992},
-			{Usec: 37143434, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Reason: "Memory cgroup out of memory", Usec: 37143434, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", PID: 9182, Comm: "a.out", UID: -1,
 				TotalVMKB: 14456, AnonRSSKB: 76, FileRSSKB: 588},
-			{Usec: 37218860, Trigger: "a.out", GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
+			{Reason: "Memory cgroup out of memory", Usec: 37218860, Trigger: "a.out", TriggerPID: 9185, GFPMask: "0xcc0(GFP_KERNEL)", Constraint: "CONSTRAINT_NONE",
 				OOMMemcg: "/test1", PID: 9192, Comm: "a.out", UID: -1,
 				TotalVMKB: 14456, AnonRSSKB: 1080, FileRSSKB: 512},
 		},
@@ -149,7 +149,7 @@ CPU: 11 PID: 42421 Comm: memcg_test_1 Kdump: loaded Tainted: G        W  OE  ---
 		text: `oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/user.slice/user-10383.slice/user@10383.service,task=oomprocs,pid=3035,uid=10383
 Out of memory: Killed process 3035 (oomprocs) total-vm:1056800kB, anon-rss:8kB, file-rss:4kB, shmem-rss:0kB
 oom_reaper: reaped process 3035 (oomprocs), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB`,
-		want: []Report{{Constraint: "CONSTRAINT_NONE", TaskMemcg: "/user.slice/user-10383.slice/user@10383.service",
+		want: []Report{{Reason: "Out of memory", Constraint: "CONSTRAINT_NONE", TaskMemcg: "/user.slice/user-10383.slice/user@10383.service",
 			PID: 3035, Comm: "oomprocs", UID: 10383, TotalVMKB: 1056800, AnonRSSKB: 8, FileRSSKB: 4}},
 	},
 	{
@@ -161,7 +161,7 @@ Out of memory: Killed process 25507 (oom01) total-vm:6324780kB, anon-rss:5647168
 oom_reaper: reaped process 25507 (oom01), now anon-rss:5647452kB, file-rss:0kB, shmem-rss:0kB
 irqbalance invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0
 CPU: 40 PID: 2588 Comm: irqbalance Not tainted 5.3.0-rc7-next-20190904+ #5`,
-		want: []Report{{Constraint: "CONSTRAINT_NONE", TaskMemcg: "/user.slice", PID: 25507, Comm: "oom01",
+		want: []Report{{Reason: "Out of memory", Constraint: "CONSTRAINT_NONE", TaskMemcg: "/user.slice", PID: 25507, Comm: "oom01",
 			UID: 0, TotalVMKB: 6324780, AnonRSSKB: 5647168, PgTablesKB: 11395072}},
 	},
 	{
@@ -172,7 +172,7 @@ CPU: 40 PID: 2588 Comm: irqbalance Not tainted 5.3.0-rc7-next-20190904+ #5`,
 [ 7063.263325] oom_reaper: reaped process 63214 (uwsgi), now anon-rss:0kB, file-rss:0kB, shmem-rss:92kB
 [ 7093.543707] uwsgi invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=986
 [ 7093.543711] CPU: 4 PID: 63635 Comm: uwsgi Not tainted 5.4.0-77-generic #86-Ubuntu`,
-		want: []Report{{Usec: 7063247407, PID: 63214, Comm: "uwsgi", UID: 0, TotalVMKB: 3149468,
+		want: []Report{{Reason: "Memory cgroup out of memory", Usec: 7063247407, PID: 63214, Comm: "uwsgi", UID: 0, TotalVMKB: 3149468,
 			AnonRSSKB: 164992, FileRSSKB: 52176, ShmemRSSKB: 92, PgTablesKB: 1372, OOMScoreAdj: 986}},
 	},
 	{
@@ -181,7 +181,7 @@ CPU: 40 PID: 2588 Comm: irqbalance Not tainted 5.3.0-rc7-next-20190904+ #5`,
 		name: "5.10-truncated",
 		text: `[  244.945440][ T3106] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0-1,global_oom,task_memcg=/,task=dhclient,pid=4526,uid=0
 [  244.946537][ T3106] Out of memory: Killed process 4526 (dhclient)`,
-		want: []Report{{Usec: 244946537, Constraint: "CONSTRAINT_NONE", TaskMemcg: "/", PID: 4526,
+		want: []Report{{Reason: "Out of memory", Usec: 244946537, Constraint: "CONSTRAINT_NONE", TaskMemcg: "/", PID: 4526,
 			Comm: "dhclient", UID: 0}},
 	},
 	{
@@ -196,7 +196,7 @@ Call Trace:
 [1099268]    33 1099268    31403     1486      326     1128        32   294912    18208             0 uwsgi
 Out of memory: Killed process 3581527 (uwsgi) total-vm:517892kB, anon-rss:263092kB, file-rss:29128kB, shmem-rss:0kB, UID:33 pgtables:740kB oom_score_adj:0
 systemd-journald[375]: Under memory pressure, flushing caches.`,
-		want: []Report{{Trigger: "postgres", GFPMask: "0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP)",
+		want: []Report{{Reason: "Out of memory", Trigger: "postgres", TriggerPID: 3589817, GFPMask: "0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP)",
 			PID: 3581527, Comm: "uwsgi", UID: 33, TotalVMKB: 517892, AnonRSSKB: 263092, FileRSSKB: 29128,
 			PgTablesKB: 740}},
 	},
@@ -216,7 +216,7 @@ CPU: 10 UID: 1000 PID: 20957 Comm: systemd Not tainted 6.17.3-arch2-1-lily #1 PR
 [ 8341.856870] Memory cgroup out of memory: Killed process 68061 (stress) total-vm:4195088kB, anon-rss:2884696kB, file-rss:288kB, shmem-rss:0kB, UID:0 pgtables:5696kB oom_score_adj:872
 [ 8341.868335] Tasks in /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod10d16a28_60ff_475f_a631_510d9792219f.slice/cri-containerd-178ec18073cc6ac7be2de8d9869daf162a6349dd056b6535849112c53ec3102a.scope are going to be killed due to memory.oom.group set
 [ 8341.890658] Memory cgroup out of memory: Killed process 68061 (stress) total-vm:4195088kB, anon-rss:2884696kB, file-rss:288kB, shmem-rss:0kB, UID:0 pgtables:5696kB oom_score_adj:872`,
-		want: []Report{{Usec: 8341856870, Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/kubepods.slice",
+		want: []Report{{Reason: "Memory cgroup out of memory", Usec: 8341856870, Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/kubepods.slice",
 			TaskMemcg: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod10d16a28_60ff_475f_a631_510d9792219f.slice/cri-containerd-178ec18073cc6ac7be2de8d9869daf162a6349dd056b6535849112c53ec3102a.scope",
 			PID:       68061, Comm: "stress", UID: 0, TotalVMKB: 4195088, AnonRSSKB: 2884696, FileRSSKB: 288,
 			PgTablesKB: 5696, OOMScoreAdj: 872}},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,8 +44,29 @@ type Config struct {
 }
 
 type pending struct {
-	kill  dump.Kill
-	since time.Time
+	kill   dump.Kill
+	since  time.Time
+	reason string // the kernel report's kmsg.Report.Reason, once joined
+}
+
+// report is a kernel report not yet matched to a kill, and when it came.
+type report struct {
+	rep kmsg.Report
+	at  time.Time
+}
+
+// memcgState is what the recorder knows of a memory cgroup's counters as of
+// the previous kill in it (or as first seen in a snapshot).
+type memcgState struct {
+	kills  uint64 // oom_kill counter, one per kill accounted
+	hits   uint64 // v2 memory.events oom: OOMs of the cgroup itself
+	credit uint64 // kills the last rise of hits covers, not yet attributed
+}
+
+// level is a count of the kernel's kills and when the recorder first read it.
+type level struct {
+	n  uint64
+	at time.Time
 }
 
 type failed struct {
@@ -59,14 +81,20 @@ type Recorder struct {
 	cfg     Config
 	hist    *history.History
 	pending []*pending
-	reports []kmsg.Report // reports not yet matched to a kill
+	reports []report // reports not yet matched to a kill
 	retry   []failed
 	warned  map[string]time.Time
 	kills   []dump.Kill
 	dumps   []string
+	bases   map[string]bool // base names given out, written or queued
+	paths   map[string]bool // the paths in dumps
 	vmStart uint64
 	vmOK    bool
 	lastErr string
+	memcgs  map[string]*memcgState
+	// levels are the kernel's kill counts (since the start) and when each
+	// was first read, to tell a kill missed from one still on its way.
+	levels []level
 }
 
 // New makes a recorder writing into cfg.OutDir.
@@ -92,7 +120,8 @@ func New(cfg Config, hist *history.History) *Recorder {
 	if cfg.ServiceOf == nil {
 		cfg.ServiceOf = func(_ int, comm string) string { return comm }
 	}
-	r := &Recorder{cfg: cfg, hist: hist, warned: map[string]time.Time{}}
+	r := &Recorder{cfg: cfg, hist: hist, warned: map[string]time.Time{}, memcgs: map[string]*memcgState{},
+		bases: map[string]bool{}, paths: map[string]bool{}}
 	r.vmStart, r.vmOK = 0, false
 	if v, err := cfg.VMStat(); err == nil {
 		r.vmStart, r.vmOK = v, true
@@ -133,7 +162,7 @@ func (r *Recorder) OnEvent(ev *tracer.Event) {
 func (r *Recorder) OnReport(rep kmsg.Report) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.reports = append(r.reports, rep)
+	r.reports = append(r.reports, report{rep: rep, at: r.cfg.Now()})
 	if len(r.reports) > 256 {
 		r.reports = r.reports[len(r.reports)-256:]
 	}
@@ -142,27 +171,75 @@ func (r *Recorder) OnReport(rep kmsg.Report) {
 
 // joinLocked matches pending kills with reports and writes the joined ones.
 func (r *Recorder) joinLocked() {
+	var due []*pending
 	keep := r.pending[:0]
 	for _, p := range r.pending {
 		if i := r.matchLocked(p.kill.Victim.PID); i >= 0 {
-			rep := r.reports[i]
+			rep := r.reports[i].rep
 			r.reports = append(r.reports[:i], r.reports[i+1:]...)
-			p.kill.KernelReport = true
-			p.kill.Constraint, p.kill.OOMMemcg, p.kill.TaskMemcg = rep.Constraint, rep.OOMMemcg, rep.TaskMemcg
-			if p.kill.Victim.Cgroup == "" {
-				p.kill.Victim.Cgroup = rep.TaskMemcg
+			joinReport(&p.kill, rep)
+			p.reason = rep.Reason
+			if p.kill.Victim.Comm != "" && p.kill.Victim.Service == "" {
+				p.kill.Victim.Service = r.cfg.ServiceOf(int(p.kill.Victim.PID), p.kill.Victim.Comm)
 			}
-			r.writeKillLocked(p.kill)
+			due = append(due, p)
 			continue
 		}
 		keep = append(keep, p)
 	}
 	r.pending = keep
+	r.writeKillsLocked(due)
+}
+
+// writeKillsLocked writes kills already taken off the pending list, so that
+// no kill counts twice (as pending and as written) in a dump's accounting.
+func (r *Recorder) writeKillsLocked(kills []*pending) {
+	for _, p := range kills {
+		r.writeKillLocked(p.kill, p.reason)
+	}
+}
+
+// joinReport adds the kernel's report to a kill. A kill from the plain
+// tracepoint of a kernel before about 6.8 has only the victim's pid: its
+// comm, sizes, oom_score_adj and uid then come from the report.
+func joinReport(k *dump.Kill, rep kmsg.Report) {
+	k.KernelReport = true
+	k.Constraint, k.OOMMemcg, k.TaskMemcg = rep.Constraint, rep.OOMMemcg, rep.TaskMemcg
+	if k.Victim.Cgroup == "" {
+		k.Victim.Cgroup = rep.TaskMemcg
+	}
+	if v := &k.Victim; v.Comm == "" {
+		v.Comm, v.Service = rep.Comm, ""
+		v.AnonRSSBytes, v.FileRSSBytes, v.ShmemRSSBytes = rep.AnonRSSKB*1024, rep.FileRSSKB*1024, rep.ShmemRSSKB*1024
+		v.TotalVMBytes, v.PgTablesBytes, v.OOMScoreAdj = rep.TotalVMKB*1024, rep.PgTablesKB*1024, int32(rep.OOMScoreAdj)
+		if rep.UID >= 0 {
+			v.UID = uint32(rep.UID)
+		}
+	}
+}
+
+// killFromReport makes a kill of a kernel report alone, for a kill whose
+// event the BPF side did not deliver. Its time is when the report came.
+func (r *Recorder) killFromReport(rp report) dump.Kill {
+	rep := rp.rep
+	k := dump.Kill{
+		Time:          rp.at.UTC(),
+		Victim:        dump.Victim{Task: dump.Task{PID: uint32(rep.PID)}},
+		Trigger:       dump.Task{PID: uint32(rep.TriggerPID), Comm: rep.Trigger},
+		MemcgOOMKills: -1,
+		Source:        "kmsg",
+	}
+	joinReport(&k, rep)
+	k.Victim.Service = r.cfg.ServiceOf(rep.PID, rep.Comm)
+	if rep.Trigger != "" {
+		k.Trigger.Service = r.cfg.ServiceOf(rep.TriggerPID, rep.Trigger)
+	}
+	return k
 }
 
 func (r *Recorder) matchLocked(pid uint32) int {
-	for i, rep := range r.reports {
-		if rep.PID == int(pid) {
+	for i, rp := range r.reports {
+		if rp.rep.PID == int(pid) {
 			return i
 		}
 	}
@@ -176,44 +253,226 @@ func (r *Recorder) OnSnapshot(snap aggregate.Snapshot) {
 	defer r.mu.Unlock()
 	r.hist.Add(snap)
 	now := r.cfg.Now()
+	var due []*pending
 	keep := r.pending[:0]
 	for _, p := range r.pending {
 		if now.Sub(p.since) >= r.cfg.KmsgWait {
-			r.writeKillLocked(p.kill)
+			due = append(due, p)
 			continue
 		}
 		keep = append(keep, p)
 	}
 	r.pending = keep
+	r.writeKillsLocked(due)
+	r.reportsOnlyLocked(now)
+	r.baselineLocked(snap)
 	r.warnLocked(snap)
 	r.retryLocked(now)
+}
+
+// reportsOnlyLocked writes a dump for each kernel report no event came for
+// within KmsgWait, while the kernel has counted more kills than the recorder
+// saw for at least as long: the BPF side lost those kills (ring full), the
+// kernel did not. A report whose kill was written already (it came late), or
+// whose kill the kernel's counter does not miss, is dropped.
+func (r *Recorder) reportsOnlyLocked(now time.Time) {
+	for len(r.reports) > 0 {
+		rp := r.reports[0]
+		raw, missed, ok := r.deficitLocked(now)
+		if !ok || now.Sub(rp.at) < r.cfg.KmsgWait || (raw > 0 && missed == 0) {
+			return
+		}
+		r.reports = r.reports[1:]
+		if missed > 0 && !r.writtenLocked(rp.rep.PID) {
+			r.writeKillLocked(r.killFromReport(rp), rp.rep.Reason)
+		}
+	}
+}
+
+// writtenLocked says whether a recent kill already names pid as victim.
+func (r *Recorder) writtenLocked(pid int) bool {
+	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-256; i-- {
+		if r.kills[i].Victim.PID == uint32(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+// deficitLocked returns how many kills the kernel counted since the start
+// beyond those written or pending (raw), and how many of those it had
+// counted KmsgWait ago already (missed): a kill counted a moment ago may
+// still be on its way, even while others keep coming, as in a storm.
+func (r *Recorder) deficitLocked(now time.Time) (raw, missed uint64, ok bool) {
+	if !r.vmOK {
+		return 0, 0, false
+	}
+	v, err := r.cfg.VMStat()
+	if err != nil || v < r.vmStart {
+		return 0, 0, false
+	}
+	v -= r.vmStart
+	if len(r.levels) == 0 || v > r.levels[len(r.levels)-1].n {
+		r.levels = append(r.levels, level{n: v, at: now})
+	}
+	// Of the levels read KmsgWait ago or earlier, the newest is all that counts.
+	old := -1
+	for i, l := range r.levels {
+		if now.Sub(l.at) >= r.cfg.KmsgWait {
+			old = i
+		}
+	}
+	if old > 0 {
+		r.levels = r.levels[old:]
+	}
+	seen := uint64(len(r.kills) + len(r.pending))
+	if v > seen {
+		raw = v - seen
+	}
+	if old >= 0 && r.levels[0].n > seen {
+		missed = r.levels[0].n - seen
+	}
+	return raw, missed, true
+}
+
+// baselineLocked notes the OOM counters of memory cgroups seen for the first
+// time, so the first kill in one can tell a memcg OOM from a global one.
+func (r *Recorder) baselineLocked(snap aggregate.Snapshot) {
+	if r.cfg.Cgroups == nil {
+		return
+	}
+	for _, d := range snap.System.Memcgs {
+		if _, ok := r.memcgs[d.Path]; ok || len(r.memcgs) >= 4096 || r.pendingInLocked(d.Path) {
+			continue
+		}
+		st := &memcgState{kills: d.OOMKills}
+		if r.cfg.Cgroups.Version == 2 {
+			h, err := memcgOOMEvents(cgroup.Memcg{H: *r.cfg.Cgroups, Path: d.Path})
+			if err != nil {
+				continue
+			}
+			st.hits = h
+		}
+		r.memcgs[d.Path] = st
+	}
 }
 
 // Flush writes every pending kill at once (on exit).
 func (r *Recorder) Flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var due []*pending
 	for _, p := range r.pending {
-		r.writeKillLocked(p.kill)
+		due = append(due, p)
 	}
 	r.pending = nil
+	r.writeKillsLocked(due)
 	r.retryLocked(time.Time{}.Add(1 << 62))
 }
 
-func (r *Recorder) writeKillLocked(k dump.Kill) {
+// memcgReason begins the kernel's "Killed process" line of a memcg OOM.
+const memcgReason = "Memory cgroup out of memory"
+
+// writeKillLocked writes a kill; reason is the start of the kernel's
+// "Killed process" line, "" when there was none or it was bare.
+//
+// When the kernel printed no constraint (it rate-limits all of its report
+// but that line), a memcg OOM is inferred: from reason, which the kernel
+// prints for every kill since about 5.0; else from the victim cgroup's
+// counters (see memcgOOMLocked).
+func (r *Recorder) writeKillLocked(k dump.Kill, reason string) {
+	memcg, limited := reason == memcgReason, false
 	if r.cfg.Cgroups != nil && k.Victim.Cgroup != "" {
 		m := cgroup.Memcg{H: *r.cfg.Cgroups, Path: k.Victim.Cgroup}
-		if n, err := m.OOMKills(); err == nil {
+		n, err := m.OOMKills()
+		if err == nil {
 			k.MemcgOOMKills = int64(n)
 		}
-		if lim, err := m.Limit(); err == nil && lim > 0 && k.MemcgOOMKills > 0 && k.Constraint == "" {
-			k.Constraint, k.ConstraintInferred = "CONSTRAINT_MEMCG", true
-			k.OOMMemcg, k.TaskMemcg = k.Victim.Cgroup, k.Victim.Cgroup
+		byCounters := err == nil && r.memcgOOMLocked(m, n) // kept in step for every kill
+		lim, err := m.Limit()
+		limited = err == nil && lim > 0
+		if reason == "" {
+			memcg = byCounters && limited
+		}
+	}
+	if memcg && k.Constraint == "" {
+		k.Constraint, k.ConstraintInferred = "CONSTRAINT_MEMCG", true
+		k.TaskMemcg = k.Victim.Cgroup
+		if limited { // else the limit that was hit is an ancestor's
+			k.OOMMemcg = k.Victim.Cgroup
 		}
 	}
 	r.kills = append(r.kills, k)
 	d := r.buildLocked(dump.KindOOM, k.Time, []dump.Kill{k})
 	r.writeLocked(dump.Name(dump.KindOOM, k.Time, k.Victim.PID), d)
+}
+
+// pendingInLocked says whether a kill waiting for its report was in cgroup
+// path: its counters already include that kill, so they are no baseline.
+func (r *Recorder) pendingInLocked(path string) bool {
+	for _, p := range r.pending {
+		if p.kill.Victim.Cgroup == path {
+			return true
+		}
+	}
+	return false
+}
+
+// memcgOOMLocked accounts one kill in cgroup m, whose oom_kill counter now
+// reads kills, and says whether the counters show it as a memcg OOM. The
+// kernel raises a cgroup's oom_kill for any kill of a task in it, a global
+// one too; so on cgroup v2 it takes the cgroup's "oom" event (raised by
+// memcg OOMs only) having risen since the previous kill in the cgroup: then
+// every kill the oom_kill counter shows beyond those accounted is a memcg
+// one. cgroup v1 has no such event (its memory.failcnt rises only after the
+// kill, too late to read): there, a rise of oom_kill since the previous
+// kill is all it takes, and a global kill of a task in a limited cgroup
+// without a kernel report is taken for a memcg one. A cgroup never seen
+// before starts at zero.
+func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
+	st := r.memcgs[m.Path]
+	if st == nil {
+		st = &memcgState{}
+		if len(r.memcgs) < 4096 {
+			r.memcgs[m.Path] = st
+		}
+	}
+	rose := kills > st.kills
+	if m.H.Version != 2 {
+		if rose {
+			st.kills++
+		}
+		return rose
+	}
+	if h, err := memcgOOMEvents(m); err == nil && h > st.hits {
+		st.hits = h
+		if rose {
+			st.credit = kills - st.kills
+		}
+	}
+	if rose {
+		st.kills++
+	}
+	if st.credit == 0 {
+		return false
+	}
+	st.credit--
+	return true
+}
+
+// memcgOOMEvents reads the "oom" line of a v2 cgroup's memory.events: how
+// often the cgroup hit its limit and the OOM killer was invoked for it.
+func memcgOOMEvents(m cgroup.Memcg) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(m.H.Dir(m.Path), "memory.events"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom "); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no oom line in memory.events")
 }
 
 func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
@@ -262,6 +521,7 @@ func (r *Recorder) Summary(run *dump.Run, start time.Time) ([]string, error) {
 	d := r.buildLocked(dump.KindSummary, now, append([]dump.Kill(nil), r.kills...))
 	d.Window.Start = start.UTC()
 	d.Services = r.hist.Services(start, now, now)
+	markVictim(d)
 	d.SystemSamples = r.hist.System(start, now)
 	run.Dumps = append([]string(nil), r.dumps...)
 	d.Run = run
@@ -313,23 +573,45 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		k := kills[0]
 		d.Victim, d.Trigger = &k.Victim, &k.Trigger
 		d.Constraint, d.OOMMemcg, d.TaskMemcg = k.Constraint, k.OOMMemcg, k.TaskMemcg
-		for i := range d.Services {
-			d.Services[i].Victim = d.Services[i].Name == k.Victim.Service
-		}
+		markVictim(d)
 	}
 	if r.vmOK {
 		if v, err := r.cfg.VMStat(); err == nil && v >= r.vmStart {
 			d.OOMKillsKernel = v - r.vmStart
-			if seen := uint64(len(r.kills)); d.OOMKillsKernel > seen {
-				d.Missed = d.OOMKillsKernel - seen
-			}
+		}
+		// Kills pending, or reported by the kernel and waiting for their
+		// event, are not missed; nor is a kill counted a moment ago whose
+		// event is still on its way: only a deficit older than KmsgWait is.
+		now := r.cfg.Now()
+		if _, missed, ok := r.deficitLocked(now); ok && missed > uint64(len(r.reports)) {
+			d.Missed = missed - uint64(len(r.reports))
 		}
 	}
 	return d
 }
 
-// writeLocked writes a dump; a failure is logged and retried later.
+// markVictim flags the service of the dump's (first) victim.
+func markVictim(d *dump.Dump) {
+	for i := range d.Services {
+		d.Services[i].Victim = d.Victim != nil && d.Services[i].Name == d.Victim.Service
+	}
+}
+
+// writeLocked writes a dump; a failure is logged and retried later. A base
+// name given out before (two warnings in one sample, two snapshots in one
+// millisecond) gets a suffix, so no dump replaces another; the summary's
+// fixed name is the exception.
 func (r *Recorder) writeLocked(base string, d *dump.Dump) ([]string, error) {
+	if d.Kind != dump.KindSummary {
+		base = dump.Unique(base, func(b string) bool {
+			if r.bases[b] {
+				return true
+			}
+			_, err := os.Lstat(filepath.Join(r.cfg.OutDir, b+".json"))
+			return err == nil
+		})
+	}
+	r.bases[base] = true
 	paths, err := r.tryWrite(base, d)
 	if err != nil {
 		if len(r.retry) < 16 {
@@ -356,7 +638,12 @@ func (r *Recorder) tryWrite(base string, d *dump.Dump) ([]string, error) {
 		return nil, err
 	}
 	r.lastErr = ""
-	r.dumps = append(r.dumps, paths...)
+	for _, p := range paths {
+		if !r.paths[p] {
+			r.paths[p] = true
+			r.dumps = append(r.dumps, p)
+		}
+	}
 	r.cfg.Logger.Info("dump written", "kind", d.Kind, "file", paths[0])
 	return paths, nil
 }
