@@ -480,7 +480,7 @@ func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
 		return
 	}
 	var ests []*aggregate.TimeToOOM
-	if e := snap.System.TimeToOOM; e != nil && e.Domain == "system" {
+	if e := snap.System.SystemTimeToOOM; e != nil { // also behind a sooner memcg
 		ests = append(ests, e)
 	}
 	for i := range snap.System.Memcgs {

@@ -128,6 +128,26 @@ func TestWarnOncePerWindow(t *testing.T) {
 	}
 }
 
+// The system domain warns too while a memory cgroup's estimate is sooner.
+func TestWarnSystemBehindMemcg(t *testing.T) {
+	dir := t.TempDir()
+	var kernel uint64
+	r, c, _ := newTest(t, dir, &kernel)
+	sys := &aggregate.TimeToOOM{Domain: "system", Seconds: 20, Service: "grower"}
+	cg := &aggregate.TimeToOOM{Domain: "/a", Seconds: 5, Service: "leaky"}
+	r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second), System: aggregate.System{
+		TimeToOOM: cg, SystemTimeToOOM: sys,
+		Memcgs: []aggregate.MemcgDomain{{Path: "/a", TimeToOOM: cg}},
+	}})
+	got := map[string]string{}
+	for _, d := range readDumps(t, filepath.Join(dir, "warn-*.json")) {
+		got[d.Warning.Domain] = d.Warning.Service
+	}
+	if len(got) != 2 || got["system"] != "grower" || got["/a"] != "leaky" {
+		t.Errorf("warnings %v, want system (grower) and /a (leaky)", got)
+	}
+}
+
 // An unwritable directory is logged once, the recorder goes on, and the dump
 // is written when the directory becomes usable.
 func TestWriteFailureRetries(t *testing.T) {
