@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,7 @@ import (
 
 // maxDumpSize bounds what Decode reads, so that a stray huge file is an
 // error rather than an allocation of its whole size.
-const maxDumpSize = 1 << 30
+const maxDumpSize = 256 << 20
 
 // Decode reads one dump. It rejects, each with a one-line error, empty input,
 // truncated or corrupt JSON, a JSON document that is not an oomtrace dump
@@ -22,7 +23,11 @@ const maxDumpSize = 1 << 30
 // still read what newer writers of the same version add. Times are returned
 // in UTC.
 func Decode(r io.Reader) (*Dump, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxDumpSize+1))
+	br := bufio.NewReader(r)
+	if err := startsObject(br); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(br, maxDumpSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read dump: %s", oneLine(err.Error()))
 	}
@@ -32,8 +37,33 @@ func Decode(r io.Reader) (*Dump, error) {
 	return decode(data)
 }
 
-// ReadFile reads the dump in path; errors name the file.
+// startsObject looks at the first bytes, so that a binary or huge foreign
+// file is refused at once rather than read whole.
+func startsObject(br *bufio.Reader) error {
+	for {
+		b, err := br.ReadByte()
+		switch {
+		case err == io.EOF:
+			return errors.New("empty dump")
+		case err != nil:
+			return fmt.Errorf("read dump: %s", oneLine(err.Error()))
+		case b == ' ' || b == '\t' || b == '\n' || b == '\r':
+			continue
+		case b != '{':
+			return fmt.Errorf("%w: not a JSON object", errNotDump)
+		}
+		return br.UnreadByte()
+	}
+}
+
+// ReadFile reads the dump in path; errors name the file. Only regular files
+// are read: a FIFO or a device would block or never end.
 func ReadFile(path string) (*Dump, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func encode(t testing.TB, d *Dump) []byte {
@@ -44,7 +46,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"blank", " \n\t", "empty dump"},
 		{"truncated", string(full[:len(full)/2]), "truncated or corrupt dump: "},
 		{"truncated at 1", "{", "truncated or corrupt dump: "},
-		{"garbage", "\x00\x01oops", "truncated or corrupt dump: "},
+		{"garbage", "\x00\x01oops", "not an oomtrace dump: not a JSON object"},
+		{"object after blanks, truncated", " \n{\"version\":1", "truncated or corrupt dump: "},
 		{"two documents", `{"version":1,"kind":"oom"} {}`, "truncated or corrupt dump: "},
 		{"array", `[1,2,3]`, "not an oomtrace dump"},
 		{"string", `"oom"`, "not an oomtrace dump"},
@@ -103,6 +106,38 @@ func TestReadFile(t *testing.T) {
 	}
 	if _, err := ReadFile(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadFile(missing) = %v", err)
+	}
+	// A FIFO would block and a device never end: both are refused at once.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, "/dev/zero", dir} {
+		done := make(chan error, 1)
+		go func() { _, err := ReadFile(p); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("ReadFile(%s) = %v", p, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("ReadFile(%s) blocks", p)
+		}
+	}
+	// A big foreign file is refused from its first byte, not read whole.
+	big := filepath.Join(dir, "big")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(4 << 30) // sparse: 4 GiB of zeros
+	f.Close()
+	start := time.Now()
+	if _, err := ReadFile(big); err == nil || !strings.Contains(err.Error(), "not a JSON object") {
+		t.Errorf("ReadFile(4 GiB of zeros) = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refusing 4 GiB of zeros took %s", d)
 	}
 }
 
