@@ -10,6 +10,8 @@
 // service that has no processes, and with none to drop its figures go to
 // the "(other services)" row, so a live service never loses its history; at
 // most MaxEvents allocation and OOM events and MaxLifecycle lifecycle events.
+// Rings grow with use up to their bound, so a service seen for a few seconds
+// (a build, a cron job) costs its few samples until it is dropped.
 //
 // With a Budget, MaxServices is derived from it (see Config.Bytes):
 //

@@ -216,3 +216,26 @@ func TestBudgetBoundsHeap(t *testing.T) {
 		runtime.KeepAlive(d)
 	}
 }
+
+// A ring keeps the newest limit elements in order, and its buffer grows
+// with use, never past limit: a service seen briefly costs a few samples.
+func TestRingGrowsToLimit(t *testing.T) {
+	r := newRing[int](100)
+	for i := 0; i < 250; i++ {
+		r.push(i)
+		if want := min(i+1, 100); r.len() != want || r.at(0) != i+1-want || r.at(want-1) != i {
+			t.Fatalf("after %d pushes: len %d, oldest %d, newest %d", i+1, r.len(), r.at(0), r.at(r.len()-1))
+		}
+		if cap(r.buf) > 100 || (i < 16 && cap(r.buf) > 16) {
+			t.Fatalf("after %d pushes the buffer holds %d", i+1, cap(r.buf))
+		}
+	}
+	h := New(Config{})
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 5; i++ {
+		h.Add(snap(t0.Add(time.Duration(i)*time.Second), aggregate.Service{Name: "brief", Procs: 1}))
+	}
+	if st := h.services["brief"]; cap(st.fine.buf)+cap(st.coarse.buf) > 32 {
+		t.Errorf("a service seen 5 times holds %d + %d samples", cap(st.fine.buf), cap(st.coarse.buf))
+	}
+}
