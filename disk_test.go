@@ -76,3 +76,53 @@ func assertNoTorn(t *testing.T, dir string) {
 		}
 	}
 }
+
+// --out is checked at start: a regular file is a usage error (exit 2, one
+// line); a missing directory is created 0700; one that cannot be created is
+// warned about at once, the recorder keeps running and writes there once it
+// can.
+func TestOutDirAtStart(t *testing.T) {
+	requireRoot(t)
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	out, err := exec.Command(oomtraceBin(t), "record", "--out", file, "--duration", "1s").CombinedOutput()
+	if code := exitCode(err); code != 2 || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 || !strings.Contains(string(out), "--out "+file+": not a directory") {
+		t.Errorf("--out naming a file: exit %d, output %q; want exit 2 and one line", code, out)
+	}
+
+	missing := filepath.Join(t.TempDir(), "a", "b")
+	startRecorder(t, "--out", missing, "-d", "250ms")
+	if st, err := os.Stat(missing); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+		t.Errorf("missing --out not created 0700: %v %v", st, err)
+	}
+
+	ro := filepath.Join(t.TempDir(), "ro")
+	os.Mkdir(ro, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "oomtrace-test", ro).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", ro).Run() })
+	dir := filepath.Join(ro, "dumps")
+	_, rec, stderr := startRecorder(t, "--out", dir, "-d", "250ms")
+	if log := stderr.String(); !strings.Contains(log, "not writable") || !strings.Contains(log, "read-only file system") || !strings.Contains(log, "retried") {
+		t.Errorf("no clear warning at start for an --out that cannot be created:\n%s", log)
+	}
+	if syscall.Kill(rec.Process.Pid, 0) != nil {
+		t.Fatal("the recorder stopped on an unwritable --out")
+	}
+	if out, err := exec.Command("mount", "-o", "remount,rw", ro).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v %s", err, out)
+	}
+	rec.Process.Signal(syscall.SIGUSR2)
+	waitGlob(t, filepath.Join(dir, "snapshot-*.json"), 1, 15*time.Second)
+}
+
+func exitCode(err error) int {
+	if e, ok := err.(*exec.ExitError); ok {
+		return e.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}

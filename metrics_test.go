@@ -70,6 +70,7 @@ func TestRecordMetricsScrape(t *testing.T) {
 		`oomtrace_events_total{type="exec"}`,
 		`oomtrace_memory_available_bytes `,
 		`process_resident_memory_bytes `,
+		`go_gc_heap_live_bytes `,
 	} {
 		if !bytes.Contains(body, []byte(series)) {
 			t.Errorf("scrape lacks %s", series)

@@ -15,6 +15,10 @@
  *   workload fail MARK        on "go": mmap, munmap, brk, mremap, mprotect each fail once
  *                             (errnos or the unchanged break printed); MARK-byte maps
  *                             before "ready" and after the next line mark the stretch
+ *   workload burst N SECS [PAD]   N children alive at once (each maps 1 MiB and
+ *                             touches 64 KiB; PAD lengthens their command line); once
+ *                             all are forked prints "burst N", and they exit SECS
+ *                             later; prints "burst-done" once all are reaped
  *   workload service NAME WORKERS MB GROW   a session-leader master named NAME with
  *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
  *                             the master grows GROW MiB/s; prints its pid and the workers'
@@ -328,12 +332,52 @@ static int do_churn(long n)
 	return 0;
 }
 
+static int do_burst(long n, long secs)
+{
+	int gate[2];
+	long live = 0;
+	char c;
+
+	if (pipe(gate))
+		return 1;
+	for (long i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			break;
+		if (pid == 0) {
+			char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				_exit(1);
+			for (long o = 0; o < (64 << 10); o += 4096)
+				p[o] = 1;
+			close(gate[1]);
+			while (read(gate[0], &c, 1) > 0) /* EOF once all are forked */
+				;
+			sleep(secs);
+			_exit(0);
+		}
+		live++;
+	}
+	close(gate[1]);
+	if (live < n)
+		return 1;
+	say("burst %ld\n", live);
+	while (wait(NULL) > 0)
+		;
+	say("burst-done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "exit"))
 		return 0;
 	if (argc == 3 && !strcmp(argv[1], "churn"))
 		return do_churn(atol(argv[2]));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "burst"))
+		return do_burst(atol(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "alloc"))
 		return do_alloc(strtoul(argv[2], 0, 0), strtoul(argv[3], 0, 0));
 	if (argc == 3 && !strcmp(argv[1], "fail"))

@@ -55,6 +55,13 @@ func (f *recordFlags) validate() error {
 	if f.window < 10*f.interval || f.window > 24*time.Hour {
 		return usagef("--window %s: must be between 10 intervals and 24h", f.window)
 	}
+	if f.interval > 0 && f.window/f.interval > history.MaxSamples {
+		n := f.window / f.interval
+		return usagef("--window %s at --interval %s is %d samples a service: at most %d (lengthen --interval or shorten --window)", f.window, f.interval, n, history.MaxSamples)
+	}
+	if st, err := os.Stat(f.out); err == nil && !st.IsDir() {
+		return usagef("--out %s: not a directory", f.out)
+	}
 	if f.warnAt < 0 {
 		return usagef("--warn-at %s: must not be negative", f.warnAt)
 	}
@@ -114,6 +121,11 @@ type session struct {
 // witness bloated on a machine that is short of memory.
 const memoryLimit = 48 << 20
 
+// historyBudget bounds the history and a dump built of it (see package
+// history): half the soft limit, the other half left to the process table,
+// the event pipeline and the dump's encoding.
+const historyBudget = memoryLimit / 2
+
 func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
@@ -129,7 +141,8 @@ func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	hist := history.New(history.Config{Fine: f.interval, Window: f.window})
+	prepareOut(f.out)
+	hist := history.New(history.Config{Fine: f.interval, Window: f.window, Budget: historyBudget})
 	rec := recorder.New(recorder.Config{
 		OutDir: f.out, Window: f.window, WarnAt: f.warnAt, Host: hostInfo(), Cgroups: en.cfg.Cgroups,
 		ServiceOf: func(pid int, comm string) string { return en.agg.ServiceOf(pid, comm).Name },
@@ -195,6 +208,19 @@ func (s *session) Close() {
 		s.km.Close()
 	}
 	s.en.Close()
+}
+
+// prepareOut creates the dump directory if it is missing, or warns once that
+// dumps cannot be written there yet: the recorder keeps running and each
+// dump tries again.
+func prepareOut(dir string) {
+	err := os.MkdirAll(dir, 0o700)
+	if err == nil {
+		err = unix.Access(dir, unix.W_OK|unix.X_OK)
+	}
+	if err != nil {
+		slog.Warn("dump directory --out is not writable; dumps will be retried there", "dir", dir, "err", err)
+	}
 }
 
 // protectSelf sets the process's own oom_score_adj.

@@ -1,13 +1,33 @@
 // Package history is the flight recorder's memory: a bounded ring of
 // per-service samples (fine for the recent window, coarse further back) and
-// of significant events.
+// two bounded rings of significant events: allocations with OOM kills, and
+// process lifecycle (fork, exec, exit), so a churn of short-lived processes
+// cannot push the window's large allocations out.
 //
-// Bounds: a service costs 48 bytes a sample, Window/Fine + Long/Coarse
-// samples (600 + 720 = 1320 by default, about 62 KiB); at most MaxServices
+// Bounds: a service keeps Window/Fine + Long/Coarse samples of 48 bytes
+// (600 + 720 by default), each tier at most MaxSamples; at most MaxServices
 // services are kept: a new one takes the place of the longest-unseen
 // service that has no processes, and with none to drop its figures go to
 // the "(other services)" row, so a live service never loses its history; at
-// most MaxEvents events.
+// most MaxEvents allocation and OOM events and MaxLifecycle lifecycle events.
+// Rings grow with use up to their bound, so a service seen for a few seconds
+// (a build, a cron job) costs its few samples until it is dropped.
+//
+// With a Budget, MaxServices is derived from it (see Config.Bytes):
+//
+//	events   = (MaxEvents + MaxLifecycle) × 352
+//	system   = fine × (40 + 40)
+//	service  = fine × (48 + 96) + coarse × 48 + 4096
+//	MaxServices = (Budget − events − system) / service
+//
+// where fine = Window/Fine and coarse = Long/Coarse. 352 bytes bound an
+// event (tracer.Event 152, comm ≤ 16, exec filename ≤ 160, allocator
+// rounding); 48 is a kept sample and 96 the dump.Sample a dump builds of each
+// fine one (so the history and a dump built from it fit the budget together);
+// 40 a system sample, twice for the same reason; 4096 a service's
+// bookkeeping and its row in a dump. With the recorder's 24 MiB and the
+// defaults (fine 600, coarse 720): 6.7 MiB of events, 122 KiB a service, 144
+// services; at the widest window (fine 3600): 544 KiB a service, 32 services.
 package history
 
 import (
@@ -21,12 +41,51 @@ import (
 
 // Config bounds a History. Zero values get the defaults.
 type Config struct {
-	Fine        time.Duration // interval of recent samples (default 1s)
-	Window      time.Duration // span of fine samples (default 10m)
-	Coarse      time.Duration // interval of older samples (default 10s)
-	Long        time.Duration // span of coarse samples (default 2h)
-	MaxServices int           // default 1000
-	MaxEvents   int           // default 20000
+	Fine         time.Duration // interval of recent samples (default 1s)
+	Window       time.Duration // span of fine samples (default 10m)
+	Coarse       time.Duration // interval of older samples (default 10s)
+	Long         time.Duration // span of coarse samples (default 2h)
+	MaxServices  int           // default: from Budget, else 1000
+	MaxEvents    int           // allocations and OOM kills (default 10000)
+	MaxLifecycle int           // fork, exec, exit (default 10000)
+	Budget       int64         // bytes for history and a dump built of it (0: no budget)
+}
+
+// MaxSamples bounds each tier of a service's samples: an hour at 1 s, or the
+// default 10 minutes at 1/6 s. More would make a dump too large to read (and
+// to build on a machine short of memory) and leave room for few services.
+const MaxSamples = 3600
+
+// Bytes a part of the history costs at most; see the package comment.
+const (
+	eventBytes   = 352
+	systemBytes  = 40 + 40
+	pointBytes   = 48
+	sampleBytes  = 96
+	serviceBytes = 4096
+)
+
+// ServiceBytes is the most one service costs, with its share of a dump.
+func (c Config) ServiceBytes() int64 {
+	c.defaults()
+	return c.serviceBytes()
+}
+
+func (c *Config) serviceBytes() int64 {
+	fine, coarse := c.tiers()
+	return int64(fine)*(pointBytes+sampleBytes) + int64(coarse)*pointBytes + serviceBytes
+}
+
+// Bytes is the most the history (and a dump built of it) costs.
+func (c Config) Bytes() int64 {
+	c.defaults()
+	fine, _ := c.tiers()
+	return int64(c.MaxEvents+c.MaxLifecycle)*eventBytes + int64(fine)*systemBytes + int64(c.MaxServices)*c.serviceBytes()
+}
+
+// tiers are the sample counts of the fine and coarse rings.
+func (c *Config) tiers() (fine, coarse int) {
+	return min(int(c.Window/c.Fine), MaxSamples), min(int(c.Long/c.Coarse), MaxSamples)
 }
 
 func (c *Config) defaults() {
@@ -42,11 +101,20 @@ func (c *Config) defaults() {
 	if c.Long <= 0 {
 		c.Long = 2 * time.Hour
 	}
+	c.Coarse = max(c.Coarse, c.Fine) // coarse samples no denser than fine ones
+	if c.MaxEvents <= 0 {
+		c.MaxEvents = 10000
+	}
+	if c.MaxLifecycle <= 0 {
+		c.MaxLifecycle = 10000
+	}
+	if c.MaxServices <= 0 && c.Budget > 0 {
+		fine, _ := c.tiers()
+		left := c.Budget - int64(c.MaxEvents+c.MaxLifecycle)*eventBytes - int64(fine)*systemBytes
+		c.MaxServices = int(max(left/c.serviceBytes(), 1))
+	}
 	if c.MaxServices <= 0 {
 		c.MaxServices = 1000
-	}
-	if c.MaxEvents <= 0 {
-		c.MaxEvents = 20000
 	}
 }
 
@@ -87,20 +155,26 @@ type History struct {
 	cfg      Config
 	services map[string]*svc
 	system   *ring[dump.SystemSample]
-	events   *ring[tracer.Event]
+	events   *ring[tracer.Event] // allocations and OOM kills
+	life     *ring[tracer.Event] // fork, exec, exit
 	last     aggregate.Snapshot
 }
 
 // New makes an empty history.
 func New(cfg Config) *History {
 	cfg.defaults()
+	fine, _ := cfg.tiers()
 	return &History{
 		cfg:      cfg,
 		services: map[string]*svc{},
-		system:   newRing[dump.SystemSample](int(cfg.Window / cfg.Fine)),
+		system:   newRing[dump.SystemSample](fine),
 		events:   newRing[tracer.Event](cfg.MaxEvents),
+		life:     newRing[tracer.Event](cfg.MaxLifecycle),
 	}
 }
+
+// Config is the history's configuration with its defaults filled in.
+func (h *History) Config() Config { return h.cfg }
 
 // Last is the newest snapshot added.
 func (h *History) Last() aggregate.Snapshot { return h.last }
@@ -148,7 +222,8 @@ func (h *History) Add(snap aggregate.Snapshot) {
 const OtherServices = "(other services)"
 
 func (h *History) newSvc(name string) *svc {
-	st := &svc{fine: newRing[point](int(h.cfg.Window / h.cfg.Fine)), coarse: newRing[point](int(h.cfg.Long / h.cfg.Coarse))}
+	fine, coarse := h.cfg.tiers()
+	st := &svc{fine: newRing[point](fine), coarse: newRing[point](coarse)}
 	h.services[name] = st
 	return st
 }
@@ -203,7 +278,12 @@ func (h *History) AddEvent(ev *tracer.Event) {
 		k := *ev.OOM
 		e.OOM = &k
 	}
-	h.events.push(e)
+	switch ev.Type {
+	case tracer.EventFork, tracer.EventExec, tracer.EventExit:
+		h.life.push(e)
+	default:
+		h.events.push(e)
+	}
 }
 
 // Services returns each service's samples in [start, end], most grown first;
@@ -274,11 +354,13 @@ func (h *History) System(start, end time.Time) []dump.SystemSample {
 // Events returns the events in [start, end], oldest first.
 func (h *History) Events(start, end time.Time) []tracer.Event {
 	var out []tracer.Event
-	h.events.each(func(e tracer.Event) {
+	in := func(e tracer.Event) {
 		if !e.Time.Before(start) && !e.Time.After(end) {
 			out = append(out, e)
 		}
-	})
+	}
+	h.events.each(in)
+	h.life.each(in)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
 }

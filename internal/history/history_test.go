@@ -1,6 +1,9 @@
 package history
 
 import (
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +140,102 @@ func TestLiveServicesAreNeverEvicted(t *testing.T) {
 	}
 	if len(h.services) > 4 {
 		t.Errorf("%d rows, want at most the cap 3 plus other", len(h.services))
+	}
+}
+
+// A flood of fork/exec/exit does not push out an earlier large allocation or
+// OOM kill: lifecycle events have their own ring.
+func TestLifecycleFloodKeepsAllocation(t *testing.T) {
+	h := New(Config{MaxEvents: 100, MaxLifecycle: 300})
+	t0 := time.Unix(1_700_000_000, 0)
+	h.AddEvent(&tracer.Event{Type: tracer.EventMmap, PID: 42, Time: t0, Alloc: tracer.Alloc{Len: 1 << 30}})
+	h.AddEvent(&tracer.Event{Type: tracer.EventOOMKill, PID: 43, Time: t0.Add(time.Millisecond), OOM: &tracer.OOMKill{}})
+	for i := 0; i < 100_000; i++ {
+		typ := []tracer.EventType{tracer.EventFork, tracer.EventExec, tracer.EventExit}[i%3]
+		h.AddEvent(&tracer.Event{Type: typ, PID: uint32(1000 + i/3), Time: t0.Add(time.Second + time.Duration(i)*time.Microsecond)})
+	}
+	evs := h.Events(t0, t0.Add(time.Hour))
+	if len(evs) != 302 || evs[0].PID != 42 || evs[1].Type != tracer.EventOOMKill {
+		t.Fatalf("%d events, first %+v: want the allocation and the kill kept ahead of 300 lifecycle events", len(evs), evs[0])
+	}
+	if last := evs[len(evs)-1]; last.PID != 1000+99_999/3 {
+		t.Errorf("newest lifecycle event is pid %d, want %d", last.PID, 1000+99_999/3)
+	}
+}
+
+// The budget bounds the history as Go measures it: a history filled to
+// every bound, plus a dump's worth of samples built from it, stays under
+// Config.Bytes, which stays under the Budget; the tiers never exceed
+// MaxSamples whatever the window.
+func TestBudgetBoundsHeap(t *testing.T) {
+	cfg := Config{Budget: 24 << 20}
+	cfg.defaults()
+	if b := cfg.Bytes(); b > cfg.Budget || cfg.MaxServices < 100 {
+		t.Fatalf("Bytes %d with %d services, want at most the budget %d and 100+ services", b, cfg.MaxServices, cfg.Budget)
+	}
+	t.Logf("defaults: %d services of %d bytes, %d bytes in all", cfg.MaxServices, cfg.ServiceBytes(), cfg.Bytes())
+	wide := Config{Fine: 10 * time.Millisecond, Window: 24 * time.Hour, Coarse: time.Second, Long: 24 * time.Hour}
+	if f, c := wide.tiers(); f != MaxSamples || c != MaxSamples {
+		t.Errorf("tiers %d and %d for a 24h window at 10ms, want %d", f, c, MaxSamples)
+	}
+	for _, c := range []Config{{Budget: 8 << 20}, {Budget: 24 << 20, Window: time.Hour}} {
+		var ms runtime.MemStats
+		heap := func() uint64 { runtime.GC(); runtime.ReadMemStats(&ms); return ms.HeapAlloc }
+		before := heap()
+		h := New(c)
+		fine, coarse := h.cfg.tiers()
+		t0 := time.Unix(1_700_000_000, 0)
+		name := func(i int) string { return fmt.Sprintf("service-%04d.slice", i) }
+		svcs := make([]aggregate.Service, h.cfg.MaxServices)
+		for i := range svcs {
+			svcs[i] = aggregate.Service{Name: name(i), Kind: "unit", Procs: 1}
+		}
+		n := max(fine, coarse*int(h.cfg.Coarse/h.cfg.Fine))
+		for i := 0; i < n; i++ {
+			h.Add(snap(t0.Add(time.Duration(i)*h.cfg.Fine), svcs...))
+		}
+		file := strings.Repeat("/", 159)
+		for i := 0; i < h.cfg.MaxEvents+h.cfg.MaxLifecycle; i++ {
+			typ := tracer.EventMmap
+			if i%2 == 1 {
+				typ = tracer.EventExec
+			}
+			h.AddEvent(&tracer.Event{Type: typ, Comm: string([]byte("comm-of-15bytes")), Proc: tracer.Proc{Filename: string([]byte(file))}})
+		}
+		end := t0.Add(time.Duration(n) * h.cfg.Fine)
+		d := h.Services(end.Add(-h.cfg.Window), end, end)
+		used := heap() - before
+		if len(h.services) != h.cfg.MaxServices || len(d) != h.cfg.MaxServices || len(d[0].Samples) < fine {
+			t.Fatalf("%d services kept, %d in the dump with %d samples; want %d full", len(h.services), len(d), len(d[0].Samples), h.cfg.MaxServices)
+		}
+		t.Logf("budget %d: %d services, heap %d, Bytes %d", c.Budget, h.cfg.MaxServices, used, h.cfg.Bytes())
+		if used > uint64(h.cfg.Bytes()) || h.cfg.Bytes() > c.Budget {
+			t.Errorf("budget %d: heap grew %d, Bytes says %d", c.Budget, used, h.cfg.Bytes())
+		}
+		runtime.KeepAlive(h)
+		runtime.KeepAlive(d)
+	}
+}
+
+// A ring keeps the newest limit elements in order, and its buffer grows
+// with use, never past limit: a service seen briefly costs a few samples.
+func TestRingGrowsToLimit(t *testing.T) {
+	r := newRing[int](100)
+	for i := 0; i < 250; i++ {
+		r.push(i)
+		if want := min(i+1, 100); r.len() != want || r.at(0) != i+1-want || r.at(want-1) != i {
+			t.Fatalf("after %d pushes: len %d, oldest %d, newest %d", i+1, r.len(), r.at(0), r.at(r.len()-1))
+		}
+		if cap(r.buf) > 100 || (i < 16 && cap(r.buf) > 16) {
+			t.Fatalf("after %d pushes the buffer holds %d", i+1, cap(r.buf))
+		}
+	}
+	h := New(Config{})
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 5; i++ {
+		h.Add(snap(t0.Add(time.Duration(i)*time.Second), aggregate.Service{Name: "brief", Procs: 1}))
+	}
+	if st := h.services["brief"]; cap(st.fine.buf)+cap(st.coarse.buf) > 32 {
+		t.Errorf("a service seen 5 times holds %d + %d samples", cap(st.fine.buf), cap(st.coarse.buf))
 	}
 }

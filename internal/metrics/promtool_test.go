@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"regexp"
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -51,5 +55,25 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 	if s := strings.TrimSpace(out.String()); s != "" {
 		t.Errorf("promtool check metrics reported:\n%s", s)
+	}
+}
+
+// The Go collector exports the live heap, which the churn test compares
+// before and after; it agrees with runtime/metrics.
+func TestGoHeapLive(t *testing.T) {
+	e := New()
+	snap, stats := fixture()
+	e.Update(snap, stats)
+	runtime.GC() // the live heap is 0 until the first GC
+	body, _ := scrape(t, e.Handler())
+	m := regexp.MustCompile(`(?m)^go_gc_heap_live_bytes (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no go_gc_heap_live_bytes in the scrape")
+	}
+	got, _ := strconv.ParseFloat(m[1], 64)
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(s)
+	if want := float64(s[0].Value.Uint64()); got <= 0 || got > 2*want || got < want/2 {
+		t.Errorf("go_gc_heap_live_bytes %.0f, runtime/metrics says %.0f", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,8 +21,17 @@ type rawReader struct {
 	buf []byte
 }
 
-// read returns the file's bytes, valid until the next call; the caller holds mu.
-func (r *rawReader) read(path string) ([]byte, error) {
+// MaxCmdline bounds the command line kept of a process, in bytes. Any user
+// can set an argv of megabytes; the recorder keeps one a process (and the
+// aggregator a redacted copy), so it is cut when read.
+const MaxCmdline = 4096
+
+// maxFile bounds the other small files read (stat, cgroup).
+const maxFile = 64 << 10
+
+// read returns up to limit bytes of the file, valid until the next call; the
+// caller holds mu.
+func (r *rawReader) read(path string, limit int) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
@@ -32,13 +42,13 @@ func (r *rawReader) read(path string) ([]byte, error) {
 	}
 	n := 0
 	for {
+		if n >= limit {
+			break
+		}
 		if n == len(r.buf) {
-			if n >= 1<<20 {
-				break // a command line this long is cut
-			}
 			r.buf = append(r.buf, make([]byte, len(r.buf))...)
 		}
-		m, err := unix.Read(fd, r.buf[n:])
+		m, err := unix.Read(fd, r.buf[n:min(len(r.buf), limit)])
 		if err == unix.EINTR {
 			continue
 		}
@@ -60,7 +70,7 @@ func (r *Reader) Info(pid int) (Info, error) {
 	rr := &r.raw
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
-	b, err := rr.read(dir + "stat")
+	b, err := rr.read(dir+"stat", maxFile)
 	if err != nil {
 		return Info{}, err
 	}
@@ -72,13 +82,13 @@ func (r *Reader) Info(pid int) (Info, error) {
 	if in.Kernel {
 		return in, nil
 	}
-	if b, err := rr.read(dir + "cmdline"); err == nil {
-		in.Cmdline = splitCmdline(b)
+	if b, err := rr.read(dir+"cmdline", MaxCmdline+1); err == nil {
+		in.Cmdline = splitCmdline(b, MaxCmdline)
 	}
 	if n, err := unix.Readlink(dir+"exe", rr.buf[:cap(rr.buf)]); err == nil {
 		in.Exe = string(rr.buf[:n])
 	}
-	if b, err := rr.read(dir + "cgroup"); err == nil {
+	if b, err := rr.read(dir+"cgroup", maxFile); err == nil {
 		in.Cgroup, in.Memcg = pickCgroups(parseCgroups(b))
 	}
 	return in, nil
@@ -108,13 +118,39 @@ func parseStat(b []byte) (Info, error) {
 	return Info{PPID: ppid, SID: sid, StartTicks: start, Comm: string(b[open+1 : end]), Kernel: flags&pfKthread != 0}, nil
 }
 
-// splitCmdline splits NUL-separated arguments, as procfs does.
-func splitCmdline(b []byte) []string {
+// Truncated marks a command line cut at MaxCmdline.
+const Truncated = "…"
+
+// splitCmdline splits NUL-separated arguments, as procfs does. More than max
+// bytes are cut: whole arguments are kept and a last "…" argument marks the
+// cut; a first argument longer than max is cut itself and ends in "…".
+func splitCmdline(b []byte, max int) []string {
+	cut := len(b) > max && !(len(b) == max+1 && b[max] == 0)
+	if cut {
+		b = b[:max]
+		if bytes.IndexByte(b, 0) < 0 { // one argument, longer than max
+			i := len(b) - 1
+			for i > 0 && !utf8.RuneStart(b[i]) {
+				i--
+			}
+			if !utf8.FullRune(b[i:]) {
+				b = b[:i]
+			}
+			return []string{string(b) + Truncated}
+		}
+		if b[len(b)-1] != 0 { // the last argument does not fit whole
+			b = b[:bytes.LastIndexByte(b, 0)]
+		}
+	}
 	b = bytes.TrimRight(b, "\x00")
-	if len(b) == 0 {
+	if len(b) == 0 && !cut {
 		return nil
 	}
-	return strings.Split(string(b), "\x00")
+	args := strings.Split(string(b), "\x00")
+	if cut {
+		args = append(args, Truncated)
+	}
+	return args
 }
 
 type cgroupLine struct {

@@ -3,9 +3,12 @@ package proc
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -161,6 +164,9 @@ func bothInfos(r *Reader, pid int) (got, want Info, gone bool) {
 	want = Info{PID: pid, PPID: st.PPID, SID: st.Session, StartTicks: st.Starttime, Comm: comm, Kernel: st.Flags&pfKthread != 0}
 	if !want.Kernel {
 		want.Cmdline, _ = p.CmdLine()
+		if raw := strings.Join(want.Cmdline, "\x00"); len(raw) > MaxCmdline {
+			want.Cmdline = splitCmdline([]byte(raw), MaxCmdline) // TestSplitCmdline covers the cut
+		}
 		want.Exe, _ = p.Executable()
 		if cgs, err := p.Cgroups(); err == nil {
 			var lines []cgroupLine
@@ -174,4 +180,64 @@ func bothInfos(r *Reader, pid int) (got, want Info, gone bool) {
 		return got, want, true
 	}
 	return got, want, false
+}
+
+func TestSplitCmdline(t *testing.T) {
+	long := strings.Repeat("x", 3000)
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want []string
+	}{
+		{"", 16, nil},
+		{"a\x00bc\x00", 16, []string{"a", "bc"}},
+		{"abcd\x00efgh\x00", 10, []string{"abcd", "efgh"}},                  // max+1 with the final NUL: whole
+		{"abcd\x00efgh\x00ij\x00", 10, []string{"abcd", "efgh", Truncated}}, // ends on a NUL at the cut
+		{"abcd\x00efghij\x00", 10, []string{"abcd", Truncated}},             // the partial argument goes
+		{"abcdefghijkl\x00x\x00", 10, []string{"abcdefghij" + Truncated}},   // one argument too long
+		{"abcdefgh\xc3\xa9z\x00", 9, []string{"abcdefgh" + Truncated}},      // no half rune
+		{"abcdefg\xc3\xa9z\x00", 9, []string{"abcdefg\xc3\xa9" + Truncated}},
+		{"sh\x00" + long + "\x00" + long + "\x00", 4096, []string{"sh", long, Truncated}},
+	} {
+		if got := splitCmdline([]byte(tc.in), tc.max); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("splitCmdline(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
+
+// A process with a 960 KB argv costs at most MaxCmdline of it, and the
+// reader's buffer does not grow to its size.
+func TestInfoHostileCmdline(t *testing.T) {
+	args := []string{"3600"}
+	for i := 0; i < 8; i++ {
+		args = append(args, strings.Repeat(string(rune('a'+i)), 120_000))
+	}
+	cmd := exec.Command("/bin/sleep", args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	r, err := NewReader("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Info
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if in, err = r.Info(cmd.Process.Pid); err == nil && len(in.Cmdline) > 1 {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/bin/sleep", "3600", Truncated}
+	if !reflect.DeepEqual(in.Cmdline, want) {
+		t.Errorf("cmdline of %d bytes read as %.200q, want %q", len(strings.Join(args, " ")), in.Cmdline, want)
+	}
+	if n := len(strings.Join(in.Cmdline, "\x00")); n > MaxCmdline+len(Truncated) {
+		t.Errorf("kept %d bytes of the command line, want at most %d", n, MaxCmdline+len(Truncated))
+	}
+	if c := cap(r.raw.buf); c > 4*MaxCmdline {
+		t.Errorf("read buffer grew to %d bytes", c)
+	}
 }
