@@ -29,7 +29,7 @@ type Config struct {
 	Window    time.Duration     // span of a dump (default 10m)
 	WarnAt    time.Duration     // write a warn dump when an estimate falls below this (0: never)
 	KmsgWait  time.Duration     // how long a kill waits for the kernel's report (default 2s)
-	MaxEvents int               // events in one dump at most (default 5000, the newest)
+	MaxEvents int               // events in one dump at most (default 5000, the newest of each kind)
 	Host      dump.Host         // written into every dump
 	Cgroups   *cgroup.Hierarchy // for the memcg oom_kill cross-check
 	Logger    *slog.Logger
@@ -562,9 +562,7 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		d.LostEvents = map[string]uint64{}
 	}
 	evs := r.hist.Events(start, end)
-	if len(evs) > r.cfg.MaxEvents {
-		evs = evs[len(evs)-r.cfg.MaxEvents:]
-	}
+	evs = trimEvents(evs, r.cfg.MaxEvents)
 	d.Events = make([]schema.Event, len(evs))
 	for i := range evs {
 		d.Events[i] = schema.FromEvent(&evs[i])
