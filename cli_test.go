@@ -232,9 +232,12 @@ func TestEventsWithoutRoot(t *testing.T) {
 		}
 	}
 	t.Run("nobody", func(t *testing.T) {
-		cmd := exec.Command(oomtraceBin(t), "events")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		oneLine(t, cmd, "needs root, or CAP_BPF + CAP_PERFMON")
+		out := t.TempDir()
+		for _, args := range [][]string{{"events"}, {"top", "-n", "1"}, {"record", "--out", out}, {"run", "--out", out, "--", "true"}} {
+			cmd := exec.Command(oomtraceBin(t), args...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			oneLine(t, cmd, "oomtrace "+args[0]+": oomtrace needs root, or CAP_BPF + CAP_PERFMON")
+		}
 	})
 	t.Run("CAP_BPF+CAP_PERFMON", func(t *testing.T) {
 		if _, err := exec.LookPath("setpriv"); err != nil {

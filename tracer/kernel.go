@@ -29,10 +29,10 @@ const (
 // ErrPrivileges is returned when the process may not load BPF programs.
 var ErrPrivileges = errors.New("oomtrace needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on kernels before 5.11)")
 
-// checkPrivileges says in one line what a user other than root lacks: the
+// CheckPrivileges says in one line what a user other than root lacks: the
 // capabilities to load BPF programs, and those to reach tracefs, through
 // which the tracepoints are attached.
-func checkPrivileges() error {
+func CheckPrivileges() error {
 	if err := checkBPFCaps(); err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func Probe() []Check {
 	var u unix.Utsname
 	_ = unix.Uname(&u)
 	out = append(out, Check{Name: "kernel", OK: true, Detail: unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])})
-	add("privileges", true, checkPrivileges(), "root or CAP_BPF+CAP_PERFMON", "missing")
+	add("privileges", true, CheckPrivileges(), "root or CAP_BPF+CAP_PERFMON", "missing")
 	bpfOK := checkBPFCaps() == nil
 	probe := func(name string, need bool, f func() error, ok, fail string) {
 		if !bpfOK {

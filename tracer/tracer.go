@@ -137,7 +137,7 @@ func New(cfg Config) (*Tracer, error) {
 
 // prepare checks privileges and the kernel, and lifts the memlock limit.
 func prepare() error {
-	if err := checkPrivileges(); err != nil {
+	if err := CheckPrivileges(); err != nil {
 		return err
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/kmsg"
 	"github.com/oomtrace/oomtrace/internal/recorder"
+	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
@@ -129,6 +130,10 @@ const historyBudget = memoryLimit / 2
 func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
+	}
+	// Without BPF privileges the engine fails in one line: say only that.
+	if err := tracer.CheckPrivileges(); err != nil {
+		return nil, err
 	}
 	before, err := os.ReadFile("/proc/self/oom_score_adj")
 	if err == nil {
