@@ -1,9 +1,14 @@
 package oomtrace
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/dump"
 )
 
 // Credentials on command lines never reach output: secrets are masked by
@@ -34,6 +39,33 @@ func TestRedactedCmdlines(t *testing.T) {
 		}
 		if !strings.Contains(string(out), `"cmdline":"`+tc.want+`"`) {
 			t.Errorf("top %s: no process with cmdline %q", tc.flag, tc.want)
+		}
+	}
+}
+
+// An OOM victim's secrets stay out of every file of its dump.
+func TestRedactedDumps(t *testing.T) {
+	requireRoot(t)
+	cg := testCgroup(t, "redact", 64<<20)
+	out, _, _ := startRecorder(t, "-d", "250ms", "--window", "1m")
+	c := startChildIn(t, cg, "service", "svc-secret", "0", "4", "16", "--password=hunter2", "DB_TOKEN=tok3n")
+	c.expect(t, "service")
+	files := waitGlob(t, filepath.Join(out, "oom-*.json"), 1, 30*time.Second)
+	d, err := dump.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Victim == nil || !strings.HasSuffix(d.Victim.Cmdline, "svc-secret 0 4 16 --password=*** DB_TOKEN=***") {
+		t.Errorf("victim %+v: want its cmdline with the secrets masked", d.Victim)
+	}
+	base := strings.TrimSuffix(files[0], ".json")
+	for _, ext := range []string{".json", ".html", ".txt"} {
+		b, err := os.ReadFile(base + ext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "hunter2") || strings.Contains(string(b), "tok3n") {
+			t.Errorf("%s leaks a secret", base+ext)
 		}
 	}
 }

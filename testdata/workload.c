@@ -19,7 +19,7 @@
  *                             touches 64 KiB; PAD lengthens their command line); once
  *                             all are forked prints "burst N", and they exit SECS
  *                             later; prints "burst-done" once all are reaped
- *   workload service NAME WORKERS MB GROW   a session-leader master named NAME with
+ *   workload service NAME WORKERS MB GROW [ARG...]   a session-leader master named NAME with
  *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
  *                             the master grows GROW MiB/s; prints its pid and the workers'
  */
@@ -390,7 +390,7 @@ int main(int argc, char **argv)
 		return do_spin(atoi(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "loop"))
 		return do_loop(argv[2], atol(argv[3]));
-	if (argc == 6 && !strcmp(argv[1], "service"))
+	if (argc >= 6 && !strcmp(argv[1], "service")) /* more arguments are ignored */
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
 	say("usage: workload service NAME WORKERS MB GROW | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
