@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"math"
 	"net/http/httptest"
 	"slices"
@@ -291,4 +292,46 @@ func TestExporterConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Many services: the series stay bounded, the ones with OOM kills and the
+// largest are kept, and the rest are summed, not dropped.
+func TestExporterCapsServices(t *testing.T) {
+	e := New()
+	var svcs []aggregate.Service
+	total := uint64(0)
+	for i := range 2000 {
+		s := aggregate.Service{Name: fmt.Sprintf("svc-%04d", i), Kind: "comm", Procs: 1, RSS: uint64(i+1) << 20}
+		if i == 7 {
+			s.OOMKills = 1 // small, but killed: kept
+		}
+		total += s.RSS
+		svcs = append(svcs, s)
+	}
+	svcs = append(svcs, aggregate.Service{Name: otherServices, Kind: "comm", Procs: 1, RSS: 1 << 20}) // a hostile look-alike
+	total += 1 << 20
+	e.Update(aggregate.Snapshot{Services: svcs}, tracer.Stats{})
+	_, fams := scrape(t, e.Handler())
+	rss := fams["oomtrace_service_rss_bytes"].GetMetric()
+	if len(rss) != MaxServiceSeries {
+		t.Fatalf("%d rss series, want %d", len(rss), MaxServiceSeries)
+	}
+	var sum float64
+	for _, m := range rss {
+		sum += m.GetGauge().GetValue()
+	}
+	if uint64(sum) != total {
+		t.Errorf("rss sums to %.0f, want %d: the capped services were dropped", sum, total)
+	}
+	for _, c := range []struct {
+		name string
+		kind string
+	}{{"svc-0007", "comm"}, {"svc-1999", "comm"}, {otherServices, "other"}} {
+		if _, ok := series(fams, "oomtrace_service_rss_bytes", svc(c.name, c.kind)); !ok {
+			t.Errorf("no series for %s", c.name)
+		}
+	}
+	if _, ok := series(fams, "oomtrace_service_rss_bytes", svc("svc-0008", "comm")); ok {
+		t.Error("a small service without kills kept over larger ones")
+	}
 }

@@ -78,6 +78,7 @@ func newView(snap aggregate.Snapshot, stats tracer.Stats) *view {
 		byName[s.name] = len(v.services)
 		v.services = append(v.services, s)
 	}
+	v.services = capServices(v.services, MaxServiceSeries)
 
 	seen := map[string]bool{}
 	for _, d := range snap.System.Memcgs {
@@ -126,6 +127,37 @@ func toService(s *aggregate.Service) service {
 
 // merge folds o into s: sizes and rates add up, the oldest PSS age and the
 // soonest time to OOM win.
+// MaxServiceSeries bounds the services exported, so that a machine that
+// spawns many short-lived names cannot blow up the scrape.
+const MaxServiceSeries = 500
+
+// otherServices is the row the services beyond the bound are summed into.
+const otherServices = "(other services)"
+
+// capServices keeps the max-1 services with OOM kills first, then the
+// largest by RSS, and sums the rest into one "(other services)" row.
+func capServices(svcs []service, max int) []service {
+	if len(svcs) <= max {
+		return svcs
+	}
+	slices.SortStableFunc(svcs, func(a, b service) int {
+		if c := cmp.Compare(b.oomKills, a.oomKills); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.rss, a.rss)
+	})
+	rest := service{name: otherServices, kind: "other"}
+	kept := svcs[:0]
+	for i := range svcs {
+		if len(kept) < max-1 && svcs[i].name != otherServices {
+			kept = append(kept, svcs[i]) // never overtakes i
+			continue
+		}
+		rest.merge(&svcs[i])
+	}
+	return append(kept, rest)
+}
+
 func (s *service) merge(o *service) {
 	s.procs += o.procs
 	s.rss += o.rss
