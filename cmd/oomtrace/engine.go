@@ -63,6 +63,9 @@ func (e *engineFlags) config() (tracer.Config, aggregate.Config, error) {
 	if e.leakWindow < 2*e.interval {
 		return tcfg, aggregate.Config{}, usagef("--leak-window %s: must be at least two intervals", e.leakWindow)
 	}
+	if e.leakWindow > 15*time.Minute { // the RSS history a service keeps
+		return tcfg, aggregate.Config{}, usagef("--leak-window %s: at most 15m", e.leakWindow)
+	}
 	if e.metricsAddr != "" {
 		addr, err := metrics.ParseAddr(e.metricsAddr)
 		if err != nil {

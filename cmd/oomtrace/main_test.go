@@ -51,6 +51,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"top", "--metrics-addr", ":99999"}, "--metrics-addr:"},
 		{[]string{"top", "--pss-interval", "-1s"}, "--pss-interval -1s"},
 		{[]string{"top", "--leak-window", "1s"}, "--leak-window 1s"},
+		{[]string{"top", "--leak-window", "16m"}, "--leak-window 16m0s: at most 15m"},
+		{[]string{"events", "--pid", "4294967297"}, "invalid --pid 4294967297"},
 		{[]string{"record", "--window", "1s"}, "--window 1s"},
 		{[]string{"record", "--warn-at", "-5m"}, "--warn-at -5m0s"},
 		{[]string{"record", "--oom-score-adj", "-2000"}, "--oom-score-adj -2000"},
