@@ -55,7 +55,7 @@ func Probe() []Check {
 	_, err := btf.LoadKernelSpec()
 	add("btf", true, err, "/sys/kernel/btf/vmlinux", "no kernel BTF (CONFIG_DEBUG_INFO_BTF)")
 	probe("ringbuf", true, func() error { return features.HaveMapType(ebpf.RingBuf) }, "BPF ring buffer", "no BPF ring buffer (needs 5.8)")
-	probe("task_storage", true, func() error { return features.HaveMapType(ebpf.TaskStorage) }, "task local storage for per-process counters", "no task storage (needs 5.11)")
+	probe("task_storage", true, func() error { return features.HaveMapType(ebpf.TaskStorage) }, "task local storage (counters of processes without a slot)", "no task storage (needs 5.11)")
 	if dir, ok := TracefsMounted(); ok {
 		add("tracefs", false, nil, "mounted at "+dir, "")
 	} else {

@@ -239,8 +239,13 @@ func (st *svc) add(cfg Config, t time.Time, s *aggregate.Service) {
 	if s.Procs > 0 {
 		st.lastSeen = t
 	}
+	leak, growth := st.latest.LeakSuspect, st.latest.Growth
 	st.latest = *s
 	st.latest.Processes = nil
+	if s.Procs == 0 && st.lastSeen.Before(t) {
+		// Gone: keep the figures it had while it lived, not the fall to zero.
+		st.latest.LeakSuspect, st.latest.Growth = leak, growth
+	}
 }
 
 // dropDead removes the longest-unseen service with no processes now.
@@ -314,7 +319,7 @@ func (h *History) Services(start, end, at time.Time) []dump.Service {
 		s := dump.Service{Name: name, Kind: st.kind, Procs: int(pts[len(pts)-1].procs), LeakSuspect: st.latest.LeakSuspect,
 			OOMKills: st.latest.OOMKills, GrowthPerSec: st.latest.Growth, Samples: make([]dump.Sample, len(pts))}
 		var startRSS, endRSS, peak uint64
-		first := true
+		first, live := true, false
 		for i, p := range pts {
 			s.Samples[i] = p.sample()
 			rss := s.Samples[i].RSS
@@ -324,7 +329,11 @@ func (h *History) Services(start, end, at time.Time) []dump.Service {
 			if first {
 				startRSS, first = rss, false
 			}
-			endRSS = rss
+			// A service whose processes have all gone ends at its last
+			// live sample: what it grew, not the zero it left.
+			if p.procs > 0 || !live {
+				endRSS, live = rss, live || p.procs > 0
+			}
 			peak = max(peak, rss)
 		}
 		s.StartBytes, s.EndBytes, s.PeakBytes = startRSS, endRSS, peak

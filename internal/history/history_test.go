@@ -24,9 +24,9 @@ func TestWindowsAndGrowthAtKill(t *testing.T) {
 	kill := t0.Add(899 * time.Second)
 	for i := 0; i < 905; i++ {
 		now := t0.Add(time.Duration(i) * time.Second)
-		grow := aggregate.Service{Name: "leaky", Kind: "tree", Procs: 1, RSS: uint64(100+i) << 20}
+		grow := aggregate.Service{Name: "leaky", Kind: "tree", Procs: 1, RSS: uint64(100+i) << 20, Growth: 1 << 20}
 		if now.After(kill) {
-			grow.Procs, grow.RSS = 0, 0
+			grow.Procs, grow.RSS, grow.Growth = 0, 0, -5e6 // the fall to zero
 		}
 		h.Add(snap(now, grow, aggregate.Service{Name: "flat", Kind: "unit", Procs: 3, RSS: 500 << 20}))
 	}
@@ -50,6 +50,11 @@ func TestWindowsAndGrowthAtKill(t *testing.T) {
 	}
 	if fine != 599 || coarse < 29 || coarse > 31 {
 		t.Errorf("%d fine and %d coarse steps, want 599 and about 30", fine, coarse)
+	}
+	// Measured to the end, as a run's summary is, a service whose processes
+	// are gone ends at its last live sample, not at zero.
+	if l := h.Services(t0, end, end)[0]; l.Name != "leaky" || l.EndBytes != (100+899)<<20 || l.GrowthBytes != 899<<20 || l.GrowthPerSec != 1<<20 {
+		t.Errorf("to the end: %s end %d growth %d (%.0f/s), want its last live 999 MiB at 1 MiB/s", l.Name, l.EndBytes, l.GrowthBytes, l.GrowthPerSec)
 	}
 	// The last 10 minutes only.
 	recent := h.Services(end.Add(-10*time.Minute), end, kill)
