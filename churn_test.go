@@ -65,6 +65,9 @@ func TestProcessChurn(t *testing.T) {
 	requireRoot(t)
 	n := envInt("OOMTRACE_CHURN", 100000)
 	burst := envInt("OOMTRACE_BURST", 3000)
+	if pidMax, _ := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max"))); burst > pidMax/2 {
+		burst = pidMax / 2 // all alive at once: leave pids for the rest
+	}
 	tr, _ := startTracer(t, tracer.Config{})
 	startup := func() tracer.Counters {
 		c := startChild(t, "alloc", "4096", "4096")

@@ -236,7 +236,12 @@ func TestOOMTriggerIsNotVictim(t *testing.T) {
 			if k.Trigger.PID != uint32(rep.TriggerPID) || k.Trigger.Comm != rep.Trigger {
 				t.Errorf("trigger %d (%s), the kernel's report names %d (%s)", k.Trigger.PID, k.Trigger.Comm, rep.TriggerPID, rep.Trigger)
 			}
-			if k.AnonRSSBytes != rep.AnonRSSKB*1024 || k.ShmemRSSBytes != rep.ShmemRSSKB*1024 || k.AnonRSSBytes < 40<<20 {
+			// The victim is not current: killed, it may run and fold its
+			// cached RSS deltas into the mm (SPLIT_RSS_COUNTING, before 6.2:
+			// 64 events a counter, each a page or a few) between mark_victim
+			// and the print.
+			near := func(got, kb uint64) bool { return max(got, kb*1024)-min(got, kb*1024) <= 1<<20 }
+			if !near(k.AnonRSSBytes, rep.AnonRSSKB) || !near(k.ShmemRSSBytes, rep.ShmemRSSKB) || k.AnonRSSBytes < 40<<20 {
 				t.Errorf("victim anon %d shmem %d bytes, the kernel printed %d and %d kB", k.AnonRSSBytes, k.ShmemRSSBytes, rep.AnonRSSKB, rep.ShmemRSSKB)
 			}
 			if n := len(col.matching(func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })); n != 1 {

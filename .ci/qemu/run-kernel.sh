@@ -19,6 +19,8 @@
 #                          when the host has no promtool to copy in)
 #   OOMTRACE_CHURN         processes TestProcessChurn forks in the VM (default
 #                          5000, with pid_max 2048 there so pids are reused)
+#   OOMTRACE_BURST         processes alive at once in its burst (default 500:
+#                          under pid_max, and forked in seconds under TCG)
 #   OOMTRACE_QEMU_KEEP=1   keep the work directory (its path is printed)
 # Exit status: 0 only when the VM printed the PASS marker.
 set -euo pipefail
@@ -125,6 +127,7 @@ TEST_TIMEOUT=$((timeout_s - 120))s
 OOMTRACE_BIN=/opt/oomtrace/oomtrace
 OOMTRACE_WORKLOAD=/opt/oomtrace/workload
 OOMTRACE_CHURN='${OOMTRACE_CHURN:-$churn}'
+OOMTRACE_BURST='${OOMTRACE_BURST:-500}'
 EOF
 (cd "$root" && find . -print0 | cpio --null -o -H newc --owner 0:0 --quiet) | gzip -1 >"$work/initrd.gz"
 log "initramfs $(du -h "$work/initrd.gz" | cut -f1); booting under TCG, at most ${timeout_s}s"
