@@ -60,6 +60,7 @@ func TestRedactedDumps(t *testing.T) {
 	}
 	base := strings.TrimSuffix(files[0], ".json")
 	for _, ext := range []string{".json", ".html", ".txt"} {
+		waitFile(t, base+ext, 10*time.Second) // the .json is written first
 		b, err := os.ReadFile(base + ext)
 		if err != nil {
 			t.Fatal(err)
