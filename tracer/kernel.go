@@ -32,15 +32,13 @@ var ErrPrivileges = errors.New("oomtrace needs root, or CAP_BPF + CAP_PERFMON (+
 // CheckPrivileges says in one line what a user other than root lacks: the
 // capabilities to load BPF programs, and those to reach tracefs, through
 // which the tracepoints are attached.
-func CheckPrivileges() error {
-	if err := checkBPFCaps(); err != nil {
-		return err
-	}
-	return checkTracefsAccess()
-}
+func CheckPrivileges() error { return checkCaps(true) }
 
 // checkBPFCaps: root, or the capabilities to load and attach BPF programs.
-func checkBPFCaps() error {
+func checkBPFCaps() error { return checkCaps(false) }
+
+// checkCaps reads the effective capabilities once for both questions.
+func checkCaps(tracefs bool) error {
 	if os.Geteuid() == 0 {
 		return nil
 	}
@@ -49,24 +47,19 @@ func checkBPFCaps() error {
 		return ErrPrivileges
 	}
 	has := func(c uint) bool { return eff&(1<<c) != 0 }
-	if has(capSysAdmin) || (has(capBPF) && has(capPerfmon)) {
+	if !has(capSysAdmin) && !(has(capBPF) && has(capPerfmon)) {
+		return ErrPrivileges
+	}
+	if !tracefs {
 		return nil
 	}
-	return ErrPrivileges
+	return tracefsAccess(has)
 }
 
-// checkTracefsAccess: tracefs is root's alone (drwx------), so another user
+// tracefsAccess: tracefs is root's alone (drwx------), so another user
 // needs CAP_DAC_READ_SEARCH to read a tracepoint's id, and CAP_SYS_ADMIN to
 // mount tracefs where nothing has.
-func checkTracefsAccess() error {
-	if os.Geteuid() == 0 {
-		return nil
-	}
-	eff, err := effectiveCaps()
-	if err != nil {
-		return ErrPrivileges
-	}
-	has := func(c uint) bool { return eff&(1<<c) != 0 }
+func tracefsAccess(has func(uint) bool) error {
 	var missing []string
 	if dir, ok := TracefsMounted(); ok {
 		if _, err := os.ReadFile(dir + "/events/syscalls/sys_exit_mmap/id"); errors.Is(err, os.ErrPermission) {
