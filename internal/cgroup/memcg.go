@@ -52,18 +52,32 @@ func (m Memcg) Limit() (uint64, error) {
 // OOMKills is the kernel's count of OOM kills in this cgroup: v1 memory.oom_control
 // oom_kill, v2 memory.events oom_kill.
 func (m Memcg) OOMKills() (uint64, error) {
-	f, err := os.Open(m.file("memory.oom_control", "memory.events"))
+	return readKey(m.file("memory.oom_control", "memory.events"), "oom_kill")
+}
+
+// OOMs is how often a v2 cgroup hit its own limit and the OOM killer was
+// invoked for it (memory.events oom); v1 has no such counter.
+func (m Memcg) OOMs() (uint64, error) {
+	if m.H.Version != 2 {
+		return 0, errors.New("no oom event counter on cgroup v1")
+	}
+	return readKey(filepath.Join(m.H.Dir(m.Path), "memory.events"), "oom")
+}
+
+// readKey reads the value of a "key value" line of a cgroup file.
+func readKey(path, key string) (uint64, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key+" "); ok {
 			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 		}
 	}
-	return 0, errors.New("no oom_kill counter in " + f.Name())
+	return 0, fmt.Errorf("no %s counter in %s", key, path)
 }
 
 // CreateChild makes a memory cgroup named name under parent with a limit in

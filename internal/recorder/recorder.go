@@ -347,7 +347,7 @@ func (r *Recorder) baselineLocked(snap aggregate.Snapshot) {
 		}
 		st := &memcgState{kills: d.OOMKills}
 		if r.cfg.Cgroups.Version == 2 {
-			h, err := memcgOOMEvents(cgroup.Memcg{H: *r.cfg.Cgroups, Path: d.Path})
+			h, err := cgroup.Memcg{H: *r.cfg.Cgroups, Path: d.Path}.OOMs()
 			if err != nil {
 				continue
 			}
@@ -444,7 +444,7 @@ func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
 		}
 		return rose
 	}
-	if h, err := memcgOOMEvents(m); err == nil && h > st.hits {
+	if h, err := m.OOMs(); err == nil && h > st.hits {
 		st.hits = h
 		if rose {
 			st.credit = kills - st.kills
@@ -458,21 +458,6 @@ func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
 	}
 	st.credit--
 	return true
-}
-
-// memcgOOMEvents reads the "oom" line of a v2 cgroup's memory.events: how
-// often the cgroup hit its limit and the OOM killer was invoked for it.
-func memcgOOMEvents(m cgroup.Memcg) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join(m.H.Dir(m.Path), "memory.events"))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "oom "); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no oom line in memory.events")
 }
 
 func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
