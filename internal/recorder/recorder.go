@@ -276,10 +276,17 @@ func (r *Recorder) OnSnapshot(snap aggregate.Snapshot) {
 // kernel did not. A report whose kill was written already (it came late), or
 // whose kill the kernel's counter does not miss, is dropped.
 func (r *Recorder) reportsOnlyLocked(now time.Time) {
+	if len(r.reports) == 0 {
+		return
+	}
+	v, ok := r.kernelKillsLocked()
+	if !ok {
+		return
+	}
 	for len(r.reports) > 0 {
 		rp := r.reports[0]
-		raw, missed, ok := r.deficitLocked(now)
-		if !ok || now.Sub(rp.at) < r.cfg.KmsgWait || (raw > 0 && missed == 0) {
+		raw, missed := r.deficitLocked(now, v)
+		if now.Sub(rp.at) < r.cfg.KmsgWait || (raw > 0 && missed == 0) {
 			return
 		}
 		r.reports = r.reports[1:]
@@ -299,19 +306,23 @@ func (r *Recorder) writtenLocked(pid int) bool {
 	return false
 }
 
-// deficitLocked returns how many kills the kernel counted since the start
-// beyond those written or pending (raw), and how many of those it had
-// counted KmsgWait ago already (missed): a kill counted a moment ago may
-// still be on its way, even while others keep coming, as in a storm.
-func (r *Recorder) deficitLocked(now time.Time) (raw, missed uint64, ok bool) {
+// kernelKillsLocked reads the kernel's OOM kill count since the start.
+func (r *Recorder) kernelKillsLocked() (uint64, bool) {
 	if !r.vmOK {
-		return 0, 0, false
+		return 0, false
 	}
 	v, err := r.cfg.VMStat()
 	if err != nil || v < r.vmStart {
-		return 0, 0, false
+		return 0, false
 	}
-	v -= r.vmStart
+	return v - r.vmStart, true
+}
+
+// deficitLocked returns how many of the v kills the kernel counted since the
+// start are beyond those written or pending (raw), and how many of those it
+// had counted KmsgWait ago already (missed): a kill counted a moment ago may
+// still be on its way, even while others keep coming, as in a storm.
+func (r *Recorder) deficitLocked(now time.Time, v uint64) (raw, missed uint64) {
 	if len(r.levels) == 0 || v > r.levels[len(r.levels)-1].n {
 		r.levels = append(r.levels, level{n: v, at: now})
 	}
@@ -332,7 +343,7 @@ func (r *Recorder) deficitLocked(now time.Time) (raw, missed uint64, ok bool) {
 	if old >= 0 && r.levels[0].n > seen {
 		missed = r.levels[0].n - seen
 	}
-	return raw, missed, true
+	return raw, missed
 }
 
 // baselineLocked notes the OOM counters of memory cgroups seen for the first
@@ -558,15 +569,12 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		d.Constraint, d.OOMMemcg, d.TaskMemcg = k.Constraint, k.OOMMemcg, k.TaskMemcg
 		markVictim(d)
 	}
-	if r.vmOK {
-		if v, err := r.cfg.VMStat(); err == nil && v >= r.vmStart {
-			d.OOMKillsKernel = v - r.vmStart
-		}
+	if v, ok := r.kernelKillsLocked(); ok {
+		d.OOMKillsKernel = v
 		// Kills pending, or reported by the kernel and waiting for their
 		// event, are not missed; nor is a kill counted a moment ago whose
 		// event is still on its way: only a deficit older than KmsgWait is.
-		now := r.cfg.Now()
-		if _, missed, ok := r.deficitLocked(now); ok && missed > uint64(len(r.reports)) {
+		if _, missed := r.deficitLocked(r.cfg.Now(), v); missed > uint64(len(r.reports)) {
 			d.Missed = missed - uint64(len(r.reports))
 		}
 	}
