@@ -84,15 +84,19 @@ func reportFor(t *testing.T, ch <-chan kmsg.Report, pid int, timeout time.Durati
 	}
 }
 
+// oomPaths are the two ways the OOM hook reads a kill: tp_btf, and the plain
+// tracepoint it falls back to.
+var oomPaths = []struct {
+	name  string
+	force bool // tracer.Config.ForceTracepoint
+}{{"tp_btf", false}, {"tracepoint", true}}
+
 // A process allocates past a 64 MiB memory cgroup limit until the kernel
 // kills it. The OOM event must name it as victim and trigger, match the
 // kernel's own report field for field, and carry the cgroup path.
 func TestRealOOMKill(t *testing.T) {
 	requireRoot(t)
-	for _, tc := range []struct {
-		name  string
-		force bool
-	}{{"tp_btf", false}, {"tracepoint", true}} {
+	for _, tc := range oomPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			cg := testCgroup(t, "oom-"+tc.name, 64<<20)
 			reports := kernelReports(t)
@@ -198,10 +202,7 @@ func TestRealOOMKill(t *testing.T) {
 // "Killed process" the victim.
 func TestOOMTriggerIsNotVictim(t *testing.T) {
 	requireRoot(t)
-	for _, tc := range []struct {
-		name  string
-		force bool
-	}{{"tp_btf", false}, {"tracepoint", true}} {
+	for _, tc := range oomPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			cg := testCgroup(t, "trigger-"+tc.name, 64<<20)
 			reports := kernelReports(t)
