@@ -141,7 +141,6 @@ type Aggregator struct {
 	table   map[int]*procState
 	svcs    map[string]*serviceState
 	domains map[string]*domainState
-	soonest map[string]*TimeToOOM // service -> its soonest memcg estimate, this tick
 	system  *series
 	gen     uint64
 
@@ -180,7 +179,6 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 		gone:     map[int]goneProc{},
 		svcs:     map[string]*serviceState{},
 		domains:  map[string]*domainState{},
-		soonest:  map[string]*TimeToOOM{},
 		system:   newSeries(capacityFor(15*time.Minute, cfg.Interval)),
 	}
 }
@@ -317,8 +315,7 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	}
 	snap.System.UnexplainedBytes = int64(snap.System.UsedBytes) - int64(pss)
 	snap.System.Procs = len(a.table)
-	a.memcgFigures(now, &snap)
-	a.timeToOOM(&snap)
+	a.timeToOOM(&snap, a.memcgFigures(now, &snap))
 	a.prevTick = now
 	a.table = shrink(&a.tableSize, a.table)
 	a.gone = shrink(&a.goneSize, a.gone)
@@ -710,10 +707,11 @@ func (a *Aggregator) growth(now time.Time, st *serviceState, s *Service) {
 
 // memcgFigures reports each memory cgroup that has a limit and holds
 // processes, itself or in a descendant: a limit on a parent (a systemd
-// slice's MemoryMax, a pod) bounds everything under it.
-func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
+// slice's MemoryMax, a pod) bounds everything under it. It returns each
+// service's soonest estimate over the domains that bound it.
+func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) map[string]*TimeToOOM {
 	if a.cfg.Cgroups == nil {
-		return
+		return nil
 	}
 	paths := map[string][]string{} // memcg -> services in it or below it
 	for name, st := range a.svcs {
@@ -780,23 +778,24 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) {
 			}
 		}
 	}
-	// Each service's soonest estimate over the domains that bound it.
-	clear(a.soonest)
+	soonest := map[string]*TimeToOOM{}
 	for path, names := range paths {
 		d := byPath[path]
 		if d == nil || d.TimeToOOM == nil {
 			continue
 		}
 		for _, n := range names {
-			if e := a.soonest[n]; e == nil || d.TimeToOOM.Seconds < e.Seconds {
-				a.soonest[n] = d.TimeToOOM
+			if e := soonest[n]; e == nil || d.TimeToOOM.Seconds < e.Seconds {
+				soonest[n] = d.TimeToOOM
 			}
 		}
 	}
+	return soonest
 }
 
-// timeToOOM picks the soonest estimate over the system and every memcg.
-func (a *Aggregator) timeToOOM(snap *Snapshot) {
+// timeToOOM picks the soonest estimate over the system and every memcg, and
+// gives each service its own: soonest is memcgFigures' answer.
+func (a *Aggregator) timeToOOM(snap *Snapshot, soonest map[string]*TimeToOOM) {
 	sys := &snap.System
 	var best *TimeToOOM
 	if g := sys.GrowthBytesPerS; g > 0 && sys.AvailableBytes > 0 {
@@ -818,7 +817,7 @@ func (a *Aggregator) timeToOOM(snap *Snapshot) {
 	sys.TimeToOOM = best
 	for i := range snap.Services {
 		s := &snap.Services[i]
-		est := a.soonest[s.Name]
+		est := soonest[s.Name]
 		if est == nil && sys.TimeToOOM != nil && sys.TimeToOOM.Domain == "system" && sys.TimeToOOM.Service == s.Name {
 			est = sys.TimeToOOM
 		}
