@@ -44,6 +44,9 @@ func EventTypes() []EventType {
 // IsAlloc reports whether t is one of the traced memory syscalls.
 func (t EventType) IsAlloc() bool { return t >= EventMmap && t <= EventMprotect }
 
+// IsLifecycle reports whether t is fork, exec or exit.
+func (t EventType) IsLifecycle() bool { return t == EventFork || t == EventExec || t == EventExit }
+
 // Event is one significant event, decoded from a ring buffer.
 type Event struct {
 	Type  EventType
@@ -146,7 +149,7 @@ func decodeEvent(raw []byte, c clock, ev *Event) error {
 			return err
 		}
 		ev.Alloc = Alloc{Addr: a.Addr, Len: a.Len, Delta: a.Delta, OldLen: a.OldLen, Flags: a.Flags, Prot: a.Prot}
-	case ev.Type == EventFork || ev.Type == EventExec || ev.Type == EventExit:
+	case ev.Type.IsLifecycle():
 		p, err := view[procLifeEvent](raw)
 		if err != nil {
 			return err

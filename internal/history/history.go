@@ -283,10 +283,9 @@ func (h *History) AddEvent(ev *tracer.Event) {
 		k := *ev.OOM
 		e.OOM = &k
 	}
-	switch ev.Type {
-	case tracer.EventFork, tracer.EventExec, tracer.EventExit:
+	if ev.Type.IsLifecycle() {
 		h.life.push(e)
-	default:
+	} else {
 		h.events.push(e)
 	}
 }

@@ -16,10 +16,9 @@ func trimEvents(evs []tracer.Event, max int) []tracer.Event {
 	}
 	var alloc, life []tracer.Event
 	for _, e := range evs {
-		switch e.Type {
-		case tracer.EventFork, tracer.EventExec, tracer.EventExit:
+		if e.Type.IsLifecycle() {
 			life = append(life, e)
-		default:
+		} else {
 			alloc = append(alloc, e)
 		}
 	}

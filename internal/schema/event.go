@@ -75,7 +75,7 @@ func FromEvent(ev *tracer.Event) Event {
 	case ev.Type.IsAlloc():
 		a := ev.Alloc
 		out.Alloc = &Alloc{Addr: a.Addr, Len: a.Len, Delta: a.Delta, OldLen: a.OldLen, Flags: a.Flags, Prot: a.Prot}
-	case ev.Type == tracer.EventFork || ev.Type == tracer.EventExec || ev.Type == tracer.EventExit:
+	case ev.Type.IsLifecycle():
 		p := &Proc{PPID: ev.Proc.PPID, Filename: ev.Proc.Filename}
 		if ev.Type == tracer.EventExit {
 			code := ev.Proc.ExitCode
