@@ -639,7 +639,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 			RSS: p.mem.RSS(), PSS: pss, USS: uss, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
 			Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
 			Mremap: int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes), Mprotect: c.MprotectWriteBytes,
-			Growth: g, GrowthSpanS: span,
+			Growth: g, GrowthSpanS: span, GrowthCovered: span >= marksCovered.Seconds(),
 		})
 	}
 }

@@ -23,6 +23,9 @@ func (m *rssMarks) add(now time.Time, rss uint64) {
 	m.next = (m.next + 1) % 3
 }
 
+// marksCovered is the span a process's growth stands on once it has three marks.
+const marksCovered = 2 * markEvery
+
 // growth is the RSS slope from the oldest mark to now, and its span in seconds.
 func (m *rssMarks) growth(now time.Time, rss uint64) (bps, spanS float64) {
 	i := m.next // the oldest, once all three are used

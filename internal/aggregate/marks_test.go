@@ -63,7 +63,7 @@ func TestProcessFigures(t *testing.T) {
 		byPID[p.PID] = p
 	}
 	w, m := byPID[11], byPID[10]
-	if w.Growth != 128<<10 || w.GrowthSpanS < 40 || w.GrowthSpanS > 60 {
+	if w.Growth != 128<<10 || w.GrowthSpanS < 40 || w.GrowthSpanS > 60 || !w.GrowthCovered {
 		t.Errorf("worker growth %.0f over %.0f s, want 131072 over 40-60 s", w.Growth, w.GrowthSpanS)
 	}
 	if m.Growth != 0 {

@@ -140,7 +140,9 @@ type Process struct {
 	Mprotect uint64  `json:"mprotect_bytes"`
 	Calls    uint64  `json:"calls"`
 	// Growth is the RSS slope since a mark 40-60 s old (GrowthSpanS: the
-	// seconds it spans; under 40 while the process is younger).
-	Growth      float64 `json:"growth_bytes_per_s"`
-	GrowthSpanS float64 `json:"growth_span_s"`
+	// seconds it spans; GrowthCovered false while that is under 40, the
+	// process being younger).
+	Growth        float64 `json:"growth_bytes_per_s"`
+	GrowthSpanS   float64 `json:"growth_span_s"`
+	GrowthCovered bool    `json:"growth_covered"`
 }

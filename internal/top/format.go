@@ -93,19 +93,6 @@ func fmtGrowth(bps float64, covered bool, spanS float64, shorter time.Duration) 
 	return s
 }
 
-// fmtProcGrowth prints a process's growth over its last 40-60 s: "-" before
-// it has a span, "~" while the span is shorter than 40 s.
-func fmtProcGrowth(bps, spanS float64) string {
-	if spanS <= 0 {
-		return "-"
-	}
-	s := fmtRate(bps)
-	if spanS < 40 {
-		s += approx
-	}
-	return s
-}
-
 // fmtCount prints a per-second count: 0.5, 42, 1.2k, 3.4M.
 func fmtCount(v float64) string {
 	switch {

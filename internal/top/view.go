@@ -260,7 +260,7 @@ func (m Model) processView() []string {
 		rows[i] = []cell{
 			pPID: plain(strconv.Itoa(p.PID)), pPPID: plain(strconv.Itoa(p.PPID)), pComm: plain(safe.Text(p.Comm)),
 			pRSS: plain(units.Bytes(p.RSS)), pPSS: plain(fmtSmaps(p.PSS, p.PSSAgeS)), pUSS: plain(fmtSmaps(p.USS, p.PSSAgeS)),
-			pGrowth: plain(fmtProcGrowth(p.Growth, p.GrowthSpanS)),
+			pGrowth: plain(fmtGrowth(p.Growth, p.GrowthCovered, p.GrowthSpanS, 0)),
 			pSwap:   plain(units.Bytes(p.Swap)), pMmap: plain(fmtLevel(p.Mmap)), pBrk: plain(fmtLevel(p.Brk)),
 			pCmd: plain(safe.Text(p.Cmdline)),
 		}
