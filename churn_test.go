@@ -39,16 +39,8 @@ func vmRSS(t *testing.T, pid int) uint64 {
 
 func scrape(t *testing.T, port int, series string) float64 {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-		if err != nil {
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if m := re.FindSubmatch(body); m != nil {
-			v, _ := strconv.ParseFloat(string(m[1]), 64)
+		if v, err := tryScrape(port, series); err == nil {
 			return v
 		}
 	}
