@@ -4,6 +4,7 @@
 package aggregate
 
 import (
+	"errors"
 	"path"
 	"slices"
 	"sort"
@@ -88,23 +89,24 @@ func (c *Config) defaults() {
 }
 
 type procState struct {
-	info    proc.Info
-	cmdline string // redacted once per exec
-	key     service.Key
-	mem     proc.Mem
-	memAt   time.Time // when mem was read
-	smaps   proc.Smaps
-	smapsAt time.Time // zero: never read
-	smapsOf uint64    // resident bytes when smaps was read
-	seenAt  time.Time // first tick that took its memory
-	marks   rssMarks  // for its growth over about the last minute
-	sumGen  uint64    // tick that summed it into its service
-	dropped bool      // no longer in the table
-	ctr     tracer.Counters
-	gen     uint64
-	exited  bool
-	reread  bool // exec seen: identity changed
-	svc     *serviceState
+	info      proc.Info
+	cmdline   string // redacted once per exec
+	key       service.Key
+	mem       proc.Mem
+	memAt     time.Time // when mem was read
+	smaps     proc.Smaps
+	smapsAt   time.Time // zero: never read
+	smapsOf   uint64    // resident bytes when smaps was read
+	seenAt    time.Time // first tick that took its memory
+	marks     rssMarks  // for its growth over about the last minute
+	sumGen    uint64    // tick that summed it into its service
+	dropped   bool      // no longer in the table
+	ctr       tracer.Counters
+	gen       uint64
+	exited    bool
+	reread    bool  // exec seen: identity changed
+	unsettled uint8 // smaps_rollup reads in a row that did not match RSS
+	svc       *serviceState
 }
 
 type serviceState struct {
@@ -494,8 +496,13 @@ func (a *Aggregator) readSmaps(now time.Time) {
 		if a.table[p.info.PID] != p {
 			continue // gone since
 		}
-		if s, err := a.procs.Smaps(p.info.PID); err == nil {
-			p.smaps, p.smapsAt, p.smapsOf = s, now, p.mem.RSS()
+		s, err := a.procs.Smaps(p.info.PID)
+		if errors.Is(err, proc.ErrUnsettled) && p.unsettled < 2 {
+			p.unsettled++ // keep the last figure and its age; read again when due
+			continue
+		}
+		if err == nil || errors.Is(err, proc.ErrUnsettled) {
+			p.smaps, p.smapsAt, p.smapsOf, p.unsettled = s, now, p.mem.RSS(), 0
 		}
 	}
 	clear(stale)

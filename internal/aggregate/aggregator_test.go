@@ -17,6 +17,7 @@ type fakeProcs struct {
 	mem        map[int]proc.Mem
 	pss        map[int]uint64
 	smapsReads int
+	unsettled  map[int]int // reads left that do not match RSS
 	sys        proc.System
 }
 
@@ -49,6 +50,10 @@ func (f *fakeProcs) Info(pid int) (proc.Info, error) {
 func (f *fakeProcs) Mem(pid int) (proc.Mem, error) { return f.mem[pid], nil }
 func (f *fakeProcs) Smaps(pid int) (proc.Smaps, error) {
 	f.smapsReads++
+	if f.unsettled[pid] > 0 {
+		f.unsettled[pid]--
+		return proc.Smaps{PSS: f.pss[pid] - 15<<20, RSS: f.mem[pid].RSS() - 15<<20}, proc.ErrUnsettled
+	}
 	return proc.Smaps{PSS: f.pss[pid], USS: f.pss[pid] - 2<<20, RSS: f.mem[pid].RSS()}, nil
 }
 func (f *fakeProcs) System() (proc.System, error) { return f.sys, nil }
@@ -224,6 +229,32 @@ func TestPSSBudgetAndAge(t *testing.T) {
 	a.Tick(t0.Add(5 * time.Second))
 	if f.smapsReads != 20 {
 		t.Errorf("re-read before PSSInterval: %d reads", f.smapsReads)
+	}
+}
+
+// A smaps_rollup read that skipped a mapping (its Rss does not match the
+// counters') is not taken: the last figure stays, with its age, for two
+// ticks; the third such read in a row is taken as the best there is.
+func TestUnsettledSmaps(t *testing.T) {
+	f := newFake()
+	f.add(10, 1, 10, "once", nil, 40<<20)
+	f.add(20, 1, 20, "always", nil, 40<<20)
+	f.unsettled = map[int]int{10: 1, 20: 10}
+	a := New(Config{PSSBudget: 10, PSSInterval: -1, WithProcesses: true}, f, nil)
+	t0 := time.Unix(0, 0)
+	a.Tick(t0)
+	for i, want := range []struct{ once, always float64 }{{-1, -1}, {0, -1}, {0, 0}} {
+		snap, _ := a.Tick(t0.Add(time.Duration(i+1) * time.Second))
+		once, always := find(t, snap, "once"), find(t, snap, "always")
+		if once.PSSAgeS != want.once || always.PSSAgeS != want.always {
+			t.Errorf("tick %d: pss ages %v and %v, want %v and %v", i+1, once.PSSAgeS, always.PSSAgeS, want.once, want.always)
+		}
+		if once.PSSAgeS == 0 && once.PSS != 42<<20 {
+			t.Errorf("tick %d: pss %d, want the settled read %d", i+1, once.PSS, 42<<20)
+		}
+		if always.PSSAgeS == 0 && always.PSS != 27<<20 {
+			t.Errorf("tick %d: pss %d, want the third unsettled read %d taken", i+1, always.PSS, 27<<20)
+		}
 	}
 }
 

@@ -3,7 +3,11 @@
 package proc
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/procfs"
@@ -89,29 +93,64 @@ type Smaps struct {
 	RSS, PSS, USS, Swap, SwapPSS uint64
 }
 
-// Smaps reads /proc/PID/smaps_rollup until two reads in a row agree on PSS
-// (at most three reads). The kernel drops mmap_lock during the walk when a
-// writer waits, and may then count a mapping twice or skip it: a process
-// that maps memory while it is read can be off by a whole mapping (seen as
-// 8 MiB jumps on Debian's 6.1). Each read walks every mapping.
+// ErrUnsettled: no read of smaps_rollup matched the process's resident
+// size. The Smaps returned with it is the closest read.
+var ErrUnsettled = errors.New("smaps_rollup does not match the resident size")
+
+// Smaps reads /proc/PID/smaps_rollup, at most three times. The kernel drops
+// mmap_lock during the walk when a writer waits, and may then skip a mapping
+// or count it twice: a process that maps memory while it is read can be off
+// by a whole mapping (8 and 15 MiB jumps seen on Debian's 6.1), and two
+// reads in a row can skip the same one. So each read is checked against the
+// resident size of /proc/PID/statm, read just before: it is kept when its
+// Rss is within 1/32 (at least 1 MiB) of it. Each read walks every mapping.
 func (r *Reader) Smaps(pid int) (Smaps, error) {
 	p, err := r.fs.Proc(pid)
 	if err != nil {
 		return Smaps{}, err
 	}
-	var prev Smaps
+	var best Smaps
+	var bestOff uint64
 	for i := 0; i < 3; i++ {
+		rss, err := r.resident(pid)
+		if err != nil {
+			return Smaps{}, err
+		}
 		s, err := p.ProcSMapsRollup()
 		if err != nil {
 			return Smaps{}, err
 		}
 		cur := Smaps{RSS: s.Rss, PSS: s.Pss, USS: s.PrivateClean + s.PrivateDirty, Swap: s.Swap, SwapPSS: s.SwapPss}
-		if i > 0 && cur.PSS == prev.PSS {
+		off := max(cur.RSS, rss) - min(cur.RSS, rss)
+		if off <= max(rss/32, 1<<20) {
 			return cur, nil
 		}
-		prev = cur
+		if i == 0 || off < bestOff {
+			best, bestOff = cur, off
+		}
 	}
-	return prev, nil
+	return best, ErrUnsettled
+}
+
+// resident reads the resident size from /proc/PID/statm, in bytes.
+func (r *Reader) resident(pid int) (uint64, error) {
+	path := r.root + "/" + strconv.Itoa(pid) + "/statm"
+	rr := &r.raw
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	b, err := rr.read(path, 256)
+	if err != nil {
+		return 0, err
+	}
+	f := bytes.Fields(b) // "size resident shared text lib data dt", in pages
+	if len(f) < 2 {
+		return 0, fmt.Errorf("%s: %q", path, b)
+	}
+	n, err := strconv.ParseUint(string(f[1]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return n * uint64(os.Getpagesize()), nil
 }
 
 // Pids lists every process (thread group) id.

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,7 +58,10 @@ func TestMemAndSmapsGrow(t *testing.T) {
 		buf[i] = 1
 	}
 	m1, _ := r.Mem(pid)
-	s1, _ := r.Smaps(pid)
+	s1, err := r.Smaps(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const slack = 8 << 20 // the Go runtime allocates too
 	if g := int64(m1.RSSAnon) - int64(m0.RSSAnon); g < size-slack || g > size+slack {
 		t.Errorf("RssAnon grew by %d, want about %d", g, size)
@@ -239,5 +243,39 @@ func TestInfoHostileCmdline(t *testing.T) {
 	}
 	if c := cap(r.raw.buf); c > 4*MaxCmdline {
 		t.Errorf("read buffer grew to %d bytes", c)
+	}
+}
+
+// A smaps_rollup whose Rss is far from statm's resident size (a mapping
+// skipped or counted twice) is reported as unsettled, with the closest read.
+func TestSmapsCheckedAgainstStatm(t *testing.T) {
+	page := uint64(os.Getpagesize())
+	for _, c := range []struct {
+		rollupKB uint64
+		err      error
+	}{{40960, nil}, {40960 + 512, nil}, {40960 - 15<<10, ErrUnsettled}, {40960 + 8<<10, ErrUnsettled}} {
+		root := t.TempDir()
+		dir := root + "/42"
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		statm := fmt.Sprintf("20000 %d 100 10 0 9000 0\n", (40<<20)/page)
+		rollup := fmt.Sprintf("00400000-7fff0000 ---p 00000000 00:00 0    [rollup]\nRss: %d kB\nPss: %d kB\nPrivate_Clean: 0 kB\nPrivate_Dirty: 1024 kB\nSwap: 0 kB\nSwapPss: 0 kB\n", c.rollupKB, c.rollupKB/2)
+		for name, text := range map[string]string{"statm": statm, "smaps_rollup": rollup} {
+			if err := os.WriteFile(dir+"/"+name, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := NewReader(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := r.Smaps(42)
+		if !errors.Is(err, c.err) || err == nil && c.err != nil {
+			t.Errorf("rollup Rss %d kB, statm 40 MiB: err %v, want %v", c.rollupKB, err, c.err)
+		}
+		if s.RSS != c.rollupKB<<10 || s.PSS != c.rollupKB<<9 || s.USS != 1<<20 {
+			t.Errorf("rollup Rss %d kB: read %+v", c.rollupKB, s)
+		}
 	}
 }
