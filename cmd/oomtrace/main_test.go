@@ -134,8 +134,8 @@ func TestReportDump(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		now = at.Add(time.Duration(i-5) * time.Second)
 		rec.OnSnapshot(aggregate.Snapshot{Time: now, Services: []aggregate.Service{
-			{Name: "bigsvc.service", Kind: "unit", Procs: 1, PIDs: []int{4242}, RSS: uint64(40+5*i) << 20},
-			{Name: "trig<b>.service", Kind: "unit", Procs: 1, PIDs: []int{4343}, RSS: 8 << 20},
+			{Name: "bigsvc.service", Kind: "unit", Procs: 1, PIDs: []int{4242}, Memory: aggregate.Memory{RSS: uint64(40+5*i) << 20}},
+			{Name: "trig<b>.service", Kind: "unit", Procs: 1, PIDs: []int{4343}, Memory: aggregate.Memory{RSS: 8 << 20}},
 		}})
 	}
 	now = at

@@ -620,32 +620,22 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	if a.cfg.WithProcesses {
 		s.PIDs = append(s.PIDs, p.info.PID)
 	}
-	s.RSS += p.mem.RSS()
-	s.Anon += p.mem.RSSAnon
-	s.File += p.mem.RSSFile
-	s.Shmem += p.mem.RSSShmem
-	s.Swap += p.mem.Swap
-	s.PSS += pss
-	s.USS += uss
-	if age < 0 || s.PSSAgeS >= 0 && age > s.PSSAgeS {
-		s.PSSAgeS = age
-	}
 	c := &p.ctr
-	mmap := int64(c.MmapAnonBytes+c.MmapFileBytes+c.MmapReserveBytes) - int64(c.MunmapBytes)
-	brk := int64(c.BrkGrowBytes) - int64(c.BrkShrinkBytes)
-	s.Mmap += mmap
-	s.Brk += brk
-	s.Mremap += int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes)
-	s.Mprotect += c.MprotectWriteBytes
+	m := Memory{
+		RSS: p.mem.RSS(), PSS: pss, USS: uss, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
+		Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age,
+		Mmap:     int64(c.MmapAnonBytes+c.MmapFileBytes+c.MmapReserveBytes) - int64(c.MunmapBytes),
+		Brk:      int64(c.BrkGrowBytes) - int64(c.BrkShrinkBytes),
+		Mremap:   int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes),
+		Mprotect: c.MprotectWriteBytes,
+	}
+	s.add(m)
 	n := c.MmapCalls + c.MunmapCalls + c.BrkCalls + c.MremapCalls + c.MprotectCalls
 	st.calls += n
 	if a.cfg.WithProcesses {
-		g, span := p.marks.growth(now, p.mem.RSS())
+		g, span := p.marks.growth(now, m.RSS)
 		s.Processes = append(s.Processes, Process{
-			PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline,
-			RSS: p.mem.RSS(), PSS: pss, USS: uss, Anon: p.mem.RSSAnon, File: p.mem.RSSFile,
-			Shmem: p.mem.RSSShmem, Swap: p.mem.Swap, PSSAgeS: age, Mmap: mmap, Brk: brk, Calls: n,
-			Mremap: int64(c.MremapGrowBytes) - int64(c.MremapShrinkBytes), Mprotect: c.MprotectWriteBytes,
+			PID: p.info.PID, PPID: p.info.PPID, Comm: p.info.Comm, Cmdline: p.cmdline, Memory: m, Calls: n,
 			Growth: g, GrowthSpanS: span, GrowthCovered: span >= marksCovered.Seconds(),
 		})
 	}

@@ -282,7 +282,7 @@ func TestExecAndPIDReuse(t *testing.T) {
 // A domain about to run out names a service even before any has a growth
 // figure: the largest in it (record_test saw a warning naming none).
 func TestFastestFallsBackToLargest(t *testing.T) {
-	svcs := []Service{{Name: "a", RSS: 5 << 20}, {Name: "b", RSS: 9 << 20}, {Name: "c", RSS: 50 << 20}}
+	svcs := []Service{{Name: "a", Memory: Memory{RSS: 5 << 20}}, {Name: "b", Memory: Memory{RSS: 9 << 20}}, {Name: "c", Memory: Memory{RSS: 50 << 20}}}
 	if got := fastest(svcs, []string{"a", "b"}); got != "b" {
 		t.Errorf("no growth: got %q, want the largest in the domain, b", got)
 	}

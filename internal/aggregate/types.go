@@ -73,12 +73,9 @@ type MemcgDomain struct {
 	TimeToOOM  *TimeToOOM `json:"time_to_oom,omitempty"`
 }
 
-// Service is one service's figures: a master with its workers, a unit, a container.
-type Service struct {
-	Name  string `json:"name"`
-	Kind  string `json:"kind"` // rule, unit, container, tree, comm, kernel
-	Procs int    `json:"procs"`
-	PIDs  []int  `json:"pids"`
+// Memory is a process's memory and kernel counters, or their sum over a
+// service's processes; its fields print inline in Service and Process.
+type Memory struct {
 	RSS   uint64 `json:"rss_bytes"`
 	PSS   uint64 `json:"pss_bytes"`
 	USS   uint64 `json:"uss_bytes"`
@@ -86,16 +83,44 @@ type Service struct {
 	File  uint64 `json:"file_bytes"`
 	Shmem uint64 `json:"shmem_bytes"`
 	Swap  uint64 `json:"swap_bytes"`
-	// PSSAgeS is the age in seconds of the oldest smaps_rollup reading in
-	// the PSS and USS sums (one reading gives both); -1 while a member has not
-	// been read yet: its RSS then stands in for its PSS and its USS.
+	// PSSAgeS is the age in seconds of the smaps_rollup reading behind PSS
+	// and USS (one reading gives both), in a sum the oldest; -1 while a
+	// process has not been read yet: its RSS then stands in for both.
 	PSSAgeS float64 `json:"pss_age_s"`
-	// Kernel counters of the live processes: bytes mapped (anon+file) net of
-	// unmaps, brk growth net of shrinks, mremap and mprotect-to-writable growth.
-	Mmap        int64   `json:"mmap_bytes"`
-	Brk         int64   `json:"brk_bytes"`
-	Mremap      int64   `json:"mremap_bytes"`
-	Mprotect    uint64  `json:"mprotect_bytes"`
+	// Kernel counters: bytes mapped (anon+file) net of unmaps, brk growth net
+	// of shrinks, mremap and mprotect-to-writable growth.
+	Mmap     int64  `json:"mmap_bytes"`
+	Brk      int64  `json:"brk_bytes"`
+	Mremap   int64  `json:"mremap_bytes"`
+	Mprotect uint64 `json:"mprotect_bytes"`
+}
+
+// add sums a process's memory into a service's; PSSAgeS keeps the oldest
+// reading, or -1 once any is missing.
+func (m *Memory) add(p Memory) {
+	m.RSS += p.RSS
+	m.PSS += p.PSS
+	m.USS += p.USS
+	m.Anon += p.Anon
+	m.File += p.File
+	m.Shmem += p.Shmem
+	m.Swap += p.Swap
+	if p.PSSAgeS < 0 || m.PSSAgeS >= 0 && p.PSSAgeS > m.PSSAgeS {
+		m.PSSAgeS = p.PSSAgeS
+	}
+	m.Mmap += p.Mmap
+	m.Brk += p.Brk
+	m.Mremap += p.Mremap
+	m.Mprotect += p.Mprotect
+}
+
+// Service is one service's figures: a master with its workers, a unit, a container.
+type Service struct {
+	Name        string  `json:"name"`
+	Kind        string  `json:"kind"` // rule, unit, container, tree, comm, kernel
+	Procs       int     `json:"procs"`
+	PIDs        []int   `json:"pids"`
+	Memory              // summed over the live processes
 	CallsPerSec float64 `json:"calls_per_s"`
 	// Growth of RSS, least squares over the last 1, 5 and 15 minutes.
 	Growth    float64 `json:"growth_bytes_per_s"` // = Growth1m
@@ -122,23 +147,12 @@ type Service struct {
 
 // Process is one member of a service, for drill-down.
 type Process struct {
-	PID      int     `json:"pid"`
-	PPID     int     `json:"ppid"`
-	Comm     string  `json:"comm"`
-	Cmdline  string  `json:"cmdline"`
-	RSS      uint64  `json:"rss_bytes"`
-	PSS      uint64  `json:"pss_bytes"`
-	USS      uint64  `json:"uss_bytes"`
-	Anon     uint64  `json:"anon_bytes"`
-	File     uint64  `json:"file_bytes"`
-	Shmem    uint64  `json:"shmem_bytes"`
-	Swap     uint64  `json:"swap_bytes"`
-	PSSAgeS  float64 `json:"pss_age_s"` // of its PSS and USS; -1: not read yet, RSS stands in for both
-	Mmap     int64   `json:"mmap_bytes"`
-	Brk      int64   `json:"brk_bytes"`
-	Mremap   int64   `json:"mremap_bytes"`
-	Mprotect uint64  `json:"mprotect_bytes"`
-	Calls    uint64  `json:"calls"`
+	PID     int    `json:"pid"`
+	PPID    int    `json:"ppid"`
+	Comm    string `json:"comm"`
+	Cmdline string `json:"cmdline"`
+	Memory
+	Calls uint64 `json:"calls"`
 	// Growth is the RSS slope since a mark 40-60 s old (GrowthSpanS: the
 	// seconds it spans; GrowthCovered false while that is under 40, the
 	// process being younger).

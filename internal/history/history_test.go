@@ -24,11 +24,11 @@ func TestWindowsAndGrowthAtKill(t *testing.T) {
 	kill := t0.Add(899 * time.Second)
 	for i := 0; i < 905; i++ {
 		now := t0.Add(time.Duration(i) * time.Second)
-		grow := aggregate.Service{Name: "leaky", Kind: "tree", Procs: 1, RSS: uint64(100+i) << 20, Growth: 1 << 20}
+		grow := aggregate.Service{Name: "leaky", Kind: "tree", Procs: 1, Growth: 1 << 20, Memory: aggregate.Memory{RSS: uint64(100+i) << 20}}
 		if now.After(kill) {
 			grow.Procs, grow.RSS, grow.Growth = 0, 0, -5e6 // the fall to zero
 		}
-		h.Add(snap(now, grow, aggregate.Service{Name: "flat", Kind: "unit", Procs: 3, RSS: 500 << 20}))
+		h.Add(snap(now, grow, aggregate.Service{Name: "flat", Kind: "unit", Procs: 3, Memory: aggregate.Memory{RSS: 500 << 20}}))
 	}
 	end := t0.Add(904 * time.Second)
 	all := h.Services(t0, end, kill)
@@ -70,7 +70,7 @@ func TestEvictionAndBounds(t *testing.T) {
 	h := New(Config{Window: 10 * time.Second, Long: 20 * time.Second, MaxServices: 3, MaxEvents: 5})
 	t0 := time.Unix(0, 0)
 	for i := 0; i < 5; i++ {
-		h.Add(snap(t0.Add(time.Duration(i)*time.Second), aggregate.Service{Name: string(rune('a' + i)), Procs: 1, RSS: 1 << 20}))
+		h.Add(snap(t0.Add(time.Duration(i)*time.Second), aggregate.Service{Name: string(rune('a' + i)), Procs: 1, Memory: aggregate.Memory{RSS: 1 << 20}}))
 	}
 	if len(h.services) != 3 {
 		t.Errorf("%d services kept, want the cap 3", len(h.services))
@@ -95,7 +95,7 @@ func TestEvictionAndBounds(t *testing.T) {
 }
 
 func TestPointRoundTrip(t *testing.T) {
-	s := aggregate.Service{Procs: 7, RSS: 3 << 30, PSS: 1 << 30, Anon: 2 << 30, File: 1 << 20, Shmem: 4096, Swap: 8192, Mmap: -(5 << 20), Brk: 9 << 20}
+	s := aggregate.Service{Procs: 7, Memory: aggregate.Memory{RSS: 3 << 30, PSS: 1 << 30, Anon: 2 << 30, File: 1 << 20, Shmem: 4096, Swap: 8192, Mmap: -(5 << 20), Brk: 9 << 20}}
 	now := time.UnixMilli(1_700_000_000_123)
 	got := toPoint(now, &s).sample()
 	if got.Procs != 7 || got.RSS != s.RSS || got.PSS != s.PSS || got.Anon != s.Anon || got.File != s.File ||
@@ -112,7 +112,7 @@ func TestLiveServicesAreNeverEvicted(t *testing.T) {
 	live := func(names ...string) []aggregate.Service {
 		var out []aggregate.Service
 		for _, n := range names {
-			out = append(out, aggregate.Service{Name: n, Procs: 2, RSS: 4 << 20})
+			out = append(out, aggregate.Service{Name: n, Procs: 2, Memory: aggregate.Memory{RSS: 4 << 20}})
 		}
 		return out
 	}

@@ -161,8 +161,8 @@ func TestLabelValue(t *testing.T) {
 func TestExporterSanitizedCollision(t *testing.T) {
 	e := New()
 	e.Update(aggregate.Snapshot{Services: []aggregate.Service{
-		{Name: "x\xff", Kind: "comm", Procs: 1, RSS: 10, PSSAgeS: 3, OOMKills: 1},
-		{Name: "x\xfe", Kind: "comm", Procs: 2, RSS: 20, PSSAgeS: 5, OOMKills: 2, TimeToOOMS: f64(7)},
+		{Name: "x\xff", Kind: "comm", Procs: 1, OOMKills: 1, Memory: aggregate.Memory{RSS: 10, PSSAgeS: 3}},
+		{Name: "x\xfe", Kind: "comm", Procs: 2, OOMKills: 2, TimeToOOMS: f64(7), Memory: aggregate.Memory{RSS: 20, PSSAgeS: 5}},
 	}}, tracer.Stats{})
 	_, fams := scrape(t, e.Handler())
 	for _, c := range []struct {
@@ -301,14 +301,14 @@ func TestExporterCapsServices(t *testing.T) {
 	var svcs []aggregate.Service
 	total := uint64(0)
 	for i := range 2000 {
-		s := aggregate.Service{Name: fmt.Sprintf("svc-%04d", i), Kind: "comm", Procs: 1, RSS: uint64(i+1) << 20}
+		s := aggregate.Service{Name: fmt.Sprintf("svc-%04d", i), Kind: "comm", Procs: 1, Memory: aggregate.Memory{RSS: uint64(i+1) << 20}}
 		if i == 7 {
 			s.OOMKills = 1 // small, but killed: kept
 		}
 		total += s.RSS
 		svcs = append(svcs, s)
 	}
-	svcs = append(svcs, aggregate.Service{Name: otherServices, Kind: "comm", Procs: 1, RSS: 1 << 20}) // a hostile look-alike
+	svcs = append(svcs, aggregate.Service{Name: otherServices, Kind: "comm", Procs: 1, Memory: aggregate.Memory{RSS: 1 << 20}}) // a hostile look-alike
 	total += 1 << 20
 	e.Update(aggregate.Snapshot{Services: svcs}, tracer.Stats{})
 	_, fams := scrape(t, e.Handler())

@@ -43,13 +43,13 @@ func fixture() (aggregate.Snapshot, tracer.Stats) {
 			Hooks: map[string]string{"mmap": "fentry", "oom_kill": "tracepoint"},
 		},
 		Services: []aggregate.Service{
-			{Name: "web", Kind: "unit", Procs: 4, RSS: 400 << 20, PSS: 300 << 20, USS: 200 << 20,
+			{Name: "web", Kind: "unit", Procs: 4, Memory: aggregate.Memory{RSS: 400 << 20, PSS: 300 << 20, USS: 200 << 20,
 				Anon: 350 << 20, File: 40 << 20, Shmem: 10 << 20, Swap: 1 << 20, PSSAgeS: 2.5,
-				Mmap: 500 << 20, Brk: -4096, Mremap: 8192, Mprotect: 65536, CallsPerSec: 12,
+				Mmap: 500 << 20, Brk: -4096, Mremap: 8192, Mprotect: 65536}, CallsPerSec: 12,
 				Growth: 100, Growth1m: 100, Growth5m: 50, Growth15m: 25, LeakSuspect: true, OOMKills: 2},
-			{Name: "db", Kind: "container", Procs: 1, RSS: 800 << 20, PSS: 800 << 20, USS: 790 << 20,
-				PSSAgeS: -1, Growth1m: 2048, TimeToOOMS: f64(90)},
-			{Name: hostile, Kind: "comm", Procs: 1, RSS: 1 << 20, PSS: 1 << 20},
+			{Name: "db", Kind: "container", Procs: 1, Memory: aggregate.Memory{RSS: 800 << 20, PSS: 800 << 20, USS: 790 << 20,
+				PSSAgeS: -1}, Growth1m: 2048, TimeToOOMS: f64(90)},
+			{Name: hostile, Kind: "comm", Procs: 1, Memory: aggregate.Memory{RSS: 1 << 20, PSS: 1 << 20}},
 		},
 	}
 	stats := tracer.Stats{

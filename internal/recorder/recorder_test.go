@@ -62,7 +62,7 @@ func TestKillsJoinTimeoutAndMissed(t *testing.T) {
 	dir := t.TempDir()
 	var kernel uint64 = 10
 	r, c, _ := newTest(t, dir, &kernel)
-	r.OnSnapshot(aggregate.Snapshot{Time: c.now(), Services: []aggregate.Service{{Name: "svc-hog", Procs: 1, RSS: 60 << 20}}})
+	r.OnSnapshot(aggregate.Snapshot{Time: c.now(), Services: []aggregate.Service{{Name: "svc-hog", Procs: 1, Memory: aggregate.Memory{RSS: 60 << 20}}}})
 
 	kernel += 3 // three kills; the BPF ring delivers two
 	r.OnEvent(oomEvent(c.step(time.Second), 100))

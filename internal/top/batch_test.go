@@ -161,7 +161,7 @@ func TestWriteBatchTable(t *testing.T) {
 func TestWriteBatchLimitAndTruncation(t *testing.T) {
 	snap := fixture()
 	long := strings.Repeat("x", 100)
-	snap.Services = append(snap.Services, aggregate.Service{Name: long, RSS: 100 * gib})
+	snap.Services = append(snap.Services, aggregate.Service{Name: long, Memory: aggregate.Memory{RSS: 100 * gib}})
 	rows := tableLines(t, batch(t, snap, SortRSS, 2))[1:]
 	if len(rows) != 2 {
 		t.Fatalf("limit 2: %d rows", len(rows))

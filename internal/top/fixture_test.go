@@ -33,23 +33,24 @@ func fixture() aggregate.Snapshot {
 		Services: []aggregate.Service{
 			{
 				Name: "nova-api", Kind: "rule", Procs: 2, PIDs: []int{100, 101},
-				RSS: 800 * mib, PSS: 600 * mib, USS: 500 * mib, PSSAgeS: 5, Growth: 4 * mib, Growth1m: 4 * mib,
+				Memory: aggregate.Memory{RSS: 800 * mib, PSS: 600 * mib, USS: 500 * mib, PSSAgeS: 5, Mmap: 900 * mib, Brk: -4 * kib},
+				Growth: 4 * mib, Growth1m: 4 * mib,
 				Growth5m: 3 * mib, Growth15m: 2 * mib, GrowthSpanS: 900, Growth1mCovered: true, Growth5mCovered: true, Growth15mCovered: true,
-				LeakSuspect: true, TimeToOOMS: &tto, TimeToOOMCovered: true, Mmap: 900 * mib, Brk: -4 * kib,
+				LeakSuspect: true, TimeToOOMS: &tto, TimeToOOMCovered: true,
 				Processes: []aggregate.Process{
-					{PID: 100, PPID: 1, Comm: "nova-api", Cmdline: "/usr/bin/python3 /usr/bin/nova-api --config /etc/nova.conf", RSS: 300 * mib, PSS: 200 * mib},
-					{PID: 101, PPID: 100, Comm: hostile, Cmdline: "worker \x1b]0;pwned\x07 --evil", RSS: 500 * mib, PSS: 400 * mib},
+					{PID: 100, PPID: 1, Comm: "nova-api", Cmdline: "/usr/bin/python3 /usr/bin/nova-api --config /etc/nova.conf", Memory: aggregate.Memory{RSS: 300 * mib, PSS: 200 * mib}},
+					{PID: 101, PPID: 100, Comm: hostile, Cmdline: "worker \x1b]0;pwned\x07 --evil", Memory: aggregate.Memory{RSS: 500 * mib, PSS: 400 * mib}},
 				},
 			},
 			// postgres: PSS and USS read 45 s ago; growth over 30 s only.
-			{Name: "postgres", Kind: "unit", Procs: 4, PIDs: []int{200, 201, 202, 203}, RSS: gib, PSS: 400 * mib, USS: 300 * mib, PSSAgeS: 45,
+			{Name: "postgres", Kind: "unit", Procs: 4, PIDs: []int{200, 201, 202, 203}, Memory: aggregate.Memory{RSS: gib, PSS: 400 * mib, USS: 300 * mib, PSSAgeS: 45},
 				GrowthSpanS: 30},
 			// kafka: not read yet (RSS stands in for PSS and USS); seen for 2 minutes.
-			{Name: "kafka", Kind: "container", Procs: 1, PIDs: []int{300}, RSS: 500 * mib, PSS: 700 * mib, USS: 500 * mib, PSSAgeS: -1,
+			{Name: "kafka", Kind: "container", Procs: 1, PIDs: []int{300}, Memory: aggregate.Memory{RSS: 500 * mib, PSS: 700 * mib, USS: 500 * mib, PSSAgeS: -1},
 				Growth: -mib, Growth1m: -mib, Growth5m: -mib / 2, Growth15m: -mib / 2, GrowthSpanS: 120, Growth1mCovered: true,
 				OOMKills: 2, LastOOM: &last,
-				Processes: []aggregate.Process{{PID: 300, PPID: 1, Comm: "java", Cmdline: "java -jar kafka.jar", RSS: 500 * mib, PSS: 500 * mib, USS: 500 * mib, PSSAgeS: -1}}},
-			{Name: hostile, Kind: "comm", Procs: 1, PIDs: []int{400}, RSS: 10 * mib, PSS: 10 * mib},
+				Processes: []aggregate.Process{{PID: 300, PPID: 1, Comm: "java", Cmdline: "java -jar kafka.jar", Memory: aggregate.Memory{RSS: 500 * mib, PSS: 500 * mib, USS: 500 * mib, PSSAgeS: -1}}}},
+			{Name: hostile, Kind: "comm", Procs: 1, PIDs: []int{400}, Memory: aggregate.Memory{RSS: 10 * mib, PSS: 10 * mib}},
 		},
 	}
 }

@@ -432,7 +432,7 @@ func TestModelFitsAndScrolls(t *testing.T) {
 	snap := fixture()
 	for i := range 60 {
 		snap.Services = append(snap.Services, aggregate.Service{
-			Name: fmt.Sprintf("svc-%02d-%s", i, strings.Repeat("long", 20)), Kind: "tree", RSS: uint64(60-i) * kib,
+			Name: fmt.Sprintf("svc-%02d-%s", i, strings.Repeat("long", 20)), Kind: "tree", Memory: aggregate.Memory{RSS: uint64(60-i) * kib},
 		})
 	}
 	for _, size := range [][2]int{{160, 40}, {100, 24}, {80, 20}, {60, 15}, {40, 10}, {20, 5}} {

@@ -52,7 +52,7 @@ func TestSortServices(t *testing.T) {
 
 func TestSortServicesTiesAndNaN(t *testing.T) {
 	svcs := []aggregate.Service{
-		{Name: "c", RSS: 1, Growth: math.NaN()}, {Name: "b", RSS: 1, Growth: 1}, {Name: "a", RSS: 1, Growth: -1},
+		{Name: "c", Growth: math.NaN(), Memory: aggregate.Memory{RSS: 1}}, {Name: "b", Growth: 1, Memory: aggregate.Memory{RSS: 1}}, {Name: "a", Growth: -1, Memory: aggregate.Memory{RSS: 1}},
 	}
 	SortServices(svcs, SortRSS)
 	if got := names(svcs); !slices.Equal(got, []string{"a", "b", "c"}) {
