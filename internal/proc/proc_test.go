@@ -212,15 +212,19 @@ func TestSplitCmdline(t *testing.T) {
 // A process with a 960 KB argv costs at most MaxCmdline of it, and the
 // reader's buffer does not grow to its size.
 func TestInfoHostileCmdline(t *testing.T) {
-	args := []string{"3600"}
+	// sh ignores the arguments after its -c script's $0, so it stays alive
+	// with them in its argv (sleep would reject them and exit at once).
+	args := []string{"-c", "sleep 3600; exit 0", "sh"}
 	for i := 0; i < 8; i++ {
 		args = append(args, strings.Repeat(string(rune('a'+i)), 120_000))
 	}
-	cmd := exec.Command("/bin/sleep", args...)
+	cmd := exec.Command("/bin/sh", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// the group: sh and its sleep
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
 	r, err := NewReader("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +238,7 @@ func TestInfoHostileCmdline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"/bin/sleep", "3600", Truncated}
+	want := []string{"/bin/sh", "-c", "sleep 3600; exit 0", "sh", Truncated}
 	if !reflect.DeepEqual(in.Cmdline, want) {
 		t.Errorf("cmdline of %d bytes read as %.200q, want %q", len(strings.Join(args, " ")), in.Cmdline, want)
 	}
