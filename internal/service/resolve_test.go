@@ -54,7 +54,7 @@ func procs() table {
 	t.add(401, 400, 400, "nginx", "nginx: worker process", "/usr/sbin/nginx", "/system.slice/nginx.service")
 
 	// uwsgi whose master alone says "master" in its argv.
-	t.add(500, 1, 500, "uwsgi", "uwsgi master --ini /etc/app.ini", "/usr/bin/uwsgi", "")
+	t.add(500, 1, 500, "uwsgi", "uwsgi master --ini /etc/uwsgi/keystone.ini", "/usr/bin/uwsgi", "")
 	t.add(501, 500, 500, "uwsgi", "uwsgi worker 1", "/usr/bin/uwsgi", "")
 	t.add(502, 500, 500, "uwsgi", "uwsgi worker 2", "/usr/bin/uwsgi", "")
 
@@ -114,8 +114,8 @@ func TestResolve(t *testing.T) {
 		{100, plain, Key{"nova-api", KindTree, 100}},
 		{101, plain, Key{"nova-api", KindTree, 100}},
 		{108, plain, Key{"nova-api", KindTree, 100}},
-		{210, plain, Key{"gunicorn", KindTree, 210}},
-		{211, plain, Key{"gunicorn", KindTree, 210}},
+		{210, plain, Key{"app", KindTree, 210}}, // gunicorn app:app,
+		{211, plain, Key{"app", KindTree, 210}},
 		{201, plain, Key{"bash", KindTree, 201}},
 		{220, plain, Key{"sleep", KindTree, 220}},
 		{200, plain, Key{"sshd", KindTree, 200}},
@@ -128,7 +128,7 @@ func TestResolve(t *testing.T) {
 		{500, res, Key{"app", KindRule, 500}},
 		{501, res, Key{"app", KindRule, 500}},
 		{502, res, Key{"tagged", KindRule, 502}},
-		{501, plain, Key{"uwsgi", KindTree, 500}},
+		{501, plain, Key{"keystone", KindTree, 500}}, // without the rule: the --ini file,
 		{600, plain, Key{"foo.service", KindUnit, 600}},
 		{601, plain, Key{"foo.service", KindUnit, 601}},
 		{700, plain, Key{"docker:" + id[:12], KindContainer, 700}},
