@@ -41,6 +41,20 @@ func appName(p Proc) string {
 	return ""
 }
 
+// isEmperor recognises uwsgi's emperor (uwsgi --emperor DIR), which runs
+// other uwsgi masters, its vassals, as a service manager would.
+func isEmperor(p Proc) bool {
+	if !isUwsgi(p.Comm) && (len(p.Cmdline) == 0 || !isUwsgi(base(p.Cmdline[0]))) {
+		return false
+	}
+	if len(p.Cmdline) == 1 { // its process name: "uWSGI Emperor"
+		return strings.Contains(p.Cmdline[0], "uWSGI Emperor")
+	}
+	return slices.ContainsFunc(p.Cmdline[1:], func(a string) bool {
+		return a == "--emperor" || strings.HasPrefix(a, "--emperor=")
+	})
+}
+
 // isUwsgi recognises uwsgi's binaries: uwsgi, uwsgi-core, uwsgi_python3.
 func isUwsgi(name string) bool {
 	return name == "uwsgi" || name == "uwsgi-core" || strings.HasPrefix(name, "uwsgi_")
