@@ -5,12 +5,9 @@ import (
 	"strings"
 )
 
-// AppServers lists the app servers named by the app they serve rather than
-// by their own name, so that two of them on one host are two services.
-var AppServers = []string{"uwsgi", "gunicorn", "celery", "uvicorn", "hypercorn"}
-
-// appName is the app an app server process serves: "" when p is no app
-// server or its command line names no app.
+// appName is the app an app server process serves (uwsgi, gunicorn,
+// celery, uvicorn, hypercorn), so that two of them on one host are two
+// services: "" when p is no app server or its command line names no app.
 func appName(p Proc) string {
 	args := words(p.Cmdline)
 	if len(args) == 0 {
