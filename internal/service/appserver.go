@@ -9,6 +9,23 @@ import (
 // celery, uvicorn, hypercorn), so that two of them on one host are two
 // services: "" when p is no app server or its command line names no app.
 func appName(p Proc) string {
+	if len(p.Cmdline) == 0 {
+		return ""
+	}
+	first := p.Cmdline[0]
+	if i := strings.IndexAny(first, " \t"); i >= 0 && len(p.Cmdline) == 1 {
+		first = first[:i] // rewritten into one string: its first word
+	}
+	switch prog := base(first); {
+	case isUwsgi(prog) || isPython(prog) || slices.Contains(appServers, prog):
+	case isUwsgi(p.Comm) || isUwsgi(base(strings.TrimSuffix(p.Exe, " (deleted)"))):
+		// uwsgi replaced its command line with its process name.
+		return uwsgiTitle(strings.Join(p.Cmdline, " "))
+	case strings.HasPrefix(p.Cmdline[0], "gunicorn: "):
+		return gunicornTitle(p.Cmdline[0])
+	default:
+		return "" // most processes: no need to read their arguments
+	}
 	args := words(p.Cmdline)
 	if len(args) == 0 {
 		return ""
@@ -18,25 +35,23 @@ func appName(p Proc) string {
 		s := scriptArg(rest, pythonArgs)
 		prog, rest = s.name, s.args
 	}
-	switch {
-	case isUwsgi(prog):
-		return uwsgiName(rest)
-	case isUwsgi(p.Comm) || isUwsgi(base(strings.TrimSuffix(p.Exe, " (deleted)"))):
-		// uwsgi replaced its command line with its process name.
-		return uwsgiTitle(strings.Join(p.Cmdline, " "))
-	case prog == "gunicorn":
+	switch prog {
+	case "gunicorn":
 		return gunicornName(rest)
-	case strings.HasPrefix(p.Cmdline[0], "gunicorn: "):
-		return gunicornTitle(p.Cmdline[0])
-	case prog == "celery":
+	case "celery":
 		return celeryName(rest)
-	case prog == "uvicorn":
+	case "uvicorn":
 		return firstApp(scanArgs(rest, uvicornFlags))
-	case prog == "hypercorn":
+	case "hypercorn":
 		return firstApp(scanArgs(rest, hypercornFlags))
+	}
+	if isUwsgi(prog) {
+		return uwsgiName(rest)
 	}
 	return ""
 }
+
+var appServers = []string{"gunicorn", "celery", "uvicorn", "hypercorn"}
 
 // isEmperor recognises uwsgi's emperor (uwsgi --emperor DIR), which runs
 // other uwsgi masters, its vassals, as a service manager would.

@@ -24,6 +24,7 @@ func TestAppName(t *testing.T) {
 		{"uwsgi", a("uwsgi /srv/placement.ini"), "", "placement"}, // a config file as operand
 		{"uwsgi", []string{"uwsgi", "--ini", "/etc/my apps/api server.ini"}, "", "api server"},
 		{"uwsgi", a("uwsgi --ini /etc/x.conf"), "", "x.conf"},
+		{"uwsgi", []string{"/opt/my apps/bin/uwsgi", "--ini", "y.ini"}, "", "y"},
 		{"uwsgi", a("uwsgi --socket :3031 --module nova.wsgi.api:application --processes 2"), "", "nova.wsgi.api"},
 		{"uwsgi", a("uwsgi -w myapp"), "", "myapp"},
 		{"uwsgi", a("uwsgi --http :9090 --wsgi-file /srv/foo/wsgi.py"), "", "wsgi.py"},
