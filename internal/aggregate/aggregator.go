@@ -412,14 +412,16 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 		}
 	}
 	// Keys of children may depend on parents added this tick; resolving
-	// them may add more parents, at the end of the list.
+	// them may add more parents, at the end of the list. All are resolved
+	// before any is summed: a worker's key may rename its master.
 	for i := 0; i < len(a.added); i++ {
-		p := a.added[i]
+		if p := a.added[i]; a.table[p.info.PID] == p && p.key.Name == "" {
+			a.setKey(p, a.resolve(p))
+		}
+	}
+	for _, p := range a.added {
 		if a.table[p.info.PID] != p {
 			continue
-		}
-		if p.key.Name == "" {
-			a.setKey(p, a.resolve(p))
 		}
 		if !p.memAt.Equal(now) {
 			a.take(now, p, nil) // a parent the list did not give

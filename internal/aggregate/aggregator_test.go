@@ -179,9 +179,8 @@ func TestOOMAttributionOfUnseen(t *testing.T) {
 // the tick before chose, so its one pass sums PSS too.
 func TestPSSBudgetAndAge(t *testing.T) {
 	f := newFake()
-	f.add(10, 1, 10, "w", nil, 1<<20)
-	for pid := 11; pid < 30; pid++ {
-		f.add(pid, 10, 10, "w", nil, 1<<20) // its workers
+	for pid := 10; pid < 30; pid++ {
+		f.add(pid, 1, pid, "w", nil, 1<<20)
 	}
 	a := New(Config{PSSBudget: 5, PSSInterval: 10 * time.Second, WithProcesses: true}, f, nil)
 	t0 := time.Unix(0, 0)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,9 +105,8 @@ func TestBurstIsReleased(t *testing.T) {
 func burstReleased(t *testing.T, name string, steady, burst int, checkHeap, walk bool) {
 	f := newFake()
 	f.add(1, 0, 1, "systemd", []string{"/sbin/init"}, 1<<20)
-	f.add(100, 1, 100, "steady", []string{"steady"}, 4<<20)
-	for pid := 101; pid < 100+steady; pid++ {
-		f.add(pid, 100, 100, "steady", []string{"steady"}, 4<<20) // its workers
+	for pid := 100; pid < 100+steady; pid++ {
+		f.add(pid, 1, pid, "steady", []string{"steady"}, 4<<20)
 	}
 	b := &burstProcs{fakeProcs: f, lo: 10_000, hi: 10_000 + burst, cmd: strings.Repeat("x", 1024)}
 	var ctrs CounterSource = fakeCounters{}
@@ -133,20 +131,8 @@ func burstReleased(t *testing.T, name string, steady, burst int, checkHeap, walk
 
 	b.on = true
 	tick(time.Second)
-	// Each burst process is a tree of its own: the first 64 are services
-	// of their own, the rest share one.
-	snap := tick(time.Second)
-	for i := 1; i <= maxInstances; i++ {
-		svc := "burst"
-		if i > 1 {
-			svc += "#" + strconv.Itoa(i)
-		}
-		if n := find(t, snap, svc).Procs; n != 1 {
-			t.Fatalf("%s: %s has %d procs, want 1", name, svc, n)
-		}
-	}
-	if n := find(t, snap, "burst#*").Procs; n != burst-maxInstances {
-		t.Fatalf("%s: burst#* has %d procs, want %d", name, n, burst-maxInstances)
+	if n := find(t, tick(time.Second), "burst").Procs; n != burst {
+		t.Fatalf("%s: burst service has %d procs, want %d", name, n, burst)
 	}
 	var refs []weak.Pointer[procState]
 	for pid := b.lo; pid < b.hi; pid++ {

@@ -6,43 +6,51 @@ import (
 	"github.com/oomtrace/oomtrace/internal/service"
 )
 
-// maxInstances bounds the services one tree name splits into: each keeps
-// 15 minutes of history, and a burst of same-named processes, each its own
-// tree, must not make thousands. Trees past it share NAME#*.
+// maxInstances bounds the services one name splits into, each keeping 15
+// minutes of history. Masters past it share NAME#*.
 const maxInstances = 64
 
-// instance is one process tree of a name: two masters whose trees resolve
-// to one name are two instances, told apart by the root's pid and start.
+// instance is one master's tree: two masters whose trees resolve to one
+// name are two instances, told apart by the master's pid and start.
 type instance struct {
 	name  string
 	root  int
 	start uint64
 }
 
-// claim is the service name an instance got, held while any of its
+// claim is the service name a master's tree got, held while any of its
 // processes is in the table.
 type claim struct {
 	name  string // the tree's name, or NAME#2, NAME#3, ...
 	procs int
 }
 
-// setKey gives p its service key. A tree's key is its instance's service
-// name: the first live tree of a name has the name itself, each other one
-// the lowest NAME#N no live tree holds, for as long as its tree lives.
+// setKey gives p its service key. The tree of a master (a process with
+// workers) has a name of its own: the first live one the name itself, each
+// other one the lowest NAME#N no live master holds, for as long as its tree
+// lives. A process alone in its tree (a shell, a sleep) has the plain name:
+// lone processes of one name are one service, as they would be many more.
 func (a *Aggregator) setKey(p *procState, k service.Key) {
 	old := p.inst
 	p.inst = instance{}
 	if k.Kind == service.KindTree {
 		in := instance{name: k.Name, root: k.Root}
-		if r, ok := a.table[k.Root]; ok {
+		r := a.table[k.Root]
+		if r != nil {
 			in.start = r.info.StartTicks
 		}
 		c := a.claims[in]
-		if c == nil {
+		if c == nil && k.Root != p.info.PID { // a worker: its master is one
 			c = a.claim(in)
+			if r != nil && r != p && r.key.Kind == service.KindTree && r.key.Root == k.Root && r.inst == (instance{}) {
+				r.inst, r.key.Name = in, c.name // the master, seen alone so far
+				c.procs++
+			}
 		}
-		c.procs++
-		p.inst, k.Name = in, c.name
+		if c != nil {
+			c.procs++
+			p.inst, k.Name = in, c.name
+		}
 	}
 	p.key = k
 	a.release(old) // after the new claim: an exec'd master keeps its name

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -86,8 +87,8 @@ func TestSameNameTreesStayApart(t *testing.T) {
 	a.HandleEvent(&tracer.Event{Type: tracer.EventExec, PID: 400})
 	snap = tick(4)
 	check(snap, "uwsgi#2", 400, 40<<20)
-	if len(a.claims) != 3 || len(a.holders) != 3 {
-		t.Errorf("%d claims, %d names held; want 3 live trees (init's and two uwsgi)", len(a.claims), len(a.holders))
+	if len(a.claims) != 2 || len(a.holders) != 2 {
+		t.Errorf("%d claims, %d names held; want 2 live masters", len(a.claims), len(a.holders))
 	}
 
 	// A rule names both trees: one service, as the rule says.
@@ -103,8 +104,8 @@ func TestSameNameTreesStayApart(t *testing.T) {
 	}
 }
 
-// A reused pid is another tree: its old name is not inherited while the old
-// tree's workers live on.
+// A reused pid is another tree: the new master does not inherit the old
+// one's name while the old tree's worker lives on.
 func TestInstanceIsRootAndStart(t *testing.T) {
 	f := newFake()
 	f.add(1, 0, 1, "systemd", nil, 1<<20)
@@ -113,18 +114,65 @@ func TestInstanceIsRootAndStart(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	a.Tick(t0)
 	// The master exits; its worker lives on, reparented to init; the pid
-	// comes back as a new master.
+	// comes back as a new master with a worker.
 	w := f.info[101]
 	w.PPID = 1
 	f.info[101] = w
 	a.HandleEvent(&tracer.Event{Type: tracer.EventExit, PID: 100})
 	f.info[100] = proc.Info{PID: 100, PPID: 1, SID: 100, Comm: "srv", Cmdline: []string{"srv"}, StartTicks: 5000}
+	f.add(102, 100, 100, "srv", []string{"srv"}, 1<<20)
 	snap, _ := a.Tick(t0.Add(time.Second))
 	if s := find(t, snap, "srv"); !equalInts(s.PIDs, []int{101}) {
-		t.Errorf("srv: %+v, want the old worker alone", s)
+		t.Errorf("srv: %v, want the old worker alone", s.PIDs)
 	}
-	if k := a.ServiceOf(100, "srv"); k.Name != "srv#2" {
-		t.Errorf("the new master at the reused pid: %+v, want srv#2", k)
+	if s := find(t, snap, "srv#2"); !equalInts(s.PIDs, []int{100, 102}) {
+		t.Errorf("srv#2: %v, want the new master and its worker", s.PIDs)
+	}
+}
+
+// Processes alone in their trees (shells, a sleep each) stay one service
+// of their name, as do the trees past 64 masters of one name. A lone
+// process that forks a worker becomes a master, named as one from the next
+// tick on (the first master of a name shares it with the lone processes).
+func TestLoneProcessesAndMastersPastTheCap(t *testing.T) {
+	f := newFake()
+	f.add(1, 0, 1, "systemd", nil, 1<<20)
+	for pid := 10; pid < 13; pid++ {
+		f.add(pid, 1, pid, "sleep", []string{"sleep", "60"}, 1<<20)
+	}
+	for m := 0; m < maxInstances+6; m++ {
+		f.addTree(1000+2*m, 1, "m", []string{"m"}, 1<<20)
+	}
+	a := New(Config{WithProcesses: true}, f, nil)
+	t0 := time.Unix(0, 0)
+	snap, _ := a.Tick(t0)
+	if s := find(t, snap, "sleep"); !equalInts(s.PIDs, []int{10, 11, 12}) {
+		t.Errorf("sleep: %v, want the three lone sleeps", s.PIDs)
+	}
+	for i := 1; i <= maxInstances; i++ {
+		name := "m"
+		if i > 1 {
+			name += "#" + strconv.Itoa(i)
+		}
+		if s := find(t, snap, name); s.Procs != 2 {
+			t.Errorf("%s: %v, want one master and its worker", name, s.PIDs)
+		}
+	}
+	if s := find(t, snap, "m#*"); s.Procs != 12 {
+		t.Errorf("m#*: %d procs, want the 6 trees past %d", s.Procs, maxInstances)
+	}
+	// A sleep forks: it is a master beside none other, so it keeps the name.
+	// Another does: it is the second master, sleep#2, with its worker.
+	f.add(20, 10, 10, "sleep", []string{"sleep", "60"}, 1<<20)
+	a.Tick(t0.Add(time.Second))
+	f.add(21, 11, 11, "sleep", []string{"sleep", "60"}, 1<<20)
+	a.Tick(t0.Add(2 * time.Second)) // the tick that sees the worker summed its master already
+	snap, _ = a.Tick(t0.Add(3 * time.Second))
+	if s := find(t, snap, "sleep"); !equalInts(s.PIDs, []int{10, 12, 20}) {
+		t.Errorf("sleep: %v, want the first master, its worker and the lone sleep", s.PIDs)
+	}
+	if s := find(t, snap, "sleep#2"); !equalInts(s.PIDs, []int{11, 21}) {
+		t.Errorf("sleep#2: %v, want the second master and its worker", s.PIDs)
 	}
 }
 
