@@ -107,7 +107,7 @@ type procState struct {
 	reread    bool  // exec seen: identity changed
 	unsettled uint8 // smaps_rollup reads in a row that did not match RSS
 	svc       *serviceState
-	inst      instance // the tree whose name it holds, if its key is a tree's
+	inst      instance // the master's tree whose name it holds, if any
 }
 
 type serviceState struct {
@@ -143,7 +143,7 @@ type Aggregator struct {
 
 	table   map[int]*procState
 	svcs    map[string]*serviceState
-	claims  map[instance]*claim // live trees' service names
+	claims  map[instance]*claim // live masters' service names
 	holders map[string]instance // and back
 	// deferKeys: processes added while a tick lists them get their keys
 	// after the exits are dropped, so that a master restarted within the

@@ -29,7 +29,8 @@ type claim struct {
 // workers) has a name of its own: the first live one the name itself, each
 // other one the lowest NAME#N no live master holds, for as long as its tree
 // lives. A process alone in its tree (a shell, a sleep) has the plain name:
-// lone processes of one name are one service, as they would be many more.
+// lone processes of one name stay one service (split, a busy host's shells
+// and build tools would be dozens of services).
 func (a *Aggregator) setKey(p *procState, k service.Key) {
 	old := p.inst
 	p.inst = instance{}
