@@ -107,6 +107,7 @@ type procState struct {
 	reread    bool  // exec seen: identity changed
 	unsettled uint8 // smaps_rollup reads in a row that did not match RSS
 	svc       *serviceState
+	inst      instance // the master's tree whose name it holds, if any
 }
 
 type serviceState struct {
@@ -142,9 +143,15 @@ type Aggregator struct {
 
 	table   map[int]*procState
 	svcs    map[string]*serviceState
-	domains map[string]*domainState
-	system  *series
-	gen     uint64
+	claims  map[instance]*claim // live masters' service names
+	holders map[string]instance // and back
+	// deferKeys: processes added while a tick lists them get their keys
+	// after the exits are dropped, so that a master restarted within the
+	// tick gets its old name back.
+	deferKeys bool
+	domains   map[string]*domainState
+	system    *series
+	gen       uint64
 
 	oomKills     uint64
 	prevTick     time.Time
@@ -164,7 +171,7 @@ type Aggregator struct {
 	marked  int               // table entries listed this tick
 	keep    int               // smaps_rollup candidates kept a tick
 
-	tableSize, goneSize, svcsSize peak // of the maps, to resize them after a burst
+	tableSize, goneSize, svcsSize, claimsSize, holdersSize peak // of the maps, to resize them after a burst
 }
 
 // New makes an aggregator. ctrs may be nil.
@@ -180,6 +187,8 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 		table:    map[int]*procState{},
 		gone:     map[int]goneProc{},
 		svcs:     map[string]*serviceState{},
+		claims:   map[instance]*claim{},
+		holders:  map[string]instance{},
 		domains:  map[string]*domainState{},
 		system:   newSeries(capacityFor(15*time.Minute, cfg.Interval)),
 	}
@@ -256,7 +265,9 @@ func (a *Aggregator) add(pid int) *procState {
 	p := &procState{info: a.interned(info), gen: a.gen, cmdline: redact.Line(info.Cmdline, a.cfg.RedactAll)}
 	a.table[pid] = p
 	a.added = append(a.added, p)
-	p.key = a.resolve(p)
+	if !a.deferKeys {
+		a.setKey(p, a.resolve(p))
+	}
 	return p
 }
 
@@ -274,7 +285,7 @@ func (a *Aggregator) reidentify(p *procState) {
 	p.marks = rssMarks{} // a new program: its memory starts over
 	p.info, p.reread = info, false
 	p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
-	p.key = a.resolve(p)
+	a.setKey(p, a.resolve(p))
 }
 
 func (a *Aggregator) resolve(p *procState) service.Key {
@@ -322,6 +333,8 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.table = shrink(&a.tableSize, a.table)
 	a.gone = shrink(&a.goneSize, a.gone)
 	a.svcs = shrink(&a.svcsSize, a.svcs)
+	a.claims = shrink(&a.claimsSize, a.claims)
+	a.holders = shrink(&a.holdersSize, a.holders)
 	return snap, nil
 }
 
@@ -360,6 +373,8 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 		next = nil
 	}
 	a.prev, a.order, a.cursor = a.order, next[:0], 0
+	a.deferKeys = true
+	defer func() { a.deferKeys = false }()
 	clear(a.live) // a tick that failed may have left some
 	a.live = a.live[:0]
 	if samples != nil {
@@ -396,13 +411,17 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 			}
 		}
 	}
-	// Keys of children may depend on parents added this tick.
+	// Keys of children may depend on parents added this tick; resolving
+	// them may add more parents, at the end of the list. All are resolved
+	// before any is summed: a worker's key may rename its master.
+	for i := 0; i < len(a.added); i++ {
+		if p := a.added[i]; a.table[p.info.PID] == p && p.key.Name == "" {
+			a.setKey(p, a.resolve(p))
+		}
+	}
 	for _, p := range a.added {
 		if a.table[p.info.PID] != p {
 			continue
-		}
-		if p.key.Name == "" {
-			p.key = a.resolve(p)
 		}
 		if !p.memAt.Equal(now) {
 			a.take(now, p, nil) // a parent the list did not give

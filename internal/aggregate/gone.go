@@ -21,6 +21,8 @@ type goneProc struct {
 func (a *Aggregator) drop(pid int, p *procState) {
 	delete(a.table, pid)
 	p.dropped = true
+	a.release(p.inst)
+	p.inst = instance{}
 	if p.key.Name != "" {
 		a.gone[pid] = goneProc{key: p.key, cmdline: p.cmdline, at: a.now}
 	}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,6 +56,47 @@ func FuzzCgroupPath(f *testing.F) {
 		k := NewResolver(nil).Resolve(p, func(int) (Proc, bool) { return parent, true })
 		if k.Name == "" || k.Kind == "" {
 			t.Fatalf("key %+v for %q", k, path)
+		}
+	})
+}
+
+// FuzzAppName reads command lines as /proc gives them (NUL-separated), and
+// as one rewritten string, under each app server's name.
+func FuzzAppName(f *testing.F) {
+	for _, s := range []string{
+		"uwsgi\x00--ini=/etc/nova/nova-api-uwsgi.ini", "nova-apiuWSGI master", "uwsgi --ini \"/a b/c.ini:s\"",
+		"/usr/bin/python3\x00/usr/bin/gunicorn\x00-Dn\x00api\x00app:app", "gunicorn: master [x:y]",
+		"python3\x00-m\x00celery\x00-A\x00proj\x00worker\x00-n\x00w1@%h", "uvicorn\x00--port", "a '\\\"b c\\",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		argv := strings.Split(s, "\x00")
+		for _, p := range []Proc{
+			{Comm: "uwsgi", Cmdline: argv},
+			{Comm: "uwsgi", Cmdline: []string{s}, Exe: "/usr/bin/uwsgi-core"},
+			{Comm: "gunicorn", Cmdline: append([]string{"python3", "gunicorn"}, argv...)},
+			{Comm: "celery", Cmdline: append([]string{"celery"}, argv...)},
+			{Comm: "python3", Cmdline: append([]string{"python3", "-m", "uvicorn"}, argv...)},
+			{Comm: s, Cmdline: []string{s}, Exe: s},
+		} {
+			if n := procName(p); n == "" || len(n) > maxName {
+				t.Fatalf("procName(%q) = %q", p.Cmdline, n)
+			}
+			isEmperor(p)
+		}
+		for _, o := range scanArgs(argv, uwsgiFlags) {
+			if o.name == "" && !slices.Contains(argv, o.value) ||
+				o.name != "" && (!strings.HasPrefix(o.name, "-") || !slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, o.value) })) {
+				t.Fatalf("scanArgs(%q) gave %+v, not from its arguments", argv, o)
+			}
+		}
+		// Without quotes or escapes, a rewritten command line is its fields.
+		w := words([]string{s})
+		if !strings.ContainsAny(s, "'\"\\") && strings.ContainsAny(s, " \t") {
+			if want := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' }); !slices.Equal(w, want) {
+				t.Fatalf("words(%q) = %q; want %q", s, w, want)
+			}
 		}
 	})
 }

@@ -8,9 +8,12 @@ import (
 
 const maxName = 64 // bytes; argv is untrusted and may be huge
 
-// procName names a process: the script, module, jar or main class of an
-// interpreter, else its comm.
+// procName names a process: the app of an app server, the script, module,
+// jar or main class of an interpreter, else its comm.
 func procName(p Proc) string {
+	if n := appName(p); n != "" {
+		return clip(n)
+	}
 	if len(p.Cmdline) > 0 {
 		if n := scriptName(base(p.Cmdline[0]), p.Cmdline[1:]); n != "" {
 			return clip(n)
@@ -52,20 +55,22 @@ func scriptName(argv0 string, args []string) string {
 	case argv0 == "java":
 		return javaMain(args)
 	case argv0 == "node" || argv0 == "nodejs":
-		return scriptArg(args, nodeArgs)
-	case versioned(argv0, "python") || versioned(argv0, "pypy"):
-		return scriptArg(args, pythonArgs)
+		return scriptArg(args, nodeArgs).name
+	case isPython(argv0):
+		return scriptArg(args, pythonArgs).name
 	case versioned(argv0, "ruby"):
-		return scriptArg(args, rubyArgs)
+		return scriptArg(args, rubyArgs).name
 	case versioned(argv0, "perl"):
-		return scriptArg(args, perlArgs)
+		return scriptArg(args, perlArgs).name
 	case versioned(argv0, "php"):
-		return scriptArg(args, phpArgs)
+		return scriptArg(args, phpArgs).name
 	case slices.Contains([]string{"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish"}, argv0):
-		return scriptArg(args, shellArgs)
+		return scriptArg(args, shellArgs).name
 	}
 	return ""
 }
+
+func isPython(argv0 string) bool { return versioned(argv0, "python") || versioned(argv0, "pypy") }
 
 // versioned reports whether name is prefix followed by a version: "python3.11".
 func versioned(name, prefix string) bool {
@@ -73,22 +78,29 @@ func versioned(name, prefix string) bool {
 	return ok && strings.Trim(v, "0123456789.") == ""
 }
 
+// script is the script or module an interpreter runs, and the arguments
+// given to it.
+type script struct {
+	name string
+	args []string
+}
+
 // scriptArg skips options getopt-style and returns the first operand's base name.
-func scriptArg(args []string, s argSpec) string {
+func scriptArg(args []string, s argSpec) script {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--":
 			if i+1 < len(args) {
-				return base(args[i+1])
+				return script{base(args[i+1]), args[i+2:]}
 			}
-			return ""
+			return script{}
 		case a == "-" || a == "":
-			return "" // stdin
+			return script{} // stdin
 		case strings.HasPrefix(a, "--"):
 			name, _, hasValue := strings.Cut(a, "=")
 			if slices.Contains(s.noName, name) {
-				return ""
+				return script{}
 			}
 			if !hasValue && slices.Contains(s.longArg, name) {
 				i++
@@ -96,23 +108,23 @@ func scriptArg(args []string, s argSpec) string {
 			continue
 		case a[0] != '-' && a[0] != '+':
 			if strings.HasPrefix(a, "/dev/fd/") || strings.HasPrefix(a, "/proc/self/fd/") {
-				return "" // a script on a pipe has no name of its own
+				return script{} // a script on a pipe has no name of its own
 			}
-			return base(a)
+			return script{base(a), args[i+1:]}
 		}
 		for j := 1; j < len(a); j++ {
 			c := a[j]
 			switch {
 			case strings.IndexByte(s.inline, c) >= 0:
-				return ""
+				return script{}
 			case strings.IndexByte(s.module, c) >= 0:
 				if j+1 < len(a) {
-					return base(a[j+1:])
+					return script{base(a[j+1:]), args[i+1:]}
 				}
 				if i+1 < len(args) {
-					return base(args[i+1])
+					return script{base(args[i+1]), args[i+2:]}
 				}
-				return ""
+				return script{}
 			case strings.IndexByte(s.withArg, c) >= 0:
 				if j+1 == len(a) {
 					i++
@@ -121,7 +133,7 @@ func scriptArg(args []string, s argSpec) string {
 			}
 		}
 	}
-	return ""
+	return script{}
 }
 
 // javaArg are java options taking the next argument.

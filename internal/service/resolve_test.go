@@ -54,9 +54,21 @@ func procs() table {
 	t.add(401, 400, 400, "nginx", "nginx: worker process", "/usr/sbin/nginx", "/system.slice/nginx.service")
 
 	// uwsgi whose master alone says "master" in its argv.
-	t.add(500, 1, 500, "uwsgi", "uwsgi master --ini /etc/app.ini", "/usr/bin/uwsgi", "")
+	t.add(500, 1, 500, "uwsgi", "uwsgi master --ini /etc/uwsgi/keystone.ini", "/usr/bin/uwsgi", "")
 	t.add(501, 500, 500, "uwsgi", "uwsgi worker 1", "/usr/bin/uwsgi", "")
 	t.add(502, 500, 500, "uwsgi", "uwsgi worker 2", "/usr/bin/uwsgi", "")
+
+	// uwsgi's emperor runs each vassal as an app of its own, under its
+	// flag or under its process name.
+	t.add(520, 1, 520, "uwsgi", "uwsgi --emperor /etc/uwsgi/vassals", "/usr/bin/uwsgi-core", "")
+	t.add(521, 520, 520, "uwsgi-core", "/usr/bin/uwsgi-core --ini keystone.ini", "/usr/bin/uwsgi-core", "")
+	t.add(522, 521, 520, "uwsgi-core", "/usr/bin/uwsgi-core --ini keystone.ini", "/usr/bin/uwsgi-core", "")
+	t.add(523, 520, 520, "uwsgi-core", "/usr/bin/uwsgi-core --ini placement.ini", "/usr/bin/uwsgi-core", "")
+	t.add(524, 523, 520, "uwsgi-core", "/usr/bin/uwsgi-core --ini placement.ini", "/usr/bin/uwsgi-core", "")
+	t[530] = Proc{PID: 530, PPID: 1, SID: 530, Comm: "uwsgi", Cmdline: []string{"uWSGI Emperor"}, Exe: "/usr/bin/uwsgi-core"}
+	t.add(531, 530, 530, "uwsgi", "uwsgi --ini /etc/cinder/cinder-api.ini", "/usr/bin/uwsgi-core", "")
+	t.add(540, 1, 540, "uwsgi", "uwsgi --ini emperor-not.ini", "/usr/bin/uwsgi-core", "") // no emperor
+	t.add(541, 540, 540, "uwsgi", "uwsgi --ini emperor-not.ini", "/usr/bin/uwsgi-core", "")
 
 	// A unit wins over the tree.
 	t.add(600, 1, 600, "foo", "/usr/bin/foo", "/usr/bin/foo", "/system.slice/foo.service")
@@ -114,8 +126,8 @@ func TestResolve(t *testing.T) {
 		{100, plain, Key{"nova-api", KindTree, 100}},
 		{101, plain, Key{"nova-api", KindTree, 100}},
 		{108, plain, Key{"nova-api", KindTree, 100}},
-		{210, plain, Key{"gunicorn", KindTree, 210}},
-		{211, plain, Key{"gunicorn", KindTree, 210}},
+		{210, plain, Key{"app", KindTree, 210}}, // gunicorn app:app,
+		{211, plain, Key{"app", KindTree, 210}},
 		{201, plain, Key{"bash", KindTree, 201}},
 		{220, plain, Key{"sleep", KindTree, 220}},
 		{200, plain, Key{"sshd", KindTree, 200}},
@@ -128,7 +140,12 @@ func TestResolve(t *testing.T) {
 		{500, res, Key{"app", KindRule, 500}},
 		{501, res, Key{"app", KindRule, 500}},
 		{502, res, Key{"tagged", KindRule, 502}},
-		{501, plain, Key{"uwsgi", KindTree, 500}},
+		{501, plain, Key{"keystone", KindTree, 500}}, // without the rule: the --ini file,
+		{520, plain, Key{"uwsgi", KindTree, 520}},
+		{522, plain, Key{"keystone", KindTree, 521}},
+		{524, plain, Key{"placement", KindTree, 523}},
+		{531, plain, Key{"cinder-api", KindTree, 531}},
+		{541, plain, Key{"emperor-not", KindTree, 540}},
 		{600, plain, Key{"foo.service", KindUnit, 600}},
 		{601, plain, Key{"foo.service", KindUnit, 601}},
 		{700, plain, Key{"docker:" + id[:12], KindContainer, 700}},

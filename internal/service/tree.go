@@ -34,11 +34,12 @@ func isLauncher(name string) bool {
 }
 
 // isStop reports whether climbing must not go up to parent: pid 0, 1,
-// kthreadd, kernel threads and launchers (by comm or by executable, so that
-// a shell script is one too).
+// kthreadd, kernel threads, launchers (by comm or by executable, so that
+// a shell script is one too) and uwsgi's emperor, whose vassals are apps of
+// their own.
 func isStop(parent Proc) bool {
 	return parent.PID <= 2 || parent.Kernel || isLauncher(parent.Comm) ||
-		isLauncher(base(strings.TrimSuffix(parent.Exe, " (deleted)")))
+		isLauncher(base(strings.TrimSuffix(parent.Exe, " (deleted)"))) || isEmperor(parent)
 }
 
 // climb returns p followed by the masters above it, nearest first; the last
