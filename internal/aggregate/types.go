@@ -20,13 +20,21 @@ type System struct {
 	PSI            *PSI   `json:"psi,omitempty"`
 	// UnexplainedBytes is used memory that no service's PSS accounts for
 	// (kernel, page cache, slab); negative when PSS is staler than RSS.
-	UnexplainedBytes int64             `json:"unexplained_bytes"`
-	Procs            int               `json:"procs"`
-	OOMKills         uint64            `json:"oom_kills"` // since oomtrace started
-	EventsPerSec     float64           `json:"events_per_s"`
-	LostEvents       uint64            `json:"lost_events"`
-	Lost             map[string]uint64 `json:"lost,omitempty"`     // per event type
-	GrowthBytesPerS  float64           `json:"growth_bytes_per_s"` // least squares over the last minute
+	UnexplainedBytes int64 `json:"unexplained_bytes"`
+	// UnexplainedCovered says the figure is a fact: not negative, and the
+	// RSS standing in for PSS not read yet (PSSUnreadBytes, of
+	// PSSUnreadProcs processes) is at most a 32nd of used memory. A stand-in
+	// overstates PSS by less than itself, so the true figure lies between
+	// UnexplainedBytes and UnexplainedBytes+PSSUnreadBytes.
+	UnexplainedCovered bool              `json:"unexplained_covered"`
+	PSSUnreadProcs     int               `json:"pss_unread_procs"`
+	PSSUnreadBytes     uint64            `json:"pss_unread_bytes"`
+	Procs              int               `json:"procs"`
+	OOMKills           uint64            `json:"oom_kills"` // since oomtrace started
+	EventsPerSec       float64           `json:"events_per_s"`
+	LostEvents         uint64            `json:"lost_events"`
+	Lost               map[string]uint64 `json:"lost,omitempty"`     // per event type
+	GrowthBytesPerS    float64           `json:"growth_bytes_per_s"` // least squares over the last minute
 	// GrowthSpanS is the seconds of history that fit stands on, and
 	// GrowthCovered says it covers at least 80% of the minute; until then the
 	// figure (and a time to OOM from it) is partial.
