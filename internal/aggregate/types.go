@@ -1,6 +1,9 @@
 package aggregate
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Snapshot is one interval's view: the shape of `top --json` lines, of each
 // sample in a dump, and the source of the metrics.
@@ -46,6 +49,20 @@ type System struct {
 	SystemTimeToOOM *TimeToOOM        `json:"system_time_to_oom,omitempty"`
 	Memcgs          []MemcgDomain     `json:"memcgs,omitempty"`
 	Hooks           map[string]string `json:"hooks,omitempty"`
+}
+
+// UnexplainedPartial says why UnexplainedBytes is not a fact, "" when it
+// is: views print the reason instead of the figure.
+func (s System) UnexplainedPartial() string {
+	switch {
+	case s.UnexplainedCovered:
+		return ""
+	case s.PSSUnreadProcs > 0 && s.PSSUnreadBytes > s.UsedBytes/32:
+		return "PSS not read yet for " + strconv.Itoa(s.PSSUnreadProcs) + " processes"
+	case s.UnexplainedBytes < 0:
+		return "PSS sums to more than used memory"
+	}
+	return "PSS coverage not recorded" // written before the mark was
 }
 
 // PSI is memory pressure: the share of time tasks stalled on memory, percent.
