@@ -47,10 +47,10 @@ const (
 	smapsSlice = time.Millisecond // smaps_rollup re-reading per tick at most, in CPU time
 	smapsKeep  = 64               // candidates kept for it
 	// Processes never read get their own, larger slice: 1/firstShare of
-	// the interval (5% of a core), at most firstMax a tick. A read costs
-	// about 2 ms per 100 MiB mapped, so a hundred such processes are all
-	// read within the first five ticks, not one a tick for minutes.
-	firstShare = 20
+	// the interval (6% of a core), at most firstMax a tick. A read costs
+	// 2-3 ms per 100 MiB mapped, so a hundred such processes are all read
+	// within the first five ticks, not one a tick for minutes.
+	firstShare = 16
 	firstMax   = 100 * time.Millisecond
 	// A process whose resident memory has not moved since its smaps_rollup
 	// was read is read again only this often.

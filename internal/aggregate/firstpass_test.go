@@ -21,7 +21,7 @@ func (c costlyProcs) Smaps(pid int) (proc.Smaps, error) {
 }
 
 // A hundred 100 MiB processes at 2 ms a read: the first pass reads them all
-// within five ticks of start, spending at most its slice (5% of the
+// within five ticks of start, spending at most its slice (6% of the
 // interval) and one read a tick; then re-reads get the steady 1 ms again,
 // and processes that start later get the first-pass slice.
 func TestFirstPassBudget(t *testing.T) {
