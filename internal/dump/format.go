@@ -331,7 +331,7 @@ func warning(w *aggregate.TimeToOOM) string {
 	if w.Service != "" {
 		s += ", driven by " + safe.Text(w.Service)
 	}
-	if !w.Covered {
+	if !w.Covered && w.GrowthSpanS > 0 { // a dump from before the span was written has none
 		s += " (growth over the last " + dur(w.GrowthSpanS) + " only)"
 	}
 	return s
