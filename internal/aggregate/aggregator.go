@@ -173,11 +173,11 @@ type Aggregator struct {
 	marked  int               // table entries listed this tick
 	keep    int               // smaps_rollup candidates kept a tick
 
-	// smaps_rollup reading this tick: the reads made, the CPU time spent
-	// on first reads of that budget, and the RSS that stands in for PSS in
-	// the sums (of how many processes).
+	// smaps_rollup reading: the first reads' slice and the clock of both
+	// budgets; this tick's reads, the CPU time its first reads took, and
+	// the RSS standing in for PSS in its sums (and of how many processes).
 	firstSlice  time.Duration
-	cpu         func() time.Duration // this thread's CPU time; a clock in tests
+	cpu         func() time.Duration // this thread's CPU time; a fake in tests
 	reads       int
 	firstSpent  time.Duration
 	unreadBytes uint64
