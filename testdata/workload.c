@@ -22,6 +22,10 @@
  *   workload service NAME WORKERS MB GROW [ARG...]   a session-leader master named NAME with
  *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
  *                             the master grows GROW MiB/s; prints its pid and the workers'
+ *   workload preload NAME WORKERS SHARED PRIVATE   a preloading server: a session-leader
+ *                             master named NAME touches SHARED MiB, then forks WORKERS
+ *                             workers that share it copy-on-write and each touch PRIVATE
+ *                             MiB of their own; prints "preload PID" once all have
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -303,6 +307,38 @@ static int do_service(const char *name, int workers, long mb, long grow)
 	}
 }
 
+static int do_preload(const char *name, int workers, long shared, long private)
+{
+	int ready[2];
+	char c;
+
+	prctl(PR_SET_NAME, name);
+	setsid();
+	touch(shared << 20); /* the preloaded table */
+	if (pipe(ready) < 0)
+		return 1;
+	for (int i = 0; i < workers; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			touch(private << 20);
+			if (write(ready[1], "", 1) != 1)
+				_exit(5);
+			for (;;)
+				pause();
+		}
+	}
+	for (int i = 0; i < workers; i++)
+		if (read(ready[0], &c, 1) != 1)
+			return 1;
+	say("preload %d\n", getpid());
+	for (;;)
+		pause();
+}
+
 static int do_churn(long n)
 {
 	static unsigned char seen[(4 << 20) / 8];
@@ -390,8 +426,10 @@ int main(int argc, char **argv)
 		return do_spin(atoi(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "loop"))
 		return do_loop(argv[2], atol(argv[3]));
+	if (argc == 6 && !strcmp(argv[1], "preload"))
+		return do_preload(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
 	if (argc >= 6 && !strcmp(argv[1], "service")) /* more arguments are ignored */
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
-	say("usage: workload service NAME WORKERS MB GROW | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
+	say("usage: workload service NAME WORKERS MB GROW | preload NAME WORKERS SHARED PRIVATE | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
 }

@@ -6,9 +6,12 @@ package aggregate
 import (
 	"errors"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/oomtrace/oomtrace/internal/cgroup"
 	"github.com/oomtrace/oomtrace/internal/proc"
@@ -41,8 +44,14 @@ type Sampler interface {
 }
 
 const (
-	smapsSlice = time.Millisecond // smaps_rollup reading per tick at most
+	smapsSlice = time.Millisecond // smaps_rollup re-reading per tick at most, in CPU time
 	smapsKeep  = 64               // candidates kept for it
+	// Processes never read get their own, larger slice: 1/firstShare of
+	// the interval (6% of a core), at most firstMax a tick. A read costs
+	// 2-3 ms per 100 MiB mapped, so a hundred such processes are all read
+	// within the first five ticks, not one a tick for minutes.
+	firstShare = 16
+	firstMax   = 100 * time.Millisecond
 	// A process whose resident memory has not moved since its smaps_rollup
 	// was read is read again only this often.
 	pssMaxAgeFactor = 30               // × PSSInterval
@@ -171,6 +180,16 @@ type Aggregator struct {
 	marked  int               // table entries listed this tick
 	keep    int               // smaps_rollup candidates kept a tick
 
+	// smaps_rollup reading: the first reads' slice and the clock of both
+	// budgets; this tick's reads, the CPU time its first reads took, and
+	// the RSS standing in for PSS in its sums (and of how many processes).
+	firstSlice  time.Duration
+	cpu         func() time.Duration // this thread's CPU time; a fake in tests
+	reads       int
+	firstSpent  time.Duration
+	unreadBytes uint64
+	unreadProcs int
+
 	tableSize, goneSize, svcsSize, claimsSize, holdersSize peak // of the maps, to resize them after a burst
 }
 
@@ -183,6 +202,7 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 	}
 	return &Aggregator{
 		cfg: cfg, procs: procs, ctrs: ctrs, keep: keep,
+		firstSlice: min(max(cfg.Interval/firstShare, smapsSlice), firstMax), cpu: threadCPU,
 		resolver: service.NewResolver(cfg.Rules),
 		table:    map[int]*procState{},
 		gone:     map[int]goneProc{},
@@ -192,6 +212,16 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 		domains:  map[string]*domainState{},
 		system:   newSeries(capacityFor(15*time.Minute, cfg.Interval)),
 	}
+}
+
+// threadCPU is the calling thread's CPU time: the budgets count what reads
+// cost, not time spent waiting for a CPU on a loaded machine.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return time.Duration(time.Now().UnixNano()) // wall time bounds it
+	}
+	return time.Duration(ts.Nano())
 }
 
 func capacityFor(window, interval time.Duration) int {
@@ -308,6 +338,9 @@ func toService(in proc.Info) service.Proc {
 func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	a.gen++
 	a.now = now
+	runtime.LockOSThread() // the reads' CPU time is this thread's
+	defer runtime.UnlockOSThread()
+	a.reads, a.firstSpent, a.unreadBytes, a.unreadProcs = 0, 0, 0, 0
 	// The last tick's candidates are read first, so the one pass of scan
 	// sums every figure, PSS included.
 	a.readSmaps(now)
@@ -326,7 +359,12 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	for _, s := range snap.Services {
 		pss += s.PSS
 	}
-	snap.System.UnexplainedBytes = int64(snap.System.UsedBytes) - int64(pss)
+	u := &snap.System
+	u.UnexplainedBytes = int64(u.UsedBytes) - int64(pss)
+	u.PSSUnreadProcs, u.PSSUnreadBytes = a.unreadProcs, a.unreadBytes
+	// RSS standing in for PSS overstates it by less than itself: the figure
+	// is true to within a 32nd of used memory, or not a fact.
+	u.UnexplainedCovered = u.UnexplainedBytes >= 0 && a.unreadBytes <= u.UsedBytes/32
 	snap.System.Procs = len(a.table)
 	a.timeToOOM(&snap, a.memcgFigures(now, &snap))
 	a.prevTick = now
@@ -494,7 +532,11 @@ func (a *Aggregator) take(now time.Time, p *procState, s *tracer.ProcSample) {
 	switch age := now.Sub(p.smapsAt); {
 	case fresh && a.cfg.PSSInterval >= 0:
 		// One that lives less than a tick is not worth a read.
-	case a.cfg.PSSInterval < 0, p.smapsAt.IsZero(), age >= a.cfg.PSSInterval*pssMaxAgeFactor:
+	case a.cfg.PSSInterval < 0:
+		a.stale = oldest(a.stale, p, a.keep)
+	case p.smapsAt.IsZero():
+		a.readFirst(now, p)
+	case age >= a.cfg.PSSInterval*pssMaxAgeFactor:
 		a.stale = oldest(a.stale, p, a.keep)
 	case age >= a.cfg.PSSInterval && moved(p.smapsOf, p.mem.RSS()):
 		a.stale = oldest(a.stale, p, a.keep)
@@ -502,30 +544,47 @@ func (a *Aggregator) take(now time.Time, p *procState, s *tracer.ProcSample) {
 }
 
 // readSmaps reads smaps_rollup of this tick's candidates, oldest first,
-// within a count and a time budget; with PSSInterval < 0 (every tick, for
-// tests) only the count applies.
+// within a count and a CPU time budget; with PSSInterval < 0 (every tick,
+// for tests) only the count applies.
 func (a *Aggregator) readSmaps(now time.Time) {
 	stale := a.stale
 	sort.Slice(stale, func(i, j int) bool { return stale[i].smapsAt.Before(stale[j].smapsAt) })
-	start := time.Now()
+	start := a.cpu()
 	for i, p := range stale {
-		if i >= a.cfg.PSSBudget || a.cfg.PSSInterval >= 0 && i > 0 && time.Since(start) > smapsSlice {
+		if a.reads >= a.cfg.PSSBudget || a.cfg.PSSInterval >= 0 && i > 0 && a.cpu()-start > smapsSlice {
 			break
 		}
 		if a.table[p.info.PID] != p {
 			continue // gone since
 		}
-		s, err := a.procs.Smaps(p.info.PID)
-		if errors.Is(err, proc.ErrUnsettled) && p.unsettled < 2 {
-			p.unsettled++ // keep the last figure and its age; read again when due
-			continue
-		}
-		if err == nil || errors.Is(err, proc.ErrUnsettled) {
-			p.smaps, p.smapsAt, p.smapsOf, p.unsettled = s, now, p.mem.RSS(), 0
-		}
+		a.readOne(now, p)
 	}
 	clear(stale)
 	a.stale = stale[:0]
+}
+
+// readFirst reads a process never read before at once, in the scan that
+// sums it, while this tick's first-read slice lasts; the rest wait for the
+// next tick's.
+func (a *Aggregator) readFirst(now time.Time, p *procState) {
+	if a.reads >= a.cfg.PSSBudget || a.firstSpent >= a.firstSlice {
+		return
+	}
+	start := a.cpu()
+	a.readOne(now, p)
+	a.firstSpent += a.cpu() - start
+}
+
+func (a *Aggregator) readOne(now time.Time, p *procState) {
+	a.reads++
+	s, err := a.procs.Smaps(p.info.PID)
+	if errors.Is(err, proc.ErrUnsettled) && p.unsettled < 2 {
+		p.unsettled++ // keep the last figure and its age; read again when due
+		return
+	}
+	if err == nil || errors.Is(err, proc.ErrUnsettled) {
+		p.smaps, p.smapsAt, p.smapsOf, p.unsettled = s, now, p.mem.RSS(), 0
+	}
 }
 
 // oldest adds p to h, a max-heap on smapsAt of at most k processes: the k
@@ -634,6 +693,8 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	pss, uss, age := p.smaps.PSS, p.smaps.USS, now.Sub(p.smapsAt).Seconds()
 	if p.smapsAt.IsZero() {
 		pss, uss, age = p.mem.RSS(), p.mem.RSS(), -1 // not read yet: RSS stands in for both
+		a.unreadProcs++
+		a.unreadBytes += pss
 	}
 	s.Procs++
 	if a.cfg.WithProcesses {

@@ -175,8 +175,8 @@ func TestOOMAttributionOfUnseen(t *testing.T) {
 }
 
 // smaps_rollup is costly: with a budget, the oldest readings are refreshed
-// first, and ages say how fresh each sum is. A tick reads the candidates
-// the tick before chose, so its one pass sums PSS too.
+// first, and ages say how fresh each sum is. A process never read is read
+// in the tick that sums it, within the budget; the rest wait.
 func TestPSSBudgetAndAge(t *testing.T) {
 	f := newFake()
 	for pid := 10; pid < 30; pid++ {
@@ -185,15 +185,14 @@ func TestPSSBudgetAndAge(t *testing.T) {
 	a := New(Config{PSSBudget: 5, PSSInterval: 10 * time.Second, WithProcesses: true}, f, nil)
 	t0 := time.Unix(0, 0)
 	snap, _ := a.Tick(t0)
-	if f.smapsReads != 0 {
-		t.Fatalf("%d smaps reads in the first tick, want none (candidates are read the next)", f.smapsReads)
-	}
-	snap, _ = a.Tick(t0.Add(time.Second))
 	if f.smapsReads != 5 {
-		t.Fatalf("%d smaps reads after the second tick, want the budget 5", f.smapsReads)
+		t.Fatalf("%d smaps reads in the first tick, want the budget 5", f.smapsReads)
 	}
 	if s := find(t, snap, "w"); s.PSSAgeS != -1 || s.PSS != 5*(3<<20)+15*(11<<20) {
 		t.Errorf("pss %d age %v with unread members, want 5 read and 15 estimated from RSS, age -1", s.PSS, s.PSSAgeS)
+	}
+	if u := snap.System; u.PSSUnreadProcs != 15 || u.PSSUnreadBytes != 15*(11<<20) {
+		t.Errorf("%d processes and %d bytes stand in for PSS, want 15 and %d", u.PSSUnreadProcs, u.PSSUnreadBytes, 15*(11<<20))
 	}
 	// USS comes from the same reading: RSS stands in for it too, under the same age.
 	if s := find(t, snap, "w"); s.USS != 5*(1<<20)+15*(11<<20) {
@@ -214,19 +213,22 @@ func TestPSSBudgetAndAge(t *testing.T) {
 	if read != 5 {
 		t.Errorf("%d processes with a reading, want 5", read)
 	}
-	for i := 2; i <= 4; i++ {
+	for i := 1; i <= 3; i++ {
 		snap, _ = a.Tick(t0.Add(time.Duration(i) * time.Second))
 	}
 	if f.smapsReads != 20 {
-		t.Errorf("%d reads after 5 ticks, want all 20 once", f.smapsReads)
+		t.Errorf("%d reads after 4 ticks, want all 20 once", f.smapsReads)
 	}
 	if s := find(t, snap, "w"); s.PSSAgeS != 3 || s.PSS != 20*(3<<20) {
-		t.Errorf("pss %d age %v, want %d and 3 s (oldest reading at t0+1s)", s.PSS, s.PSSAgeS, 20*(3<<20))
+		t.Errorf("pss %d age %v, want %d and 3 s (oldest reading at t0)", s.PSS, s.PSSAgeS, 20*(3<<20))
+	}
+	if u := snap.System; u.PSSUnreadProcs != 0 || u.PSSUnreadBytes != 0 {
+		t.Errorf("%d processes (%d bytes) stand in for PSS once all are read", u.PSSUnreadProcs, u.PSSUnreadBytes)
 	}
 	if s := find(t, snap, "w"); s.USS != 20*(1<<20) {
 		t.Errorf("uss %d, want %d", s.USS, 20*(1<<20))
 	}
-	a.Tick(t0.Add(5 * time.Second))
+	a.Tick(t0.Add(4 * time.Second))
 	if f.smapsReads != 20 {
 		t.Errorf("re-read before PSSInterval: %d reads", f.smapsReads)
 	}

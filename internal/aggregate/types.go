@@ -1,6 +1,9 @@
 package aggregate
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Snapshot is one interval's view: the shape of `top --json` lines, of each
 // sample in a dump, and the source of the metrics.
@@ -20,13 +23,21 @@ type System struct {
 	PSI            *PSI   `json:"psi,omitempty"`
 	// UnexplainedBytes is used memory that no service's PSS accounts for
 	// (kernel, page cache, slab); negative when PSS is staler than RSS.
-	UnexplainedBytes int64             `json:"unexplained_bytes"`
-	Procs            int               `json:"procs"`
-	OOMKills         uint64            `json:"oom_kills"` // since oomtrace started
-	EventsPerSec     float64           `json:"events_per_s"`
-	LostEvents       uint64            `json:"lost_events"`
-	Lost             map[string]uint64 `json:"lost,omitempty"`     // per event type
-	GrowthBytesPerS  float64           `json:"growth_bytes_per_s"` // least squares over the last minute
+	UnexplainedBytes int64 `json:"unexplained_bytes"`
+	// UnexplainedCovered says the figure is a fact: not negative, and the
+	// RSS standing in for PSS not read yet (PSSUnreadBytes, of
+	// PSSUnreadProcs processes) is at most a 32nd of used memory. A stand-in
+	// overstates PSS by less than itself, so the true figure lies between
+	// UnexplainedBytes and UnexplainedBytes+PSSUnreadBytes.
+	UnexplainedCovered bool              `json:"unexplained_covered"`
+	PSSUnreadProcs     int               `json:"pss_unread_procs"`
+	PSSUnreadBytes     uint64            `json:"pss_unread_bytes"`
+	Procs              int               `json:"procs"`
+	OOMKills           uint64            `json:"oom_kills"` // since oomtrace started
+	EventsPerSec       float64           `json:"events_per_s"`
+	LostEvents         uint64            `json:"lost_events"`
+	Lost               map[string]uint64 `json:"lost,omitempty"`     // per event type
+	GrowthBytesPerS    float64           `json:"growth_bytes_per_s"` // least squares over the last minute
 	// GrowthSpanS is the seconds of history that fit stands on, and
 	// GrowthCovered says it covers at least 80% of the minute; until then the
 	// figure (and a time to OOM from it) is partial.
@@ -38,6 +49,20 @@ type System struct {
 	SystemTimeToOOM *TimeToOOM        `json:"system_time_to_oom,omitempty"`
 	Memcgs          []MemcgDomain     `json:"memcgs,omitempty"`
 	Hooks           map[string]string `json:"hooks,omitempty"`
+}
+
+// UnexplainedPartial says why UnexplainedBytes is not a fact, "" when it
+// is: views print the reason instead of the figure.
+func (s System) UnexplainedPartial() string {
+	switch {
+	case s.UnexplainedCovered:
+		return ""
+	case s.PSSUnreadProcs > 0 && s.PSSUnreadBytes > s.UsedBytes/32:
+		return "PSS not read yet for " + strconv.Itoa(s.PSSUnreadProcs) + " processes"
+	case s.UnexplainedBytes < 0:
+		return "PSS sums to more than used memory"
+	}
+	return "PSS coverage not recorded" // written before the mark was
 }
 
 // PSI is memory pressure: the share of time tasks stalled on memory, percent.

@@ -120,8 +120,8 @@ func testDump() *Dump {
 		System: aggregate.System{
 			TotalBytes: 6 * gib, AvailableBytes: 90 * mib, UsedBytes: 6*gib - 90*mib,
 			PSI:              &aggregate.PSI{Some10: 42.5, Some60: 20.1, Some300: 5.2, Full10: 30.2, Full60: 12, Full300: 3.1},
-			UnexplainedBytes: 700 * mib, Procs: 312, OOMKills: 1, EventsPerSec: 12.5, LostEvents: 3,
-			Lost: map[string]uint64{"mmap": 3}, GrowthBytesPerS: 3.4 * mib,
+			UnexplainedBytes: 700 * mib, UnexplainedCovered: true, Procs: 312, OOMKills: 1, EventsPerSec: 12.5, LostEvents: 3,
+			Lost: map[string]uint64{"mmap": 3}, GrowthBytesPerS: 3.4 * mib, GrowthSpanS: 60, GrowthCovered: true,
 		},
 		Services:       []Service{nova, pg, evil},
 		SystemSamples:  sys,
@@ -239,7 +239,8 @@ func warnDump() *Dump {
 	}
 	d.SystemSamples = d.SystemSamples[:61]
 	d.Events = slices.DeleteFunc(d.Events, func(e schema.Event) bool { return e.Time > d.Time.Format(time.RFC3339Nano) })
-	d.Warning = &aggregate.TimeToOOM{Domain: "/a/b", Seconds: 130, Service: "nova-api", Headroom: 400 * mib, Growth: 3.1 * mib}
+	d.Warning = &aggregate.TimeToOOM{Domain: "/a/b", Seconds: 130, Service: "nova-api", Headroom: 400 * mib, Growth: 3.1 * mib,
+		GrowthSpanS: 60, Covered: true}
 	d.System.TimeToOOM = d.Warning
 	return d
 }

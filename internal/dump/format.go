@@ -316,17 +316,43 @@ func window(d *Dump) time.Duration {
 }
 
 // warning prints a time-to-OOM estimate: "OOM expected in 2m10s in /a/b,
-// driven by nova-api".
+// driven by nova-api", marked partial while its growth fit covers less
+// than 80% of its minute.
 func warning(w *aggregate.TimeToOOM) string {
 	where := "the system"
 	if w.Domain != "" && w.Domain != "system" {
 		where = safe.Text(w.Domain)
 	}
-	s := fmt.Sprintf("OOM expected in %s in %s", dur(w.Seconds), where)
+	when := dur(w.Seconds)
+	if !w.Covered {
+		when += "~"
+	}
+	s := fmt.Sprintf("OOM expected in %s in %s", when, where)
 	if w.Service != "" {
 		s += ", driven by " + safe.Text(w.Service)
 	}
+	if !w.Covered && w.GrowthSpanS > 0 { // a dump from before the span was written has none
+		s += " (growth over the last " + dur(w.GrowthSpanS) + " only)"
+	}
 	return s
+}
+
+// unexplained prints used memory that no service's PSS accounts for, or
+// "-" and why not while that is not a fact (PSS not read yet, or negative).
+func unexplained(s aggregate.System) string {
+	if why := s.UnexplainedPartial(); why != "" {
+		return "- (" + why + ")"
+	}
+	return level(s.UnexplainedBytes) + " (used memory that no service's PSS accounts for)"
+}
+
+// sysGrowth prints the system's one-minute growth, marked partial while the
+// fit covers less than 80% of its minute.
+func sysGrowth(s aggregate.System) string {
+	if !s.GrowthCovered {
+		return rate(s.GrowthBytesPerS) + "~ (over the last " + dur(s.GrowthSpanS) + " only)"
+	}
+	return rate(s.GrowthBytesPerS)
 }
 
 // command prints a run's command line, sanitized, quoting words with spaces.

@@ -188,9 +188,9 @@ func systemRows(d *Dump) []kv {
 		rows = append(rows, kv{"pressure (PSI)", "unavailable"})
 	}
 	rows = append(rows,
-		kv{"unexplained", level(s.UnexplainedBytes) + " (used memory that no service's PSS accounts for)"},
+		kv{"unexplained", unexplained(s)},
 		kv{"processes", fmt.Sprint(s.Procs)},
-		kv{"growth", rate(s.GrowthBytesPerS)},
+		kv{"growth", sysGrowth(s)},
 	)
 	if t := s.TimeToOOM; t != nil && d.Kind != KindWarn {
 		rows = append(rows, kv{"time to OOM", warning(t)})

@@ -140,6 +140,9 @@ type Sample struct {
 	Swap  uint64    `json:"swap"`
 	Mmap  int64     `json:"mmap"`
 	Brk   int64     `json:"brk"`
+	// PSSCovered: every member's PSS was read; otherwise RSS stands in
+	// for the PSS of those not read yet, and PSS is partial.
+	PSSCovered bool `json:"pss_covered"`
 }
 
 // SystemSample is the machine at one moment.

@@ -145,8 +145,8 @@ func (t *textWriter) system(d *Dump) {
 	} else {
 		t.field("", "PSI unavailable")
 	}
-	t.field("", fmt.Sprintf("unexplained %s (used memory that no service's PSS accounts for)", level(s.UnexplainedBytes)))
-	t.field("", fmt.Sprintf("procs %d  growth %s  lost events %s", s.Procs, rate(s.GrowthBytesPerS), lostEvents(d)))
+	t.field("", "unexplained "+unexplained(s))
+	t.field("", fmt.Sprintf("procs %d  growth %s  lost events %s", s.Procs, sysGrowth(s), lostEvents(d)))
 	if tto := s.TimeToOOM; tto != nil && d.Kind != KindWarn {
 		t.field("", warning(tto))
 	}

@@ -61,7 +61,7 @@ const (
 	eventBytes   = 352
 	systemBytes  = 40 + 40
 	pointBytes   = 48
-	sampleBytes  = 96
+	sampleBytes  = 104
 	serviceBytes = 4096
 )
 
@@ -124,7 +124,7 @@ type point struct {
 	procs                             int32
 	rss, pss, anon, file, shmem, swap uint32
 	mmap, brk                         int32
-	_                                 int32
+	pssCovered                        bool // no member's RSS stands in for its PSS
 }
 
 const kib = 1024
@@ -132,13 +132,13 @@ const kib = 1024
 func toPoint(t time.Time, s *aggregate.Service) point {
 	return point{t: t.UnixMilli(), procs: int32(s.Procs), rss: uint32(s.RSS / kib), pss: uint32(s.PSS / kib),
 		anon: uint32(s.Anon / kib), file: uint32(s.File / kib), shmem: uint32(s.Shmem / kib), swap: uint32(s.Swap / kib),
-		mmap: int32(s.Mmap / kib), brk: int32(s.Brk / kib)}
+		mmap: int32(s.Mmap / kib), brk: int32(s.Brk / kib), pssCovered: s.PSSAgeS >= 0}
 }
 
 func (p point) sample() dump.Sample {
 	return dump.Sample{Time: time.UnixMilli(p.t).UTC(), Procs: int(p.procs), RSS: uint64(p.rss) * kib, PSS: uint64(p.pss) * kib,
 		Anon: uint64(p.anon) * kib, File: uint64(p.file) * kib, Shmem: uint64(p.shmem) * kib, Swap: uint64(p.swap) * kib,
-		Mmap: int64(p.mmap) * kib, Brk: int64(p.brk) * kib}
+		Mmap: int64(p.mmap) * kib, Brk: int64(p.brk) * kib, PSSCovered: p.pssCovered}
 }
 
 type svc struct {
@@ -274,6 +274,9 @@ func sum(acc, s *aggregate.Service) {
 	acc.Swap += s.Swap
 	acc.Mmap += s.Mmap
 	acc.Brk += s.Brk
+	if s.PSSAgeS < 0 { // one stand-in makes the sum partial
+		acc.PSSAgeS = -1
+	}
 }
 
 // AddEvent records a significant event.

@@ -102,6 +102,14 @@ func TestPointRoundTrip(t *testing.T) {
 		got.Shmem != s.Shmem || got.Swap != s.Swap || got.Mmap != s.Mmap || got.Brk != s.Brk || !got.Time.Equal(now) {
 		t.Errorf("round trip %+v of %+v", got, s)
 	}
+	if !got.PSSCovered {
+		t.Errorf("pss read for every member (age 0) but the sample says partial")
+	}
+	// RSS stands in for a member's PSS (age -1): the sample says so.
+	s.PSSAgeS = -1
+	if toPoint(now, &s).sample().PSSCovered {
+		t.Errorf("pss of a member not read yet, but the sample is not marked partial")
+	}
 }
 
 // Above MaxServices, live services keep their history: new ones replace

@@ -49,7 +49,9 @@ func collectSystem(ch chan<- prometheus.Metric, v *view) {
 	emit(ch, descMemTotal, gauge, float64(s.TotalBytes))
 	emit(ch, descMemAvailable, gauge, float64(s.AvailableBytes))
 	emit(ch, descMemUsed, gauge, float64(s.UsedBytes))
-	emit(ch, descMemUnexplained, gauge, float64(s.UnexplainedBytes))
+	if s.UnexplainedCovered { // else a stand-in's or a negative figure, no fact
+		emit(ch, descMemUnexplained, gauge, float64(s.UnexplainedBytes))
+	}
 	emit(ch, descMemGrowth, gauge, s.GrowthBytesPerS)
 	emit(ch, descSwapTotal, gauge, float64(s.SwapTotalBytes))
 	emit(ch, descSwapFree, gauge, float64(s.SwapFreeBytes))

@@ -68,7 +68,7 @@ var (
 	descMemAvailable   = desc("memory_available_bytes", "Memory available for new allocations without swapping (MemAvailable).")
 	descMemUsed        = desc("memory_used_bytes", "Used memory of the machine: total minus available.")
 	descMemUnexplained = desc("memory_unexplained_bytes",
-		"Used memory no service's PSS accounts for (kernel, page cache, slab); negative when PSS is staler than RSS.")
+		"Used memory no service's PSS accounts for (kernel, page cache, slab); absent while it is negative or RSS stands in for PSS not read yet.")
 	descMemGrowth = desc("memory_growth_bytes_per_second",
 		"Growth of the machine's used memory, least squares over the last minute.")
 	descSwapTotal      = desc("swap_total_bytes", "Total swap space of the machine.")

@@ -55,7 +55,7 @@ func TestExporterSeries(t *testing.T) {
 		{"oomtrace_memory_total_bytes", nil, 16 << 30},
 		{"oomtrace_memory_available_bytes", nil, 6 << 30},
 		{"oomtrace_memory_used_bytes", nil, 10 << 30},
-		{"oomtrace_memory_unexplained_bytes", nil, -4096},
+		{"oomtrace_memory_unexplained_bytes", nil, 4096},
 		{"oomtrace_memory_growth_bytes_per_second", nil, 1024},
 		{"oomtrace_swap_total_bytes", nil, 2 << 30},
 		{"oomtrace_swap_free_bytes", nil, 1 << 30},
@@ -120,6 +120,19 @@ func TestExporterSeries(t *testing.T) {
 
 // The exposition of the hostile name, byte for byte: the client library
 // escapes the quote, newline and backslash; Update made it valid UTF-8.
+// Unexplained memory that is not a fact (negative, or RSS standing in for
+// PSS not read yet) is not exported.
+func TestExporterUnexplainedPartial(t *testing.T) {
+	e := New()
+	snap, stats := fixture()
+	snap.System.UnexplainedBytes, snap.System.UnexplainedCovered = -346<<20, false
+	snap.System.PSSUnreadProcs, snap.System.PSSUnreadBytes = 7, 720<<20
+	e.Update(snap, stats)
+	if _, fams := scrape(t, e.Handler()); fams["oomtrace_memory_unexplained_bytes"] != nil {
+		t.Errorf("oomtrace_memory_unexplained_bytes exported while PSS is not read for 7 processes")
+	}
+}
+
 func TestExporterHostileName(t *testing.T) {
 	e := New()
 	snap, stats := fixture()

@@ -33,7 +33,7 @@ func fixture() (aggregate.Snapshot, tracer.Stats) {
 			TotalBytes: 16 << 30, AvailableBytes: 6 << 30, UsedBytes: 10 << 30,
 			SwapTotalBytes: 2 << 30, SwapFreeBytes: 1 << 30,
 			PSI:              &aggregate.PSI{Some10: 12.5, Some60: 5, Some300: 1, Full10: 2.5, Full60: 1, Full300: 0.25},
-			UnexplainedBytes: -4096, Procs: 42, OOMKills: 3, GrowthBytesPerS: 1024,
+			UnexplainedBytes: 4096, UnexplainedCovered: true, Procs: 42, OOMKills: 3, GrowthBytesPerS: 1024,
 			TimeToOOM: &aggregate.TimeToOOM{Domain: "/sys/fs/cgroup/db.slice", Seconds: 90, Service: "db"},
 			Memcgs: []aggregate.MemcgDomain{
 				{Path: "/sys/fs/cgroup/db.slice", UsageBytes: 900 << 20, LimitBytes: 1 << 30, OOMKills: 1,

@@ -495,7 +495,8 @@ func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
 		d := r.buildLocked(dump.KindWarn, snap.Time, nil)
 		w := *e
 		d.Warning = &w
-		r.cfg.Logger.Warn("OOM kill expected soon", "domain", e.Domain, "in", time.Duration(e.Seconds*float64(time.Second)).Round(time.Second), "service", e.Service)
+		r.cfg.Logger.Warn("OOM kill expected soon", "domain", e.Domain, "in", time.Duration(e.Seconds*float64(time.Second)).Round(time.Second), "service", e.Service,
+			"covered", e.Covered, "growth_span", time.Duration(e.GrowthSpanS*float64(time.Second)).Round(time.Second))
 		r.writeLocked(dump.Name(dump.KindWarn, snap.Time, 0), d)
 	}
 }

@@ -73,11 +73,18 @@ func batchHeader(snap aggregate.Snapshot) []string {
 	lines = append(lines,
 		fmt.Sprintf("OOM kills: %d since start; processes: %d; events: %s/s; lost events: %s",
 			sys.OOMKills, sys.Procs, fmtCount(sys.EventsPerSec), lostText(sys)),
-		"Unexplained memory: "+fmtLevel(sys.UnexplainedBytes)+" (used memory no service's PSS accounts for)")
+		unexplainedLine(sys))
 	if t := sys.TimeToOOM; t != nil {
 		lines = append(lines, ttoSentence(t)+": "+ttoDetail(t))
 	}
 	return lines
+}
+
+func unexplainedLine(sys aggregate.System) string {
+	if sys.UnexplainedPartial() != "" {
+		return "Unexplained memory: " + fmtUnexplained(sys)
+	}
+	return "Unexplained memory: " + fmtUnexplained(sys) + " (used memory no service's PSS accounts for)"
 }
 
 func batchRow(s aggregate.Service) []string {

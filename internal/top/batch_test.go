@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 )
 
@@ -65,15 +67,34 @@ func TestWriteBatchHeader(t *testing.T) {
 
 	bare := fixture()
 	bare.System.PSI, bare.System.TimeToOOM, bare.System.Lost, bare.System.LostEvents = nil, nil, nil, 0
-	bare.System.UnexplainedBytes = -3 * mib
+	// A negative unexplained figure is not a fact: left out, with why.
+	bare.System.UnexplainedBytes, bare.System.UnexplainedCovered = -3*mib, false
 	out = batch(t, bare, SortRSS, 0)
-	for _, absent := range []string{"Pressure", "OOM in"} {
+	for _, absent := range []string{"Pressure", "OOM in", "-3.0MiB"} {
 		if strings.Contains(out, absent) {
 			t.Errorf("%q without data:\n%s", absent, out)
 		}
 	}
-	if !strings.Contains(out, "lost events: 0\n") || !strings.Contains(out, "Unexplained memory: -3.0MiB") {
+	if !strings.Contains(out, "lost events: 0\n") || !strings.Contains(out, "Unexplained memory: - (PSS sums to more than used memory)\n") {
 		t.Errorf("bare header:\n%s", out)
+	}
+}
+
+// While RSS stands in for the PSS of processes not read yet (the first
+// ticks of a preloading server's workers), used memory minus the sum is
+// no fact either.
+func TestBatchHeaderPSSNotRead(t *testing.T) {
+	snap := fixture()
+	snap.System.UnexplainedBytes, snap.System.UnexplainedCovered = -346*mib, false
+	snap.System.PSSUnreadProcs, snap.System.PSSUnreadBytes = 7, 720*mib
+	out := batch(t, snap, SortRSS, 0)
+	if strings.Contains(out, "-346.0MiB") || !strings.Contains(out, "Unexplained memory: - (PSS not read yet for 7 processes)\n") {
+		t.Errorf("header with PSS not read yet:\n%s", out)
+	}
+	m := NewModel(Options{Output: &bytes.Buffer{}})
+	m = update(t, m, tea.WindowSizeMsg{Width: 160, Height: 40}, SnapshotMsg(snap))
+	if v := m.View(); strings.Contains(v, "-346.0MiB") || !strings.Contains(v, "unexplained - (PSS not read yet for 7 processes)") {
+		t.Errorf("view with PSS not read yet:\n%s", v)
 	}
 }
 

@@ -24,7 +24,7 @@ func fixture() aggregate.Snapshot {
 			TotalBytes: 16 * gib, AvailableBytes: 4 * gib, UsedBytes: 12 * gib,
 			SwapTotalBytes: 2 * gib, SwapFreeBytes: 1 * gib,
 			PSI:              &aggregate.PSI{Some10: 1.5, Full10: 0.25},
-			UnexplainedBytes: 512 * mib, Procs: 300, OOMKills: 3, EventsPerSec: 1234,
+			UnexplainedBytes: 512 * mib, UnexplainedCovered: true, Procs: 300, OOMKills: 3, EventsPerSec: 1234,
 			LostEvents: 12, Lost: map[string]uint64{"alloc": 10, "exit": 2, "fork": 0},
 			GrowthSpanS: 60, GrowthCovered: true,
 			TimeToOOM: &aggregate.TimeToOOM{Domain: "/a/b", Seconds: 250, Service: "nova-api", Headroom: gib, Growth: 4 * mib,

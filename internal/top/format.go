@@ -64,6 +64,15 @@ func fmtLevel(n int64) string {
 	return units.Bytes(uint64(n))
 }
 
+// fmtUnexplained prints used memory that no PSS accounts for, or "-" and
+// why not while it is not a fact (PSS not read yet, or negative).
+func fmtUnexplained(sys aggregate.System) string {
+	if why := sys.UnexplainedPartial(); why != "" {
+		return "- (" + why + ")"
+	}
+	return fmtLevel(sys.UnexplainedBytes)
+}
+
 // approx marks a figure that is estimated or partial.
 const approx = "~"
 

@@ -167,6 +167,7 @@ func TestWriteJSONFieldNames(t *testing.T) {
 	check("system", sys, map[string]kind{
 		"total_bytes": num, "available_bytes": num, "used_bytes": num, "psi": object, "oom_kills": num,
 		"events_per_s": num, "lost_events": num, "lost": object, "unexplained_bytes": num, "procs": num,
+		"unexplained_covered": boolean, "pss_unread_procs": num, "pss_unread_bytes": num,
 		"growth_bytes_per_s": num, "growth_span_s": num, "growth_covered": boolean, "time_to_oom": object,
 	})
 	tto, _ := sys["time_to_oom"].(map[string]any)

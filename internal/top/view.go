@@ -136,7 +136,7 @@ func (m Model) header() []string {
 		lost = m.st.warn.Render(lost)
 	}
 	events := []string{oom, fmt.Sprintf("procs %d", sys.Procs), "events " + fmtCount(sys.EventsPerSec) + "/s",
-		lost, "unexplained " + fmtLevel(sys.UnexplainedBytes)}
+		lost, "unexplained " + fmtUnexplained(sys)}
 
 	var lines []string
 	lines = append(lines, wrap(first, "  ", m.width)...)
