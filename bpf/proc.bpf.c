@@ -74,14 +74,54 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	return 0;
 }
 
+/* Processes whose exit was reported, where the tracepoint has no group_dead:
+ * every thread that reaches it after the last one left the group sees
+ * signal->live at 0, and the first to insert here reports. Keyed by tgid and
+ * start, so a stale entry never matches a later process. */
+struct exit_key {
+	__u64 tgid;
+	__u64 start_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct exit_key);
+	__type(value, __u8);
+} exited SEC(".maps");
+
+/* Whether p is the one thread that reports its process's exit. */
+static __always_inline int group_exit_once(struct task_struct *p, __u64 *ctx)
+{
+	struct exit_key k = {};
+	__u8 one = 1;
+	long err;
+
+	if (IMM(IMM_GROUP_DEAD)) {
+		/* 6.16+: group_dead is the result of the one decrement that
+		 * reached 0. The branch is pruned where the argument is absent. */
+		__u64 dead;
+
+		asm volatile("%0 = *(u64 *)(%1 + 8)" : "=r"(dead) : "r"(ctx));
+		return (__u8)dead != 0;
+	}
+	if (p->signal->live.counter != 0)
+		return 0; /* other threads of the group still run */
+	k.tgid = p->tgid;
+	k.start_ns = p->group_leader->start_boottime;
+	err = bpf_map_update_elem(&exited, &k, &one, BPF_NOEXIST);
+	/* On another error (no memory) reporting twice beats not at all. */
+	return err != -17; /* EEXIST: a sibling thread reported it */
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *p)
 {
 	struct signal_struct *sig = p->signal;
 	struct life_event *e;
 
-	if (sig->live.counter != 0)
-		return 0; /* other threads of the group still run */
+	if (!group_exit_once(p, ctx))
+		return 0;
 	release_slot(p->tgid, p->group_leader->start_boottime);
 	bpf_task_storage_delete(&procs, p->group_leader);
 	e = reserve(EV_EXIT);

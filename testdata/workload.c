@@ -19,6 +19,9 @@
  *                             touches 64 KiB; PAD lengthens their command line); once
  *                             all are forked prints "burst N", and they exit SECS
  *                             later; prints "burst-done" once all are reaped
+ *   workload group THREADS MB CODE   touches MB MiB, starts THREADS-1 threads that
+ *                             block, prints "ready PID"; on a line calls
+ *                             exit_group(CODE), so that every thread exits at once
  *   workload service NAME WORKERS MB GROW [ARG...]   a session-leader master named NAME with
  *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
  *                             the master grows GROW MiB/s; prints its pid and the workers'
@@ -263,6 +266,32 @@ static void touch(unsigned long bytes)
 	memset(p, 0x5a, bytes);
 }
 
+static void *block_forever(void *v)
+{
+	(void)v;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* The kill wakes every thread at once; before 6.16 the last to drop the mm
+ * also tears down MB MiB between leaving the group and sched_process_exit. */
+static int do_group(int threads, long mb, int code)
+{
+	pthread_t t;
+
+	if (threads < 1 || threads > 64)
+		return 2;
+	touch(mb << 20);
+	for (int i = 1; i < threads; i++)
+		if (pthread_create(&t, NULL, block_forever, NULL))
+			return 1;
+	say("ready %d\n", getpid());
+	wait_line();
+	syscall(SYS_exit_group, code);
+	return 1;
+}
+
 static int do_service(const char *name, int workers, long mb, long grow)
 {
 	char line[256], c;
@@ -390,8 +419,10 @@ int main(int argc, char **argv)
 		return do_spin(atoi(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "loop"))
 		return do_loop(argv[2], atol(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "group"))
+		return do_group(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
 	if (argc >= 6 && !strcmp(argv[1], "service")) /* more arguments are ignored */
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
-	say("usage: workload service NAME WORKERS MB GROW | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
+	say("usage: workload service NAME WORKERS MB GROW | group THREADS MB CODE | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
 }

@@ -50,6 +50,10 @@ func load(cfg Config) (*objects, []Hook, error) {
 		return nil, nil, err
 	}
 
+	groupDead, err := exitHasGroupDead(cache)
+	if err != nil {
+		return fail(err)
+	}
 	alloc, hooks, err := loadSyscalls(cfg, cache)
 	if err != nil {
 		return fail(err)
@@ -63,7 +67,9 @@ func load(cfg Config) (*objects, []Hook, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := fitSpec(pspec, cfg, "process lifecycle", imms(cfg, allocImmMarkerIMM_SLOT_MASK)); err != nil {
+	pimm := imms(cfg, allocImmMarkerIMM_SLOT_MASK)
+	pimm[allocImmMarkerIMM_GROUP_DEAD] = groupDead
+	if err := fitSpec(pspec, cfg, "process lifecycle", pimm); err != nil {
 		return fail(err)
 	}
 	if err := setVars(pspec, map[string]any{procVarWakeupBytes: cfg.WakeupBytes}); err != nil {
@@ -288,8 +294,9 @@ func imms(cfg Config, markers ...allocImmMarker) map[allocImmMarker]uint64 {
 }
 
 var immNames = map[allocImmMarker]string{
-	allocImmMarkerIMM_MIN_SIZE:  "IMM_MIN_SIZE",
-	allocImmMarkerIMM_SLOT_MASK: "IMM_SLOT_MASK",
+	allocImmMarkerIMM_MIN_SIZE:   "IMM_MIN_SIZE",
+	allocImmMarkerIMM_SLOT_MASK:  "IMM_SLOT_MASK",
+	allocImmMarkerIMM_GROUP_DEAD: "IMM_GROUP_DEAD",
 }
 
 // patchImm writes each marker's value over the 64-bit immediate loads of

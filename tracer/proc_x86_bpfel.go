@@ -24,6 +24,12 @@ type procEventHdr struct {
 	Comm    [16]int8
 }
 
+type procExitKey struct {
+	_       structs.HostLayout
+	Tgid    uint64
+	StartNs uint64
+}
+
 type procLifeEvent struct {
 	_             structs.HostLayout
 	Hdr           procEventHdr
@@ -72,6 +78,7 @@ type procProcSlot struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	procMapEvents          = "events"
+	procMapExited          = "exited"
 	procMapLost            = "lost"
 	procMapProcs           = "procs"
 	procMapSlots           = "slots"
@@ -135,6 +142,7 @@ type procProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type procMapSpecs struct {
 	Events *ebpf.MapSpec `ebpf:"events"`
+	Exited *ebpf.MapSpec `ebpf:"exited"`
 	Lost   *ebpf.MapSpec `ebpf:"lost"`
 	Procs  *ebpf.MapSpec `ebpf:"procs"`
 	Slots  *ebpf.MapSpec `ebpf:"slots"`
@@ -170,6 +178,7 @@ func (o *procObjects) Close() error {
 // It can be passed to loadProcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type procMaps struct {
 	Events *ebpf.Map `ebpf:"events"`
+	Exited *ebpf.Map `ebpf:"exited"`
 	Lost   *ebpf.Map `ebpf:"lost"`
 	Procs  *ebpf.Map `ebpf:"procs"`
 	Slots  *ebpf.Map `ebpf:"slots"`
@@ -178,6 +187,7 @@ type procMaps struct {
 func (m *procMaps) Close() error {
 	return _ProcClose(
 		m.Events,
+		m.Exited,
 		m.Lost,
 		m.Procs,
 		m.Slots,
