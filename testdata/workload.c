@@ -5,6 +5,8 @@
  *                             mremap MMAP -> 2*MMAP, mprotect rw MMAP; prints
  *                             what it did, then waits for a line before exit
  *   workload hog CHUNK        on "go": maps and touches CHUNK bytes at a time forever
+ *   workload threadhog CHUNK  the same in a second thread ("ready PID TID"), once
+ *                             the leader thread has exited
  *   workload flood THREADS N SIZE   N mmap+munmap pairs of SIZE per thread; prints counts
  *   workload spin THREADS N    says ready, and on a line THREADS threads each make N
  *                             mprotect calls of length 0 (no lock taken: they
@@ -136,12 +138,10 @@ static int do_fail(unsigned long mark)
 	return 0;
 }
 
-static int do_hog(unsigned long chunk)
+static int hog(unsigned long chunk)
 {
 	unsigned long total = 0;
 
-	say("ready %d\n", getpid());
-	wait_line();
 	for (;;) {
 		char *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -152,6 +152,31 @@ static int do_hog(unsigned long chunk)
 		say("hog %lu\n", total);
 		usleep(1000);
 	}
+}
+
+static int do_hog(unsigned long chunk)
+{
+	say("ready %d\n", getpid());
+	wait_line();
+	return hog(chunk);
+}
+
+static void *hog_thread(void *v)
+{
+	say("ready %d %ld\n", getpid(), (long)syscall(SYS_gettid));
+	wait_line();
+	_exit(hog((unsigned long)v));
+}
+
+/* The leader exits and a second thread hogs: the OOM killer's victim is
+ * then a thread that is not the leader. */
+static int do_thread_hog(unsigned long chunk)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, hog_thread, (void *)chunk))
+		return 1;
+	pthread_exit(NULL);
 }
 
 struct flood_arg {
@@ -413,6 +438,8 @@ int main(int argc, char **argv)
 		return do_fail(strtoul(argv[2], 0, 0));
 	if (argc == 3 && !strcmp(argv[1], "hog"))
 		return do_hog(strtoul(argv[2], 0, 0));
+	if (argc == 3 && !strcmp(argv[1], "threadhog"))
+		return do_thread_hog(strtoul(argv[2], 0, 0));
 	if (argc == 5 && !strcmp(argv[1], "flood"))
 		return do_flood(atoi(argv[2]), atol(argv[3]), atol(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "spin"))
@@ -423,6 +450,6 @@ int main(int argc, char **argv)
 		return do_group(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
 	if (argc >= 6 && !strcmp(argv[1], "service")) /* more arguments are ignored */
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
-	say("usage: workload service NAME WORKERS MB GROW | group THREADS MB CODE | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
+	say("usage: workload service NAME WORKERS MB GROW | group THREADS MB CODE | alloc MMAP BRK | hog CHUNK | threadhog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
 }
