@@ -74,28 +74,23 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	return 0;
 }
 
-/* Processes whose exit was reported, where the tracepoint has no group_dead:
- * every thread that reaches it after the last one left the group sees
- * signal->live at 0, and the first to insert here reports. Keyed by tgid and
- * start, so a stale entry never matches a later process. */
-struct exit_key {
-	__u64 tgid;
-	__u64 start_ns;
-};
-
+/* Marks, on a group leader, that its process's exit was reported: where the
+ * tracepoint has no group_dead, every thread that reaches it after the last
+ * one left the group sees signal->live at 0, and the first to set the mark
+ * reports. The leader's task_struct, and so the mark, lives until the whole
+ * group is reaped. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct exit_key);
-	__type(value, __u8);
-} exited SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} exit_marks SEC(".maps");
 
 /* Whether p is the one thread that reports its process's exit. */
 static __always_inline int group_exit_once(struct task_struct *p, __u64 *ctx)
 {
-	struct exit_key k = {};
-	__u8 one = 1;
-	long err;
+	struct task_struct *leader = p->group_leader;
+	__u64 *mark;
 
 	if (IMM(IMM_GROUP_DEAD)) {
 		/* 6.16+: group_dead is the result of the one decrement that
@@ -107,11 +102,12 @@ static __always_inline int group_exit_once(struct task_struct *p, __u64 *ctx)
 	}
 	if (p->signal->live.counter != 0)
 		return 0; /* other threads of the group still run */
-	k.tgid = p->tgid;
-	k.start_ns = p->group_leader->start_boottime;
-	err = bpf_map_update_elem(&exited, &k, &one, BPF_NOEXIST);
-	/* On another error (no memory) reporting twice beats not at all. */
-	return err != -17; /* EEXIST: a sibling thread reported it */
+	mark = bpf_task_storage_get(&exit_marks, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!mark) /* a sibling created it first (EEXIST), or no memory */
+		mark = bpf_task_storage_get(&exit_marks, leader, 0, 0);
+	if (!mark)
+		return 1; /* unmarked: reporting twice beats not at all */
+	return __sync_val_compare_and_swap(mark, 0, 1) == 0;
 }
 
 SEC("tp_btf/sched_process_exit")

@@ -24,12 +24,6 @@ type procEventHdr struct {
 	Comm    [16]int8
 }
 
-type procExitKey struct {
-	_       structs.HostLayout
-	Tgid    uint64
-	StartNs uint64
-}
-
 type procLifeEvent struct {
 	_             structs.HostLayout
 	Hdr           procEventHdr
@@ -78,7 +72,7 @@ type procProcSlot struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	procMapEvents          = "events"
-	procMapExited          = "exited"
+	procMapExitMarks       = "exit_marks"
 	procMapLost            = "lost"
 	procMapProcs           = "procs"
 	procMapSlots           = "slots"
@@ -141,11 +135,11 @@ type procProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type procMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Exited *ebpf.MapSpec `ebpf:"exited"`
-	Lost   *ebpf.MapSpec `ebpf:"lost"`
-	Procs  *ebpf.MapSpec `ebpf:"procs"`
-	Slots  *ebpf.MapSpec `ebpf:"slots"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	ExitMarks *ebpf.MapSpec `ebpf:"exit_marks"`
+	Lost      *ebpf.MapSpec `ebpf:"lost"`
+	Procs     *ebpf.MapSpec `ebpf:"procs"`
+	Slots     *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // procVariableSpecs contains global variables before they are loaded into the kernel.
@@ -177,17 +171,17 @@ func (o *procObjects) Close() error {
 //
 // It can be passed to loadProcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type procMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Exited *ebpf.Map `ebpf:"exited"`
-	Lost   *ebpf.Map `ebpf:"lost"`
-	Procs  *ebpf.Map `ebpf:"procs"`
-	Slots  *ebpf.Map `ebpf:"slots"`
+	Events    *ebpf.Map `ebpf:"events"`
+	ExitMarks *ebpf.Map `ebpf:"exit_marks"`
+	Lost      *ebpf.Map `ebpf:"lost"`
+	Procs     *ebpf.Map `ebpf:"procs"`
+	Slots     *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *procMaps) Close() error {
 	return _ProcClose(
 		m.Events,
-		m.Exited,
+		m.ExitMarks,
 		m.Lost,
 		m.Procs,
 		m.Slots,
