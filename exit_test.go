@@ -19,7 +19,7 @@ import (
 func TestExitGroupOnce(t *testing.T) {
 	requireRoot(t)
 	const threads, code = 8, 7
-	const rounds = 30
+	const rounds = 100
 	tr, col := startTracer(t, tracer.Config{})
 	t.Logf("sched_process_exit: %s", exitHook(t, tr))
 	bad := map[int]int{} // pid -> its exit events, where not 1
