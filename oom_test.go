@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -250,6 +251,58 @@ func TestOOMTriggerIsNotVictim(t *testing.T) {
 			}
 			if n, err := cg.OOMKills(); err != nil || n != 1 {
 				t.Errorf("cgroup oom_kill counter %d (%v), want 1", n, err)
+			}
+		})
+	}
+}
+
+// A process whose leader thread has exited is killed in its 64 MiB memory
+// cgroup: the thread left holds the mm, so the kernel marks and prints that
+// thread ("Killed process TID"). Both hook paths must report the process's
+// tgid as the victim's pid, and the thread as its tid.
+func TestOOMThreadVictim(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range oomPaths {
+		t.Run(tc.name, func(t *testing.T) {
+			cg := testCgroup(t, "thread-"+tc.name, 64<<20)
+			reports := kernelReports(t)
+			_, col := startTracer(t, tracer.Config{ForceTracepoint: tc.force})
+			// In the cgroup from the start: a leader that exits outside it
+			// leaves none there for the OOM killer's walk of processes.
+			c := startChildIn(t, cg, "threadhog", strconv.Itoa(4<<20))
+			f := c.expect(t, "ready")
+			tid, err := strconv.Atoi(f[len(f)-1])
+			if err != nil || len(f) != 3 || tid == c.pid {
+				t.Fatalf("workload said %q, want ready PID TID of a second thread", f)
+			}
+			// Ground truth: the thread belongs to the process, whose leader is gone.
+			status := readFile(t, fmt.Sprintf("/proc/%d/task/%d/status", c.pid, tid))
+			if !strings.Contains(status, fmt.Sprintf("\nTgid:\t%d\n", c.pid)) {
+				t.Fatalf("thread %d is not in process %d:\n%s", tid, c.pid, status)
+			}
+			for end := time.Now().Add(5 * time.Second); !strings.Contains(readFile(t, fmt.Sprintf("/proc/%d/status", c.pid)), "State:\tZ"); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("leader of %d has not exited within 5s", c.pid)
+				}
+			}
+			c.send(t)
+			c.cmd.Wait()
+			if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("workload ended with %v, want SIGKILL from the OOM killer", c.cmd.ProcessState)
+			}
+			rep := reportFor(t, reports, tid, 10*time.Second)
+			ev := col.waitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })
+			k := ev.OOM
+			t.Logf("kernel: Killed process %d (%s)", rep.PID, rep.Comm)
+			t.Logf("oomtrace: victim pid %d tid %d start %d (%s)", k.Victim.PID, k.Victim.TID, k.Victim.Start, k.Source)
+			if k.Source != tc.name {
+				t.Errorf("source %q, want %q", k.Source, tc.name)
+			}
+			if k.Victim.PID != uint32(c.pid) || k.Victim.TID != uint32(rep.PID) {
+				t.Errorf("victim pid %d tid %d, want the process %d and the thread %d the kernel killed", k.Victim.PID, k.Victim.TID, c.pid, rep.PID)
+			}
+			if n := len(col.matching(func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })); n != 1 {
+				t.Errorf("%d OOM events, want 1", n)
 			}
 		})
 	}

@@ -116,6 +116,7 @@ struct proc_slot {
 enum imm_marker {
 	IMM_MIN_SIZE = 0x6d696e31,  /* streaming threshold, bytes */
 	IMM_SLOT_MASK = 0x736c6f74, /* table size - 1; above 32 bits: no table */
+	IMM_GROUP_DEAD = 0x67646561, /* 1: sched_process_exit has group_dead (6.16+) */
 };
 
 /* One process, as the task iterator reads it: what /proc/PID/status and

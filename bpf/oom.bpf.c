@@ -136,6 +136,43 @@ const volatile __s32 tp_off_uid = -1;
 const volatile __s32 tp_off_pgtables = -1;
 const volatile __s32 tp_off_oom_score_adj = -1;
 
+/* The task of a global pid, as find_task_by_pid_ns(nr, &init_pid_ns) finds
+ * it: the pid namespace's IDR is an xarray of struct pid, a tree of nodes
+ * of 64 slots (an internal entry, tagged 2, points to a node). NULL if the
+ * walk fails or lands on another task. */
+static __always_inline struct task_struct *task_of_pid(__u32 nr)
+{
+	struct task_struct *cur = (void *)bpf_get_current_task();
+	struct pid_namespace *ns = BPF_CORE_READ(cur, thread_pid, numbers[0].ns);
+	unsigned long entry = (unsigned long)BPF_CORE_READ(ns, idr.idr_rt.xa_head);
+	unsigned long index = nr - BPF_CORE_READ(ns, idr.idr_base);
+	struct hlist_node *first;
+	struct task_struct *task;
+	int i;
+
+	if ((entry & 3) != 2 || entry <= 4096)
+		return 0; /* one pid in the namespace, or none */
+	for (i = 0; i < 8 && (entry & 3) == 2 && entry > 4096; i++) {
+		struct xa_node *node = (void *)(entry - 2);
+		unsigned char shift = BPF_CORE_READ(node, shift);
+
+		if (i == 0 && (index >> shift) > 63)
+			return 0; /* beyond the tree */
+		entry = (unsigned long)BPF_CORE_READ(node, slots[(index >> shift) & 63]);
+		if (shift == 0)
+			break;
+	}
+	if (!entry || (entry & 3) != 0)
+		return 0;
+	first = BPF_CORE_READ((struct pid *)entry, tasks[PIDTYPE_PID].first);
+	if (!first)
+		return 0;
+	task = (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+	if (BPF_CORE_READ(task, pid) != (int)nr)
+		return 0;
+	return task;
+}
+
 #define TP_READ(dst, off)                                                   \
 	do {                                                                \
 		if ((off) >= 0)                                             \
@@ -146,6 +183,7 @@ SEC("tracepoint/oom/mark_victim")
 int oom_mark_victim_tp(void *ctx)
 {
 	struct oom_event *e = bpf_ringbuf_reserve(&oom_events, sizeof(*e), 0);
+	struct task_struct *victim;
 	__s16 adj = 0;
 	__u32 loc = 0;
 
@@ -156,8 +194,16 @@ int oom_mark_victim_tp(void *ctx)
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_trigger(e);
 	e->source = OOM_SRC_TRACEPOINT;
-	TP_READ(e->victim_pid, tp_off_pid);
-	e->victim_tid = e->victim_pid;
+	TP_READ(e->victim_tid, tp_off_pid);
+	/* The record has the thread's pid: a thread other than the leader
+	 * when that one has exited. Report its process, as tp_btf does. */
+	victim = task_of_pid(e->victim_tid);
+	if (victim) {
+		e->victim_pid = BPF_CORE_READ(victim, tgid);
+		e->victim_start_ns = BPF_CORE_READ(victim, group_leader, start_boottime);
+	} else {
+		e->victim_pid = e->victim_tid;
+	}
 	/* The tracepoint records kB. */
 	TP_READ(e->total_vm_pages, tp_off_total_vm);
 	TP_READ(e->anon_rss_pages, tp_off_anon_rss);

@@ -74,14 +74,50 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	return 0;
 }
 
+/* Marks, on a group leader, that its process's exit was reported: where the
+ * tracepoint has no group_dead, every thread that reaches it after the last
+ * one left the group sees signal->live at 0, and the first to set the mark
+ * reports. The leader's task_struct, and so the mark, lives until the whole
+ * group is reaped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} exit_marks SEC(".maps");
+
+/* Whether p is the one thread that reports its process's exit. */
+static __always_inline int group_exit_once(struct task_struct *p, __u64 *ctx)
+{
+	struct task_struct *leader = p->group_leader;
+	__u64 *mark;
+
+	if (IMM(IMM_GROUP_DEAD)) {
+		/* 6.16+: group_dead is the result of the one decrement that
+		 * reached 0. The branch is pruned where the argument is absent. */
+		__u64 dead;
+
+		asm volatile("%0 = *(u64 *)(%1 + 8)" : "=r"(dead) : "r"(ctx));
+		return (__u8)dead != 0;
+	}
+	if (p->signal->live.counter != 0)
+		return 0; /* other threads of the group still run */
+	mark = bpf_task_storage_get(&exit_marks, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!mark) /* a sibling created it first (EEXIST), or no memory */
+		mark = bpf_task_storage_get(&exit_marks, leader, 0, 0);
+	if (!mark)
+		return 1; /* unmarked: reporting twice beats not at all */
+	return __sync_val_compare_and_swap(mark, 0, 1) == 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *p)
 {
 	struct signal_struct *sig = p->signal;
 	struct life_event *e;
 
-	if (sig->live.counter != 0)
-		return 0; /* other threads of the group still run */
+	if (!group_exit_once(p, ctx))
+		return 0;
 	release_slot(p->tgid, p->group_leader->start_boottime);
 	bpf_task_storage_delete(&procs, p->group_leader);
 	e = reserve(EV_EXIT);

@@ -5,6 +5,8 @@
  *                             mremap MMAP -> 2*MMAP, mprotect rw MMAP; prints
  *                             what it did, then waits for a line before exit
  *   workload hog CHUNK        on "go": maps and touches CHUNK bytes at a time forever
+ *   workload threadhog CHUNK  the same in a second thread ("ready PID TID"), once
+ *                             the leader thread has exited
  *   workload flood THREADS N SIZE   N mmap+munmap pairs of SIZE per thread; prints counts
  *   workload spin THREADS N    says ready, and on a line THREADS threads each make N
  *                             mprotect calls of length 0 (no lock taken: they
@@ -19,6 +21,9 @@
  *                             touches 64 KiB; PAD lengthens their command line); once
  *                             all are forked prints "burst N", and they exit SECS
  *                             later; prints "burst-done" once all are reaped
+ *   workload group THREADS MB CODE   touches MB MiB, starts THREADS-1 threads that
+ *                             block, prints "ready PID"; on a line calls
+ *                             exit_group(CODE), so that every thread exits at once
  *   workload service NAME WORKERS MB GROW [ARG...]   a session-leader master named NAME with
  *                             WORKERS forked workers, each touching MB MiB, sharing 8 MiB;
  *                             the master grows GROW MiB/s; prints its pid and the workers'
@@ -137,12 +142,10 @@ static int do_fail(unsigned long mark)
 	return 0;
 }
 
-static int do_hog(unsigned long chunk)
+static int hog(unsigned long chunk)
 {
 	unsigned long total = 0;
 
-	say("ready %d\n", getpid());
-	wait_line();
 	for (;;) {
 		char *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -153,6 +156,31 @@ static int do_hog(unsigned long chunk)
 		say("hog %lu\n", total);
 		usleep(1000);
 	}
+}
+
+static int do_hog(unsigned long chunk)
+{
+	say("ready %d\n", getpid());
+	wait_line();
+	return hog(chunk);
+}
+
+static void *hog_thread(void *v)
+{
+	say("ready %d %ld\n", getpid(), (long)syscall(SYS_gettid));
+	wait_line();
+	_exit(hog((unsigned long)v));
+}
+
+/* The leader exits and a second thread hogs: the OOM killer's victim is
+ * then a thread that is not the leader. */
+static int do_thread_hog(unsigned long chunk)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, hog_thread, (void *)chunk))
+		return 1;
+	pthread_exit(NULL);
 }
 
 struct flood_arg {
@@ -265,6 +293,32 @@ static void touch(unsigned long bytes)
 	if (p == MAP_FAILED)
 		_exit(4);
 	memset(p, 0x5a, bytes);
+}
+
+static void *block_forever(void *v)
+{
+	(void)v;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* The kill wakes every thread at once; before 6.16 the last to drop the mm
+ * also tears down MB MiB between leaving the group and sched_process_exit. */
+static int do_group(int threads, long mb, int code)
+{
+	pthread_t t;
+
+	if (threads < 1 || threads > 64)
+		return 2;
+	touch(mb << 20);
+	for (int i = 1; i < threads; i++)
+		if (pthread_create(&t, NULL, block_forever, NULL))
+			return 1;
+	say("ready %d\n", getpid());
+	wait_line();
+	syscall(SYS_exit_group, code);
+	return 1;
 }
 
 static int do_service(const char *name, int workers, long mb, long grow)
@@ -420,6 +474,8 @@ int main(int argc, char **argv)
 		return do_fail(strtoul(argv[2], 0, 0));
 	if (argc == 3 && !strcmp(argv[1], "hog"))
 		return do_hog(strtoul(argv[2], 0, 0));
+	if (argc == 3 && !strcmp(argv[1], "threadhog"))
+		return do_thread_hog(strtoul(argv[2], 0, 0));
 	if (argc == 5 && !strcmp(argv[1], "flood"))
 		return do_flood(atoi(argv[2]), atol(argv[3]), atol(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "spin"))
@@ -428,8 +484,10 @@ int main(int argc, char **argv)
 		return do_loop(argv[2], atol(argv[3]));
 	if (argc == 6 && !strcmp(argv[1], "preload"))
 		return do_preload(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
+	if (argc == 5 && !strcmp(argv[1], "group"))
+		return do_group(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
 	if (argc >= 6 && !strcmp(argv[1], "service")) /* more arguments are ignored */
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
-	say("usage: workload service NAME WORKERS MB GROW | preload NAME WORKERS SHARED PRIVATE | alloc MMAP BRK | hog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
+	say("usage: workload service NAME WORKERS MB GROW | preload NAME WORKERS SHARED PRIVATE | group THREADS MB CODE | alloc MMAP BRK | hog CHUNK | threadhog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
 }

@@ -38,8 +38,9 @@ type allocEventHdr struct {
 type allocImmMarker uint32
 
 const (
-	allocImmMarkerIMM_MIN_SIZE  allocImmMarker = 1835626033
-	allocImmMarkerIMM_SLOT_MASK allocImmMarker = 1936486260
+	allocImmMarkerIMM_MIN_SIZE   allocImmMarker = 1835626033
+	allocImmMarkerIMM_SLOT_MASK  allocImmMarker = 1936486260
+	allocImmMarkerIMM_GROUP_DEAD allocImmMarker = 1734632801
 )
 
 type allocLostCounters struct {

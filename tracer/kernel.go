@@ -208,3 +208,32 @@ func VerifierLog(err error) (string, bool) {
 	}
 	return fmt.Sprintf("%+v", ve), true
 }
+
+// exitHasGroupDead is 1 where tp_btf/sched_process_exit has its group_dead
+// argument (6.16 on), which says which thread ended the group; else 0.
+func exitHasGroupDead(cache *btf.Cache) (uint64, error) {
+	spec, err := cache.Kernel()
+	if err != nil {
+		return 0, fmt.Errorf("kernel BTF: %w", err)
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_sched_process_exit", &td); err != nil {
+		return 0, fmt.Errorf("kernel BTF: sched_process_exit: %w", err)
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return 0, fmt.Errorf("kernel BTF: btf_trace_sched_process_exit is %s, not a function pointer", td.Type)
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok {
+		return 0, fmt.Errorf("kernel BTF: btf_trace_sched_process_exit points to %s, not a function", ptr.Target)
+	}
+	// (void *, struct task_struct *[, bool group_dead])
+	if len(proto.Params) < 3 {
+		return 0, nil
+	}
+	if i, ok := btf.UnderlyingType(proto.Params[2].Type).(*btf.Int); !ok || i.Encoding != btf.Bool {
+		return 0, fmt.Errorf("kernel BTF: sched_process_exit's second argument is %s, not bool group_dead", proto.Params[2].Type)
+	}
+	return 1, nil
+}

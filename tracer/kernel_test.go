@@ -3,10 +3,13 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 )
 
 // A verifier error deep in a chain gives its whole log; others give none.
@@ -27,5 +30,34 @@ func TestVerifierLog(t *testing.T) {
 	}
 	if _, ok := VerifierLog(errors.New("no BTF")); ok {
 		t.Error("a plain error has a verifier log")
+	}
+}
+
+// sched_process_exit has group_dead from 6.16 on: the kernel's BTF must say
+// so on exactly those releases, or handle_exit reads an absent argument
+// (refused) or falls back on a kernel that has it.
+func TestExitHasGroupDead(t *testing.T) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	rel := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	if _, err := fmt.Sscanf(rel, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("release %q: %v", rel, err)
+	}
+	got, err := exitHasGroupDead(btf.NewCache())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skipf("no kernel BTF: %v", err)
+	}
+	want := uint64(0)
+	if major > 6 || major == 6 && minor >= 16 {
+		want = 1
+	}
+	if got != want {
+		t.Errorf("group_dead %d on %s, want %d", got, rel, want)
 	}
 }

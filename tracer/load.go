@@ -50,6 +50,10 @@ func load(cfg Config) (*objects, []Hook, error) {
 		return nil, nil, err
 	}
 
+	groupDead, err := exitHasGroupDead(cache)
+	if err != nil {
+		return fail(err)
+	}
 	alloc, hooks, err := loadSyscalls(cfg, cache)
 	if err != nil {
 		return fail(err)
@@ -63,7 +67,11 @@ func load(cfg Config) (*objects, []Hook, error) {
 	if err != nil {
 		return fail(err)
 	}
-	fitSpec(pspec, cfg)
+	pimm := imms(cfg, allocImmMarkerIMM_SLOT_MASK)
+	pimm[allocImmMarkerIMM_GROUP_DEAD] = groupDead
+	if err := fitSpec(pspec, cfg, "process lifecycle", pimm); err != nil {
+		return fail(err)
+	}
 	if err := setVars(pspec, map[string]any{procVarWakeupBytes: cfg.WakeupBytes}); err != nil {
 		return fail(err)
 	}
@@ -79,7 +87,9 @@ func load(cfg Config) (*objects, []Hook, error) {
 	// The task iterator is the fallback of the task walk (see sample.go);
 	// without either, /proc is read per process.
 	if sspec, err := loadSample(); err == nil {
-		fitSpec(sspec, cfg)
+		if err := fitSpec(sspec, cfg, "task iterator", imms(cfg, allocImmMarkerIMM_SLOT_MASK)); err != nil {
+			return fail(err)
+		}
 		if coll, err := ebpf.NewCollectionWithOptions(sspec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}); err == nil {
 			o.colls = append(o.colls, coll)
 			o.sampler = coll.Programs[sampleProgSampleTasks]
@@ -142,7 +152,9 @@ func loadSyscalls(cfg Config, cache *btf.Cache) (*ebpf.Collection, []Hook, error
 			}
 			delete(spec.Programs, drop)
 		}
-		fitSpec(spec, cfg)
+		if err := fitSpec(spec, cfg, "allocation", imms(cfg, allocImmMarkerIMM_MIN_SIZE, allocImmMarkerIMM_SLOT_MASK)); err != nil {
+			return nil, nil, err
+		}
 		if err := setVars(spec, map[string]any{allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
 			return nil, nil, err
 		}
@@ -190,7 +202,9 @@ func loadOOM(cfg Config, cache *btf.Cache, shared map[string]*ebpf.Map) (*ebpf.C
 				delete(spec.Programs, name)
 			}
 		}
-		fitSpec(spec, cfg)
+		if err := fitSpec(spec, cfg, "OOM", nil); err != nil {
+			return nil, err
+		}
 		return spec, setVars(spec, map[string]any{oomVarWakeupBytes: cfg.WakeupBytes})
 	}
 	opts := ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}
@@ -249,37 +263,70 @@ func setVars(spec *ebpf.CollectionSpec, vars map[string]any) error {
 	return nil
 }
 
-// fitSpec sizes the rings and the slot table as configured, and patches in
-// the immediates; shared maps must match in every spec.
-func fitSpec(spec *ebpf.CollectionSpec, cfg Config) {
+// fitSpec sizes the rings and the slot table as configured, and patches
+// the immediates into the programs of one set (named for errors); shared
+// maps must match in every spec.
+func fitSpec(spec *ebpf.CollectionSpec, cfg Config, set string, vals map[allocImmMarker]uint64) error {
 	if m, ok := spec.Maps[allocMapEvents]; ok {
 		m.MaxEntries = cfg.RingBytes
 	}
 	if m, ok := spec.Maps[oomMapOomEvents]; ok {
 		m.MaxEntries = cfg.OOMRingBytes
 	}
+	if m, ok := spec.Maps[allocMapSlots]; ok {
+		m.MaxEntries = uint32(max(cfg.ProcSlots, 1))
+	}
+	return patchImm(spec, set, vals)
+}
+
+// imms are the configured values of the given markers.
+func imms(cfg Config, markers ...allocImmMarker) map[allocImmMarker]uint64 {
 	mask := uint64(cfg.ProcSlots) - 1
 	if cfg.ProcSlots < 0 {
 		mask = math.MaxUint64 // no table
 	}
-	if m, ok := spec.Maps[allocMapSlots]; ok {
-		m.MaxEntries = uint32(max(cfg.ProcSlots, 1))
+	all := map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: cfg.MinSize, allocImmMarkerIMM_SLOT_MASK: mask}
+	out := map[allocImmMarker]uint64{}
+	for _, m := range markers {
+		out[m] = all[m]
 	}
-	patchImm(spec, map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: cfg.MinSize, allocImmMarkerIMM_SLOT_MASK: mask})
+	return out
+}
+
+var immNames = map[allocImmMarker]string{
+	allocImmMarkerIMM_MIN_SIZE:   "IMM_MIN_SIZE",
+	allocImmMarkerIMM_SLOT_MASK:  "IMM_SLOT_MASK",
+	allocImmMarkerIMM_GROUP_DEAD: "IMM_GROUP_DEAD",
 }
 
 // patchImm writes each marker's value over the 64-bit immediate loads of
-// it (see IMM in bpf/common.h).
-func patchImm(spec *ebpf.CollectionSpec, vals map[allocImmMarker]uint64) {
+// it (see IMM in bpf/common.h). A value no program takes, or a marker left
+// without one, fails the load: the loader and the programs disagree, and a
+// program would run with a marker as its threshold or mask.
+func patchImm(spec *ebpf.CollectionSpec, set string, vals map[allocImmMarker]uint64) error {
+	found := map[allocImmMarker]bool{}
 	for _, p := range spec.Programs {
 		for i := range p.Instructions {
 			ins := &p.Instructions[i]
 			if ins.OpCode != asm.LoadImmOp(asm.DWord) || ins.Src != asm.R0 || ins.Reference() != "" {
 				continue
 			}
-			if v, ok := vals[allocImmMarker(ins.Constant)]; ok && ins.Constant >= 0 && ins.Constant <= math.MaxUint32 {
+			if ins.Constant < 0 || ins.Constant > math.MaxUint32 {
+				continue
+			}
+			m := allocImmMarker(ins.Constant)
+			if v, ok := vals[m]; ok {
 				ins.Constant = int64(v)
+				found[m] = true
+			} else if name, ok := immNames[m]; ok {
+				return fmt.Errorf("%s programs: program %s loads marker %s, which has no value", set, p.Name, name)
 			}
 		}
 	}
+	for m := range vals {
+		if !found[m] {
+			return fmt.Errorf("%s programs: no program loads marker %s (%#x) to patch", set, immNames[m], uint32(m))
+		}
+	}
+	return nil
 }

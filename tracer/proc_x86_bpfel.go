@@ -72,6 +72,7 @@ type procProcSlot struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	procMapEvents          = "events"
+	procMapExitMarks       = "exit_marks"
 	procMapLost            = "lost"
 	procMapProcs           = "procs"
 	procMapSlots           = "slots"
@@ -134,10 +135,11 @@ type procProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type procMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Lost   *ebpf.MapSpec `ebpf:"lost"`
-	Procs  *ebpf.MapSpec `ebpf:"procs"`
-	Slots  *ebpf.MapSpec `ebpf:"slots"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	ExitMarks *ebpf.MapSpec `ebpf:"exit_marks"`
+	Lost      *ebpf.MapSpec `ebpf:"lost"`
+	Procs     *ebpf.MapSpec `ebpf:"procs"`
+	Slots     *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // procVariableSpecs contains global variables before they are loaded into the kernel.
@@ -169,15 +171,17 @@ func (o *procObjects) Close() error {
 //
 // It can be passed to loadProcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type procMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Lost   *ebpf.Map `ebpf:"lost"`
-	Procs  *ebpf.Map `ebpf:"procs"`
-	Slots  *ebpf.Map `ebpf:"slots"`
+	Events    *ebpf.Map `ebpf:"events"`
+	ExitMarks *ebpf.Map `ebpf:"exit_marks"`
+	Lost      *ebpf.Map `ebpf:"lost"`
+	Procs     *ebpf.Map `ebpf:"procs"`
+	Slots     *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *procMaps) Close() error {
 	return _ProcClose(
 		m.Events,
+		m.ExitMarks,
 		m.Lost,
 		m.Procs,
 		m.Slots,

@@ -113,7 +113,9 @@ func (s *sampler) setup(cfg Config, shared map[string]*ebpf.Map, cache *btf.Cach
 				spec.Maps[name].MaxEntries = m.MaxEntries()
 			}
 		}
-		fitSpec(spec, cfg)
+		err = fitSpec(spec, cfg, "task walk", imms(cfg, allocImmMarkerIMM_SLOT_MASK))
+	}
+	if err == nil {
 		s.walkSpec, s.opts = spec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}
 		if err = s.loadWalk(min(max(cfg.WalkCapacity, 1), walkMaxCap)); err == nil {
 			return SamplerWalk, nil
