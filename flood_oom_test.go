@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +25,21 @@ func TestFloodDoesNotHideOOM(t *testing.T) {
 	flood := startChild(t, "flood", "2", "200000", "65536")
 	hog := startChildIn(t, cg, "hog", strconv.Itoa(4<<20))
 	hog.expect(t, "ready")
-	time.Sleep(200 * time.Millisecond) // the flood is under way
+	// The flood is under way once the recorder counts mmap events lost to it.
+	lost := `oomtrace_events_lost_total{reason="ring",type="mmap"}`
+	for end := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if v, err := tryScrape(port, lost); err == nil && v > 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the recorder counted no mmap event lost to the flood within 15s")
+		}
+	}
 	hog.send(t)
 	hog.cmd.Wait()
+	if !running(t, flood.pid) {
+		t.Fatal("the flood ended before the hog's OOM kill: make it longer")
+	}
 	flood.expect(t, "flood")
 
 	files := waitGlob(t, filepath.Join(out, "oom-*.json"), 1, 15*time.Second)
@@ -49,4 +62,12 @@ func TestFloodDoesNotHideOOM(t *testing.T) {
 	if m == nil || m[2] == "0" {
 		t.Errorf("exit summary shows no mmap loss:\n%s", stderr.String())
 	}
+}
+
+// running reports whether pid, a child not yet waited for, has not exited.
+func running(t *testing.T, pid int) bool {
+	t.Helper()
+	stat := readFile(t, fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }

@@ -13,19 +13,14 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/proc"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
 // requireRoot skips without root, except under CI where a skip is a failure.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("integration test needs root, and CI=true forbids skipping it")
-	}
-	t.Skip("integration test needs root (run: sudo go test ./...)")
+	testutil.NeedRoot(t)
 }
 
 var workload = struct {

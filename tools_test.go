@@ -1,9 +1,9 @@
 package oomtrace
 
 import (
-	"os"
-	"os/exec"
 	"testing"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // needTool returns the path of a host tool a test drives. Missing, it fails
@@ -11,15 +11,7 @@ import (
 // README's test command works on a machine with only Go.
 func needTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is needed (apt-get install %s)", name, pkg)
-	}
-	t.Skipf("%s not installed (apt-get install %s)", name, pkg)
-	return ""
+	return testutil.NeedTool(t, name, pkg)
 }
 
 // needFile is needTool for a file a package installs (a plugin, not a command).

@@ -5,9 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 func TestName(t *testing.T) {
@@ -131,15 +135,7 @@ func TestWriteFilesErrors(t *testing.T) {
 	})
 	t.Run("read-only dir", func(t *testing.T) {
 		dir := t.TempDir()
-		if err := os.Chmod(dir, 0o500); err != nil {
-			t.Fatal(err)
-		}
-		defer os.Chmod(dir, 0o700)
-		if f, err := os.CreateTemp(dir, "probe"); err == nil { // root ignores the mode
-			f.Close()
-			os.Remove(f.Name())
-			t.Skip("this user can write into a read-only directory (root); the rename failure below covers cleanup")
-		}
+		readOnly(t, dir)
 		check(t, dir, filepath.Join(dir, "oom-x.json"))
 		if names := listDir(t, dir); len(names) != 0 {
 			t.Errorf("left behind %q", names)
@@ -158,6 +154,16 @@ func TestWriteFilesErrors(t *testing.T) {
 			t.Errorf("dir holds %q, want the JSON file and the blocking directory only", names)
 		}
 	})
+	t.Run("file for dir", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(dir, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check(t, dir, filepath.Join(dir, "oom-x.json"))
+		if b, err := os.ReadFile(dir); err != nil || string(b) != "x" {
+			t.Errorf("the file in the directory's place now holds %q (%v)", b, err)
+		}
+	})
 	t.Run("bad base", func(t *testing.T) {
 		for _, base := range []string{"", ".", "..", "a/b", "../x"} {
 			if _, err := WriteFiles(t.TempDir(), base, d); err == nil {
@@ -165,6 +171,49 @@ func TestWriteFilesErrors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// readOnly makes dir unwritable for the rest of the test: by its mode, or,
+// since root ignores modes, by a read-only bind mount in a mount namespace of
+// the test's own thread, which stays locked so that no other goroutine runs
+// there (the runtime ends a thread still locked when its goroutine exits).
+func readOnly(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if !writable(dir) {
+		return
+	}
+	runtime.LockOSThread()
+	err := unix.Unshare(unix.CLONE_NEWNS)
+	if err == nil {
+		err = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+	}
+	if err == nil {
+		err = unix.Mount(dir, dir, "", unix.MS_BIND, "")
+	}
+	if err == nil {
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+		err = unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, "")
+	}
+	if err != nil {
+		testutil.SkipOrFail(t, "root ignores the mode of %s, and a read-only bind mount of it failed: %v", dir, err)
+	}
+	if writable(dir) {
+		t.Fatalf("%s is still writable under a read-only bind mount", dir)
+	}
+}
+
+func writable(dir string) bool {
+	f, err := os.CreateTemp(dir, "probe")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return true
 }
 
 func TestWriteFilesNonFinite(t *testing.T) {

@@ -5,10 +5,13 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // testdata/kmsg-6.18-memcg.txt holds raw /dev/kmsg records (dictionary lines
@@ -189,12 +192,13 @@ func TestOpenFile(t *testing.T) {
 	}
 }
 
-// TestDevKmsg reads the real /dev/kmsg (root only; it causes no OOM).
+// TestDevKmsg reads the real /dev/kmsg (root only; it causes no OOM) and
+// closes the reader while Next waits in the poller for a new record.
 func TestDevKmsg(t *testing.T) {
 	for _, fromEnd := range []bool{false, true} {
 		r, err := Open("/dev/kmsg", fromEnd)
 		if err != nil {
-			t.Skipf("cannot open /dev/kmsg: %v", err)
+			testutil.SkipOrFail(t, "cannot open /dev/kmsg (root only where dmesg_restrict is set): %v", err)
 		}
 		done := make(chan error, 1)
 		n := 0
@@ -211,7 +215,7 @@ func TestDevKmsg(t *testing.T) {
 				n++
 			}
 		}()
-		time.Sleep(300 * time.Millisecond)
+		waitPolling(t)
 		r.Close()
 		select {
 		case err := <-done:
@@ -223,4 +227,20 @@ func TestDevKmsg(t *testing.T) {
 		}
 		t.Logf("fromEnd=%v: %d reports", fromEnd, n)
 	}
+}
+
+// waitPolling waits until a goroutine's Next is parked in the poller, so
+// that Close has a pending read to unblock (Next checks for Close before it
+// reads, which would pass the test without one).
+func waitPolling(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "runtime_pollWait") && strings.Contains(g, "kmsg.(*Reader).Next") {
+				return
+			}
+		}
+	}
+	t.Fatal("Next did not wait in the poller within 10s")
 }

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oomtrace/oomtrace/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
@@ -34,13 +34,7 @@ func TestPromlint(t *testing.T) {
 // metrics`, which parses the exposition and lints names, units, types and
 // help texts. promtool comes with Debian's prometheus package.
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool not on PATH (apt-get install prometheus): %v", err)
-		}
-		t.Skip("promtool not on PATH; apt-get install prometheus")
-	}
+	promtool := testutil.NeedTool(t, "promtool", "prometheus")
 	e := New()
 	snap, stats := fixture()
 	e.Update(snap, stats)

@@ -3,6 +3,8 @@ package top
 import (
 	"os"
 	"testing"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 func TestIsTerminal(t *testing.T) {
@@ -28,7 +30,7 @@ func TestIsTerminal(t *testing.T) {
 	}
 	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testutil.SkipOrFail(t, "no pseudo-terminal (/dev/ptmx): %v", err)
 	}
 	defer ptmx.Close()
 	if !IsTerminal(ptmx) {
