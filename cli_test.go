@@ -62,7 +62,8 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 
 // `oomtrace events --json` as a pipeline would run it: ready file, JSON lines
 // with the documented fields, nothing under --min-size (though above the
-// default), and on SIGINT received/lost counts that match the lines printed.
+// default), and on SIGINT, sent as soon as the last child has exited, every
+// event up to its exit and received/lost counts that match the lines printed.
 func TestEventsCommandJSON(t *testing.T) {
 	requireRoot(t)
 	ready := filepath.Join(t.TempDir(), "ready")
@@ -96,7 +97,7 @@ func TestEventsCommandJSON(t *testing.T) {
 	}
 	s.send(t)
 	s.cmd.Wait()
-	time.Sleep(300 * time.Millisecond) // the ring is polled every 100ms
+	// At once: what the ring still holds is read at the stop.
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("oomtrace events: %v\n%s", err, stderr.String())
@@ -115,7 +116,7 @@ func TestEventsCommandJSON(t *testing.T) {
 	}
 	seen := map[string]line{}
 	perType := map[string]int{}
-	smallSeen := false
+	smallSeen, lastExit := false, false
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
 		var l line
@@ -130,6 +131,7 @@ func TestEventsCommandJSON(t *testing.T) {
 			t.Errorf("a %s of %d bytes streamed under --min-size 2M: %s", l.Type, small, sc.Text())
 		}
 		smallSeen = smallSeen || l.PID == s.pid && l.Type == "munmap" && l.Len == 2*small
+		lastExit = lastExit || l.PID == s.pid && l.Type == "exit"
 		if l.PID == c.pid {
 			if l.Type == "mmap" && l.Len != size {
 				continue // the loader's libc mapping
@@ -153,6 +155,9 @@ func TestEventsCommandJSON(t *testing.T) {
 	}
 	if !smallSeen {
 		t.Errorf("no munmap line of %d bytes for pid %d: the small child was not traced", 2*small, s.pid)
+	}
+	if !lastExit {
+		t.Errorf("no exit line for pid %d, the last event before SIGINT: what the ring held at the stop was not read", s.pid)
 	}
 	// Every event received was printed, and only those.
 	_, summary, ok := strings.Cut(stderr.String(), "events received / lost:")

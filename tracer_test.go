@@ -323,43 +323,113 @@ func TestThreadedCounters(t *testing.T) {
 	}
 }
 
-// Many threads map and unmap as fast as they can through a 4 KiB ring: every
-// streamed call is either received or counted lost, exactly.
+// Many threads map and unmap as fast as they can through a 4 KiB ring, and
+// the tracer is ended right after: every streamed call is either received or
+// counted lost, exactly.
 func TestFloodAccounting(t *testing.T) {
 	requireRoot(t)
+	burstAccounting(t, tracer.Config{RingBytes: 4096, WakeupBytes: 1024}, 20000, mustLose)
+}
+
+// Ending the tracer right after a burst, with no wait for its reader to
+// catch up: what the rings still hold is read and handed on before Events
+// closes, so received + lost = generated holds exactly at shutdown.
+func TestStopDrainsRings(t *testing.T) {
+	requireRoot(t)
+	// No wakeup and no poll: the reader sleeps through the burst, whose
+	// events are read at the stop.
+	t.Run("unread", func(t *testing.T) {
+		burstAccounting(t, tracer.Config{RingBytes: 16 << 20, WakeupBytes: 1 << 62, Poll: time.Hour}, 5000, mustNotLose)
+	})
+	t.Run("default", func(t *testing.T) { burstAccounting(t, tracer.Config{}, 20000, mayLose) })
+}
+
+type lossRule int
+
+const (
+	mayLose lossRule = iota
+	mustLose
+	mustNotLose
+)
+
+// burstAccounting has 2 threads make n mmap+munmap pairs each, ends the
+// tracer by its context as soon as the workload has exited, reads Events
+// until it closes, and checks the accounting of each type.
+func burstAccounting(t *testing.T, cfg tracer.Config, n int, rule lossRule) {
 	const size = 1<<30 + 4096 // threshold; nothing else maps this much
-	tr, col := startTracer(t, tracer.Config{MinSize: size, RingBytes: 4096, WakeupBytes: 1024})
+	cfg.MinSize = size
+	tr, err := tracer.New(cfg)
+	if err != nil {
+		t.Fatalf("tracer.New: %+v", err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := tr.Start(ctx); err != nil {
+		t.Fatalf("tracer.Start: %+v", err)
+	}
 	before, err := tr.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startChild(t, "flood", "2", "20000", strconv.Itoa(size))
+	pid := make(chan uint32, 1)
+	got := map[tracer.EventType]uint64{}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		p := <-pid
+		for e := range tr.Events() {
+			if e.PID == p && (!e.Type.IsAlloc() || e.Alloc.Len == size) {
+				got[e.Type]++
+			}
+		}
+	}()
+	c := startChild(t, "flood", "2", strconv.Itoa(n), strconv.Itoa(size))
+	pid <- uint32(c.pid)
 	f := c.expect(t, "flood")
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("workload: %v", err)
+	}
+	cancel()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Events still open 10s after the context ended")
+	}
 	pairs, err := strconv.ParseUint(strings.TrimPrefix(f[2], "pairs="), 10, 64)
-	if err != nil || pairs != 40000 {
-		t.Fatalf("workload reported %q, want pairs=40000", strings.Join(f, " "))
+	if err != nil || pairs != uint64(2*n) {
+		t.Fatalf("workload reported %q, want pairs=%d", strings.Join(f, " "), 2*n)
 	}
-	ours := func(typ tracer.EventType) func(*tracer.Event) bool {
-		return func(e *tracer.Event) bool { return e.Type == typ && e.PID == uint32(c.pid) && e.Alloc.Len == size }
-	}
-	col.settle(func(e *tracer.Event) bool { return e.Type.IsAlloc() }, 500*time.Millisecond, 10*time.Second)
 	after, err := tr.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, typ := range []tracer.EventType{tracer.EventMmap, tracer.EventMunmap} {
-		got := uint64(len(col.matching(ours(typ))))
-		lost := after.LostRing[typ] - before.LostRing[typ]
-		t.Logf("%s: generated=%d received=%d lost=%d", typ, pairs, got, lost)
-		if got+lost != pairs {
-			t.Errorf("%s: received %d + lost %d = %d, want generated %d", typ, got, lost, got+lost, pairs)
+		lost := after.Lost(typ) - before.Lost(typ)
+		t.Logf("%s: generated=%d received=%d lost=%d", typ, pairs, got[typ], lost)
+		if got[typ]+lost != pairs {
+			t.Errorf("%s: received %d + lost %d = %d, want generated %d", typ, got[typ], lost, got[typ]+lost, pairs)
 		}
-		if lost == 0 {
-			t.Errorf("%s: nothing lost through a 4 KiB ring; the test proves nothing", typ)
+		if rule == mustLose && lost == 0 {
+			t.Errorf("%s: nothing lost through a %d-byte ring; the test proves nothing", typ, cfg.RingBytes)
 		}
-		if got == 0 {
+		if rule == mustNotLose && lost != 0 {
+			t.Errorf("%s: %d lost through a %d-byte ring", typ, lost, cfg.RingBytes)
+		}
+		if got[typ] == 0 {
 			t.Errorf("%s: nothing received", typ)
 		}
+	}
+	if rule == mustNotLose {
+		// The workload's fork, exec and exit; its exit came last, just before the stop.
+		for _, typ := range []tracer.EventType{tracer.EventFork, tracer.EventExec, tracer.EventExit} {
+			if got[typ] != 1 {
+				t.Errorf("%d %s events for the workload, want 1", got[typ], typ)
+			}
+		}
+	}
+	if d := after.Dropped[tracer.EventMmap] + after.Dropped[tracer.EventMunmap]; d != 0 {
+		t.Errorf("%d events dropped at the stop, though Events was read until it closed", d)
 	}
 	if after.Undecoded != 0 {
 		t.Errorf("%d samples could not be decoded", after.Undecoded)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,18 +108,25 @@ func (f *fakeRing) ReadInto(r *ringbuf.Record) error {
 	return nil
 }
 func (f *fakeRing) SetDeadline(time.Time) {}
+func (f *fakeRing) Flush() error          { return nil }
 func (f *fakeRing) Close() error          { return nil }
 
+func testSink(out chan Event) (*sink, chan struct{}, chan struct{}) {
+	stopping, gone := make(chan struct{}), make(chan struct{})
+	return &sink{out: out, stopping: stopping, gone: gone, received: new([numEventTypes]atomic.Uint64),
+		dropped: new([numEventTypes]atomic.Uint64), undecoded: new(atomic.Uint64)}, stopping, gone
+}
+
+func mkAlloc(typ EventType, pid uint32) []byte {
+	e := allocAllocEvent{Hdr: allocEventHdr{Type: uint32(typ), Pid: pid}}
+	return bytesOf(&e)
+}
+
 func TestPump(t *testing.T) {
-	mk := func(typ EventType, pid uint32) []byte {
-		e := allocAllocEvent{Hdr: allocEventHdr{Type: uint32(typ), Pid: pid}}
-		return bytesOf(&e)
-	}
-	ring := &fakeRing{samples: [][]byte{mk(EventMmap, 1), {1, 2, 3}, mk(EventMunmap, 2), mk(EventMmap, 3)}, deadlines: 2}
+	ring := &fakeRing{samples: [][]byte{mkAlloc(EventMmap, 1), {1, 2, 3}, mkAlloc(EventMunmap, 2), mkAlloc(EventMmap, 3)}, deadlines: 2}
 	out := make(chan Event, 10)
-	var recv [numEventTypes]atomic.Uint64
-	var bad atomic.Uint64
-	if err := pump(ring, decodeEvent, clock{}, pumpOpts{poll: time.Millisecond}, out, make(chan struct{}), &recv, &bad); err != nil {
+	s, _, _ := testSink(out)
+	if err := pump(ring, decodeEvent, clock{}, pumpOpts{poll: time.Millisecond}, s); err != nil {
 		t.Fatal(err)
 	}
 	close(out)
@@ -129,8 +137,8 @@ func TestPump(t *testing.T) {
 	if len(pids) != 3 || pids[0] != 1 || pids[1] != 2 || pids[2] != 3 {
 		t.Errorf("events in order %v, want [1 2 3]", pids)
 	}
-	if recv[EventMmap].Load() != 2 || recv[EventMunmap].Load() != 1 || bad.Load() != 1 {
-		t.Errorf("received mmap=%d munmap=%d undecoded=%d, want 2, 1, 1", recv[EventMmap].Load(), recv[EventMunmap].Load(), bad.Load())
+	if s.received[EventMmap].Load() != 2 || s.received[EventMunmap].Load() != 1 || s.undecoded.Load() != 1 {
+		t.Errorf("received mmap=%d munmap=%d undecoded=%d, want 2, 1, 1", s.received[EventMmap].Load(), s.received[EventMunmap].Load(), s.undecoded.Load())
 	}
 }
 
@@ -138,73 +146,129 @@ type errRing struct{ fakeRing }
 
 func (*errRing) ReadInto(*ringbuf.Record) error { return errors.New("boom") }
 
-func TestPumpStopsOnErrorAndDone(t *testing.T) {
-	var recv [numEventTypes]atomic.Uint64
-	var bad atomic.Uint64
-	if err := pump(&errRing{}, decodeEvent, clock{}, pumpOpts{}, make(chan Event), nil, &recv, &bad); err == nil {
+func TestPumpStopsOnErrorAndGone(t *testing.T) {
+	s, stopping, gone := testSink(make(chan Event))
+	if err := pump(&errRing{}, decodeEvent, clock{}, pumpOpts{}, s); err == nil {
 		t.Error("read error swallowed")
 	}
-	e := allocAllocEvent{Hdr: allocEventHdr{Type: uint32(EventMmap)}}
-	done := make(chan struct{})
-	close(done)
-	ring := &fakeRing{samples: [][]byte{bytesOf(&e)}}
-	// Nobody reads out: pump must still return once done is closed.
-	if err := pump(ring, decodeEvent, clock{}, pumpOpts{}, make(chan Event), done, &recv, &bad); err != nil {
+	close(stopping)
+	close(gone)
+	// Nobody reads out: pump still returns, the event counted as dropped.
+	ring := &fakeRing{samples: [][]byte{mkAlloc(EventMmap, 1)}, deadlines: 2}
+	if err := pump(ring, decodeEvent, clock{}, pumpOpts{}, s); err != nil {
 		t.Error(err)
 	}
+	if r, d := s.received[EventMmap].Load(), s.dropped[EventMmap].Load(); r != 0 || d != 1 {
+		t.Errorf("received %d, dropped %d; want 0 and 1", r, d)
+	}
 }
 
-// blockRing replays samples, then blocks until closed, like a quiet ring.
-type blockRing struct {
-	samples [][]byte
-	closed  chan struct{}
+// memRing behaves as a BPF ring whose samples were submitted without a
+// wakeup: a read sees them only once a Flush or its deadline wakes it, and
+// then reads them all before it reports why it woke.
+type memRing struct {
+	mu       sync.Mutex
+	samples  [][]byte
+	deadline time.Time
+	pending  error
+	flush    chan struct{}
+	closed   chan struct{}
+	once     sync.Once
 }
 
-func (b *blockRing) ReadInto(r *ringbuf.Record) error {
-	if len(b.samples) > 0 {
-		r.RawSample, b.samples = b.samples[0], b.samples[1:]
+func newMemRing(samples ...[]byte) *memRing {
+	return &memRing{samples: samples, flush: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+func (m *memRing) ReadInto(r *ringbuf.Record) error {
+	m.mu.Lock()
+	if m.pending == nil {
+		var timeout <-chan time.Time
+		if !m.deadline.IsZero() {
+			timeout = time.After(time.Until(m.deadline))
+		}
+		m.mu.Unlock()
+		var why error
+		select {
+		case <-m.flush:
+			why = ringbuf.ErrFlushed
+		case <-timeout:
+			why = os.ErrDeadlineExceeded
+		case <-m.closed:
+			return ringbuf.ErrClosed
+		}
+		m.mu.Lock()
+		m.pending = why
+	}
+	defer m.mu.Unlock()
+	if len(m.samples) > 0 {
+		r.RawSample, m.samples = m.samples[0], m.samples[1:]
 		return nil
 	}
-	<-b.closed
-	return ringbuf.ErrClosed
+	why := m.pending
+	m.pending = nil
+	return why
 }
-func (b *blockRing) SetDeadline(time.Time) {}
-func (b *blockRing) Close() error          { close(b.closed); return nil }
 
-// The end of Start's context stops the readers and closes Events; Close
-// after it, and twice, is harmless.
+func (m *memRing) SetDeadline(d time.Time) {
+	m.mu.Lock()
+	m.deadline = d
+	m.mu.Unlock()
+}
+
+func (m *memRing) Flush() error {
+	select {
+	case m.flush <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (m *memRing) Close() error {
+	m.once.Do(func() { close(m.closed) })
+	return nil
+}
+
+func (m *memRing) isClosed() bool {
+	select {
+	case <-m.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// The end of Start's context hands on what the ring still holds, though no
+// wakeup came for it, then closes Events and the reader; Close after it,
+// and twice, is harmless.
 func TestStopOnContextAndClose(t *testing.T) {
-	e := allocAllocEvent{Hdr: allocEventHdr{Type: uint32(EventMmap), Pid: 7}}
-	ring := &blockRing{samples: [][]byte{bytesOf(&e)}, closed: make(chan struct{})}
-	tr := &Tracer{cfg: Config{Logger: slog.Default()}, events: make(chan Event, 4), done: make(chan struct{})}
+	ring := newMemRing(mkAlloc(EventMmap, 7), mkAlloc(EventMmap, 8), mkAlloc(EventMunmap, 9))
+	tr := newTracer(Config{Logger: slog.Default()})
 	tr.readers = []ringReader{ring}
 	tr.run(ring, decodeEvent, pumpOpts{})
 	ctx, cancel := context.WithCancel(context.Background())
 	tr.watch(ctx)
-	if ev := <-tr.Events(); ev.PID != 7 {
-		t.Fatalf("event %+v, want pid 7", ev)
-	}
-	select {
-	case ev, ok := <-tr.Events():
-		t.Fatalf("Events gave %+v (open %v) before the context ended", ev, ok)
-	case <-time.After(50 * time.Millisecond):
-	}
 	cancel()
-	select {
-	case ev, ok := <-tr.Events():
-		if ok {
-			t.Fatalf("Events gave %+v after the context ended", ev)
+	var pids []uint32
+	timeout := time.After(5 * time.Second)
+	for open := true; open; {
+		select {
+		case ev, ok := <-tr.Events():
+			if open = ok; ok {
+				pids = append(pids, ev.PID)
+			}
+		case <-timeout:
+			t.Fatalf("Events still open 5s after the context ended, after %v", pids)
 		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Events still open 2s after the context ended")
 	}
-	select {
-	case <-ring.closed:
-	default:
+	if len(pids) != 3 || pids[0] != 7 || pids[1] != 8 || pids[2] != 9 {
+		t.Errorf("events %v after the context ended, want [7 8 9]", pids)
+	}
+	if !ring.isClosed() {
 		t.Error("the ring reader was not closed")
 	}
-	if got := tr.received[EventMmap].Load(); got != 1 {
-		t.Errorf("received %d mmap events, want 1", got)
+	if m, u := tr.received[EventMmap].Load(), tr.received[EventMunmap].Load(); m != 2 || u != 1 {
+		t.Errorf("received %d mmap and %d munmap events, want 2 and 1", m, u)
 	}
 	for i := range 2 {
 		if err := tr.Close(); err != nil {
@@ -213,10 +277,39 @@ func TestStopOnContextAndClose(t *testing.T) {
 	}
 }
 
+// Close with no one reading Events does not wait for a reader: what the
+// ring holds beyond the channel's room is counted as dropped.
+func TestCloseCountsDropped(t *testing.T) {
+	ring := newMemRing(mkAlloc(EventMmap, 1), mkAlloc(EventMmap, 2), mkAlloc(EventBrk, 3))
+	tr := newTracer(Config{Logger: slog.Default()})
+	tr.events = make(chan Event, 1)
+	tr.readers = []ringReader{ring}
+	tr.run(ring, decodeEvent, pumpOpts{poll: time.Hour})
+	tr.watch(context.Background())
+	closed := make(chan error)
+	go func() { closed <- tr.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waits for a reader of Events")
+	}
+	if ev := <-tr.Events(); ev.PID != 1 {
+		t.Errorf("first event %+v, want pid 1", ev)
+	}
+	recv := tr.received[EventMmap].Load()
+	drop := tr.dropped[EventMmap].Load() + tr.dropped[EventBrk].Load()
+	if recv != 1 || drop != 2 {
+		t.Errorf("received %d, dropped %d; want 1 handed on and 2 dropped", recv, drop)
+	}
+}
+
 // Close without a context's end, twice, closes Events once.
 func TestCloseTwice(t *testing.T) {
-	ring := &blockRing{closed: make(chan struct{})}
-	tr := &Tracer{cfg: Config{Logger: slog.Default()}, events: make(chan Event, 4), done: make(chan struct{})}
+	ring := newMemRing()
+	tr := newTracer(Config{Logger: slog.Default()})
 	tr.readers = []ringReader{ring}
 	tr.run(ring, decodeEvent, pumpOpts{})
 	tr.watch(context.Background())

@@ -13,6 +13,7 @@ import (
 type ringReader interface {
 	ReadInto(*ringbuf.Record) error
 	SetDeadline(time.Time)
+	Flush() error
 	Close() error
 }
 
@@ -26,24 +27,50 @@ type pumpOpts struct {
 	before  func()          // called before each event is handed on
 }
 
-// pump reads one ring until it is closed, handing decoded events to out.
-func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, out chan<- Event,
-	done <-chan struct{}, recv *[numEventTypes]atomic.Uint64, bad *atomic.Uint64) error {
+// sink is where the read loops hand events on, what they count, and how
+// they learn to stop.
+type sink struct {
+	out chan<- Event
+	// stopping is closed once nothing new can enter the rings: each loop
+	// then reads its ring dry and returns. A Flush wakes a blocked read.
+	stopping <-chan struct{}
+	// gone is closed when no one reads out any more: what does not fit in
+	// its buffer is counted as dropped instead of waited on.
+	gone      <-chan struct{}
+	received  *[numEventTypes]atomic.Uint64
+	dropped   *[numEventTypes]atomic.Uint64
+	undecoded *atomic.Uint64
+}
+
+// pump reads one ring until it is closed, or until it has been read dry
+// after stopping, handing decoded events to s.out.
+func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, s *sink) error {
 	var rec ringbuf.Record
+	final := false
 	for {
-		if o.poll > 0 {
+		if o.poll > 0 && !final {
 			r.SetDeadline(time.Now().Add(o.poll))
 		}
 		err := r.ReadInto(&rec)
 		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			continue
-		case errors.Is(err, ringbuf.ErrFlushed):
-			if o.flushed != nil {
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, ringbuf.ErrFlushed):
+			// Either comes only once the read reached the end of the ring.
+			if errors.Is(err, ringbuf.ErrFlushed) && o.flushed != nil {
 				select {
 				case o.flushed <- struct{}{}:
 				default:
 				}
+			}
+			if final {
+				return nil // a read begun after stopping reached the end
+			}
+			select {
+			case <-s.stopping:
+				// One more pass, without blocking: what the ring held when
+				// its programs were detached may not all have been read yet.
+				final = true
+				r.SetDeadline(time.Now())
+			default:
 			}
 			continue
 		case errors.Is(err, ringbuf.ErrClosed):
@@ -53,25 +80,27 @@ func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, out chan<- Event
 		}
 		var ev Event
 		if err := decode(rec.RawSample, c, &ev); err != nil {
-			bad.Add(1)
+			s.undecoded.Add(1)
 			continue
 		}
 		if o.before != nil {
 			o.before()
 		}
-		// Counted once handed on, so that received is what the reader got;
-		// on the way out, room in out still takes the event.
+		// Counted once handed on, so that received is what the reader got.
+		// Once no one reads, room in out still takes the event; the rest
+		// is counted as dropped, so that every sample read is counted.
+		counter := s.received
 		select {
-		case out <- ev:
+		case s.out <- ev:
 		default:
 			select {
-			case out <- ev:
-			case <-done:
-				return nil
+			case s.out <- ev:
+			case <-s.gone:
+				counter = s.dropped
 			}
 		}
 		if int(ev.Type) < numEventTypes {
-			recv[ev.Type].Add(1)
+			counter[ev.Type].Add(1)
 		}
 	}
 }

@@ -73,22 +73,26 @@ func (c *Config) defaults() {
 // Counters are one process's kernel-side totals since it was first seen.
 type Counters = allocProcCounters
 
-// Stats are per-type event counts: received by userspace and lost in the kernel.
+// Stats are per-type event counts: received by userspace and lost. Once
+// the tracer has stopped, every event generated is received or lost.
 type Stats struct {
 	Received  map[EventType]uint64
 	LostRing  map[EventType]uint64 // ring buffer full
 	LostMap   map[EventType]uint64 // per-process storage could not be created
+	Dropped   map[EventType]uint64 // read at Close with no room left in Events
 	Undecoded uint64
 }
+
+// Lost sums every kind of loss of one type.
+func (s Stats) Lost(t EventType) uint64 { return s.LostRing[t] + s.LostMap[t] + s.Dropped[t] }
 
 // LostTotal sums every kind of loss.
 func (s Stats) LostTotal() uint64 {
 	var n uint64
-	for _, v := range s.LostRing {
-		n += v
-	}
-	for _, v := range s.LostMap {
-		n += v
+	for _, m := range []map[EventType]uint64{s.LostRing, s.LostMap, s.Dropped} {
+		for _, v := range m {
+			n += v
+		}
 	}
 	return n
 }
@@ -100,16 +104,18 @@ type Tracer struct {
 	objs  *objects
 	hooks []Hook
 
-	links   []link.Link
-	readers []ringReader
-	events  chan Event
-	done    chan struct{}
-	wg      sync.WaitGroup
+	links    []link.Link
+	readers  []ringReader
+	events   chan Event
+	stopping chan struct{} // closed by stop once the links are gone
+	gone     chan struct{} // closed by Close: no one reads events any more
+	wg       sync.WaitGroup
 
 	sampler     sampler
 	samplerMode string
 
 	received  [numEventTypes]atomic.Uint64
+	dropped   [numEventTypes]atomic.Uint64
 	undecoded atomic.Uint64
 
 	startOnce sync.Once
@@ -126,13 +132,18 @@ func New(cfg Config) (*Tracer, error) {
 	if err := prepare(); err != nil {
 		return nil, err
 	}
-	t := &Tracer{cfg: cfg, clock: newClock(), events: make(chan Event, 4096), done: make(chan struct{})}
+	t := newTracer(cfg)
+	t.clock = newClock()
 	objs, hooks, err := load(cfg)
 	if err != nil {
 		return nil, err
 	}
 	t.objs, t.hooks = objs, hooks
 	return t, nil
+}
+
+func newTracer(cfg Config) *Tracer {
+	return &Tracer{cfg: cfg, events: make(chan Event, 4096), stopping: make(chan struct{}), gone: make(chan struct{})}
 }
 
 // prepare checks privileges and the kernel, and lifts the memlock limit.
@@ -154,9 +165,10 @@ func (t *Tracer) Hooks() []Hook { return append([]Hook(nil), t.hooks...) }
 func (t *Tracer) Sampler() string { return t.samplerMode }
 
 // Start attaches every program and starts reading the rings. When ctx ends,
-// the programs are detached and the readers stopped as Close would, and the
-// Events channel is closed; Counters, Stats and Processes keep working until
-// Close, which must still be called.
+// the programs are detached, what the rings still hold is read and handed
+// to Events, which is then closed: a consumer that reads Events until it
+// closes gets every event not counted lost. Counters, Stats and Processes
+// keep working until Close, which must still be called.
 func (t *Tracer) Start(ctx context.Context) error {
 	err := errors.New("tracer already started")
 	t.startOnce.Do(func() {
@@ -173,7 +185,7 @@ func (t *Tracer) watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.stop()
-		case <-t.done:
+		case <-t.stopping:
 		}
 	}()
 }
@@ -226,36 +238,43 @@ func (t *Tracer) start() error {
 	}
 	t.readers = []ringReader{evr, oomr}
 	flushed := make(chan struct{}, 1)
-	t.run(evr, decodeEvent, pumpOpts{poll: t.cfg.Poll, flushed: flushed})
+	evDone := t.run(evr, decodeEvent, pumpOpts{poll: t.cfg.Poll, flushed: flushed})
 	// OOM events wake their reader at once. What the events ring already
 	// holds (the allocations before the kill) is handed on first.
-	t.run(oomr, decodeOOM, pumpOpts{before: func() { drain(evr, flushed) }})
+	t.run(oomr, decodeOOM, pumpOpts{before: func() { drain(evr, flushed, evDone) }})
 	return nil
 }
 
 // drain makes the events pump deliver what its ring holds now, waiting a little.
-func drain(r *ringbuf.Reader, flushed <-chan struct{}) {
+func drain(r *ringbuf.Reader, flushed, pumpDone <-chan struct{}) {
 	if r.Flush() != nil {
 		return
 	}
 	select {
 	case <-flushed:
+	case <-pumpDone:
 	case <-time.After(250 * time.Millisecond):
 	}
 }
 
-func (t *Tracer) run(r ringReader, d decodeFunc, o pumpOpts) {
+// run starts a read loop; the channel returned is closed when it returns.
+func (t *Tracer) run(r ringReader, d decodeFunc, o pumpOpts) <-chan struct{} {
+	s := &sink{out: t.events, stopping: t.stopping, gone: t.gone,
+		received: &t.received, dropped: &t.dropped, undecoded: &t.undecoded}
+	done := make(chan struct{})
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		if err := pump(r, d, t.clock, o, t.events, t.done, &t.received, &t.undecoded); err != nil {
+		defer close(done)
+		if err := pump(r, d, t.clock, o, s); err != nil {
 			t.cfg.Logger.Error("ring reader stopped", "err", err)
 		}
 	}()
+	return done
 }
 
 // Events delivers events until Close or the end of Start's context; then the
-// channel is closed.
+// channel is closed. After Close, what Events has no room for is dropped.
 func (t *Tracer) Events() <-chan Event { return t.events }
 
 // Counters returns the kernel's counters for a live process: from its slot,
@@ -300,9 +319,10 @@ func (t *Tracer) SlotOwners() ([]int, error) {
 
 // Stats returns received and lost counts per event type.
 func (t *Tracer) Stats() (Stats, error) {
-	s := Stats{Received: map[EventType]uint64{}, LostRing: map[EventType]uint64{}, LostMap: map[EventType]uint64{}}
+	s := Stats{Received: map[EventType]uint64{}, LostRing: map[EventType]uint64{}, LostMap: map[EventType]uint64{}, Dropped: map[EventType]uint64{}}
 	for _, et := range EventTypes() {
 		s.Received[et] = t.received[et].Load()
+		s.Dropped[et] = t.dropped[et].Load()
 	}
 	s.Undecoded = t.undecoded.Load()
 	var perCPU []allocLostCounters
@@ -318,19 +338,23 @@ func (t *Tracer) Stats() (Stats, error) {
 	return s, nil
 }
 
-// stop detaches the programs and stops the readers, once. The Events channel
-// is closed when it returns; the maps stay readable.
+// stop detaches the programs, reads the rings dry and stops the readers,
+// once. The Events channel is closed when it returns; the maps stay readable.
 func (t *Tracer) stop() error {
 	t.stopOnce.Do(func() {
 		var errs []error
+		// Detached first, so that the rings only empty from here on.
 		for _, l := range t.links {
 			errs = append(errs, l.Close())
 		}
+		close(t.stopping)
+		for _, r := range t.readers {
+			errs = append(errs, r.Flush()) // wakes a read blocked on a quiet ring
+		}
+		t.wg.Wait()
 		for _, r := range t.readers {
 			errs = append(errs, r.Close())
 		}
-		close(t.done)
-		t.wg.Wait()
 		close(t.events)
 		t.stopErr = errors.Join(errs...)
 	})
@@ -339,9 +363,12 @@ func (t *Tracer) stop() error {
 
 // Close stops the tracer if Start's context has not, and releases the BPF
 // objects. It is safe to call more than once, and after the context ended.
-// The Events channel is closed when it returns.
+// The Events channel is closed when it returns. It does not wait for a
+// reader of Events: what the rings hold beyond the channel's room is
+// counted in Stats.Dropped.
 func (t *Tracer) Close() error {
 	t.closeOnce.Do(func() {
+		close(t.gone)
 		errs := []error{t.stop(), t.sampler.close()}
 		if t.objs != nil {
 			errs = append(errs, t.objs.Close())

@@ -55,8 +55,9 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 
 	// Signals are caught from before the ready file is written, so a script
 	// that signals as soon as it appears still gets the summary. A signal,
-	// or --duration, ends Start's context: the tracer stops and closes its
-	// Events channel once all it read is handed on, and the counts are final.
+	// or --duration, ends Start's context: the tracer detaches, hands on
+	// what its rings still hold and closes its Events channel; the counts
+	// are then final, each event generated received or lost.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
@@ -226,7 +227,7 @@ func formatStats(s tracer.Stats) string {
 	var b strings.Builder
 	b.WriteString("oomtrace: events received / lost:")
 	for _, t := range tracer.EventTypes() {
-		b.WriteString(fmt.Sprintf(" %s=%d/%d", t, s.Received[t], s.LostRing[t]+s.LostMap[t]))
+		b.WriteString(fmt.Sprintf(" %s=%d/%d", t, s.Received[t], s.Lost(t)))
 	}
 	if s.Undecoded > 0 {
 		b.WriteString(fmt.Sprintf(" undecoded=%d", s.Undecoded))
