@@ -17,6 +17,7 @@ import (
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // topSnapshots runs `oomtrace top --json` for n snapshots and hands each to
@@ -149,7 +150,7 @@ func waitTree(t *testing.T, master, workers int, exited chan struct{}, log strin
 func TestAppServersNamedByApp(t *testing.T) {
 	requireRoot(t)
 	uwsgi := needTool(t, "uwsgi", "uwsgi uwsgi-plugin-python3")
-	needFile(t, "/usr/lib/uwsgi/plugins/python3_plugin.so", "uwsgi-plugin-python3")
+	testutil.NeedFile(t, "/usr/lib/uwsgi/plugins/python3_plugin.so", "uwsgi-plugin-python3")
 	gunicorn := needTool(t, "gunicorn", "gunicorn")
 
 	dir := t.TempDir()

@@ -13,15 +13,3 @@ func needTool(t *testing.T, name, pkg string) string {
 	t.Helper()
 	return testutil.NeedTool(t, name, pkg)
 }
-
-// needFile is needTool for a file a package installs (a plugin, not a command).
-func needFile(t *testing.T, path, pkg string) {
-	t.Helper()
-	if _, err := os.Stat(path); err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is needed (apt-get install %s)", path, pkg)
-	}
-	t.Skipf("%s not installed (apt-get install %s)", path, pkg)
-}

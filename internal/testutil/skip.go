@@ -53,3 +53,11 @@ func NeedRoot(t testing.TB) {
 		SkipOrFail(t, "needs root (run: sudo go test ./...)")
 	}
 }
+
+// NeedFile is NeedTool for a file a package installs (a plugin, not a command).
+func NeedFile(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		SkipOrFail(t, "%s not installed (apt-get install %s)", path, pkg)
+	}
+}
