@@ -373,13 +373,21 @@ func TestFloodAccounting(t *testing.T) {
 // room for 4 processes and must grow to hold them all.
 func TestProcessesMatchProc(t *testing.T) {
 	requireRoot(t)
+	eachSampler(t, tracer.Config{WalkCapacity: 4}, processesMatchProc)
+}
+
+// eachSampler runs f with a tracer sampling by the task walk (cfg as given)
+// and by the iter/task fallback.
+func eachSampler(t *testing.T, cfg tracer.Config, f func(*testing.T, *tracer.Tracer)) {
+	iter := cfg
+	iter.NoTaskWalk = true
 	for _, tc := range []struct {
 		name string
 		cfg  tracer.Config
 		want string
 	}{
-		{"walk", tracer.Config{WalkCapacity: 4}, tracer.SamplerWalk},
-		{"iter", tracer.Config{NoTaskWalk: true}, tracer.SamplerIter},
+		{"walk", cfg, tracer.SamplerWalk},
+		{"iter", iter, tracer.SamplerIter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rel := kernelRelease(t)
@@ -390,9 +398,64 @@ func TestProcessesMatchProc(t *testing.T) {
 			if got := tr.Sampler(); got != tc.want {
 				t.Fatalf("sampler %q, want %q on %s", got, tc.want, rel)
 			}
-			processesMatchProc(t, tr)
+			f(t, tr)
 		})
 	}
+}
+
+// A process whose main thread called pthread_exit while another thread runs
+// has a zombie leader without an mm. Both ways of sampling must still list
+// it, with the memory its live thread touched (as that thread's
+// /proc/TID/status shows it) and its counters.
+func TestLeaderlessProcessSampled(t *testing.T) {
+	requireRoot(t)
+	eachSampler(t, tracer.Config{}, func(t *testing.T, tr *tracer.Tracer) {
+		const size = 24 << 20
+		c := startChild(t, "leaderless", strconv.Itoa(size))
+		f := c.expect(t, "ready")
+		tid, err := strconv.Atoi(f[2])
+		if err != nil || f[1] != strconv.Itoa(c.pid) {
+			t.Fatalf("workload said %q", strings.Join(f, " "))
+		}
+		// The leader's exit is done (its mm dropped) once it is a zombie.
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			st := readFile(t, fmt.Sprintf("/proc/%d/stat", c.pid))
+			if fs := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); fs[0] == "Z" {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("leader of %d not a zombie within 5s: %s", c.pid, st)
+			}
+		}
+		samples, err := tr.Processes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []tracer.ProcSample
+		for _, s := range samples {
+			if s.PID == c.pid {
+				got = append(got, s)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("pid %d (leader gone, thread %d live) sampled %d times in %d samples", c.pid, tid, len(got), len(samples))
+		}
+		s := got[0]
+		m, err := procReader(t).Mem(tid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpus := uint64(runtime.NumCPU())
+		slack := cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
+		if s.Anon < size || s.Anon > m.RSSAnon+slack || m.RSSAnon > s.Anon+slack {
+			t.Errorf("pid %d: sample anon %d, /proc/%d/status says %d, touched %d", c.pid, s.Anon, tid, m.RSSAnon, size)
+		}
+		ctr, err := tr.Counters(c.pid)
+		if err != nil || !s.HasCounters || s.Counters != ctr || ctr.MmapAnonBytes < size {
+			t.Errorf("pid %d: sample counters %+v (has %v), lookup %+v (%v); %d bytes mapped", c.pid, s.Counters, s.HasCounters, ctr, err, size)
+		}
+		t.Logf("pid %d (zombie leader, thread %d): anon %d, /proc says %d; mmap_anon_bytes %d", c.pid, tid, s.Anon, m.RSSAnon, ctr.MmapAnonBytes)
+	})
 }
 
 func processesMatchProc(t *testing.T, tr *tracer.Tracer) {
