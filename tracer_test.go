@@ -72,10 +72,7 @@ func allocCountersAndEvents(t *testing.T, slots int, predates bool) {
 	if err != nil {
 		t.Fatalf("counters after: %v", err)
 	}
-	// With a slot per pid, the child takes its own at fork or first call.
-	if owns := slices.Contains(slotOwners(t, tr), c.pid); owns != (slots == 0 && slotPerPid(t)) {
-		t.Errorf("child owns a slot: %v, with the table %d (one per pid: %v)", owns, slots, slotPerPid(t))
-	}
+	checkSlot(t, tr, c.pid, slots >= 0)
 
 	d := func(a, b uint64) uint64 { return b - a }
 	for _, chk := range []struct {
@@ -272,8 +269,38 @@ func TestStartContext(t *testing.T) {
 	}
 }
 
+// checkSlot checks where pid counts. With the table off, never in a slot.
+// With it on, in the slot at its pid modulo the table's size, unless another
+// live process held that slot when pid forked (or, predating the tracer,
+// first called). With a slot per pid (the default table where pid_max is at
+// most 32768) no other process can hold it.
+func checkSlot(t *testing.T, tr *tracer.Tracer, pid int, table bool) {
+	t.Helper()
+	owner, err := tr.SlotOwner(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidMax := readFile(t, "/proc/sys/kernel/pid_max")
+	t.Logf("pid %d: slot owner %d, pid_max %s", pid, owner, strings.TrimSpace(pidMax))
+	switch {
+	case !table:
+		if slices.Contains(slotOwners(t, tr), pid) {
+			t.Errorf("pid %d owns a slot with the table off", pid)
+		}
+	case owner == pid:
+	case owner == 0:
+		t.Errorf("pid %d counts in task storage though its slot is free", pid)
+	case slotPerPid(t):
+		t.Errorf("pid %d: its slot is held by %d with a slot per pid (pid_max %s)", pid, owner, strings.TrimSpace(pidMax))
+	default:
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", owner)); err != nil {
+			t.Errorf("pid %d: its slot is held by %d, which has exited", pid, owner)
+		}
+	}
+}
+
 // slotPerPid says whether the default slot table has a slot for every pid
-// (pid_max at most 32768), so that a new process always gets its own.
+// (pid_max at most 32768).
 func slotPerPid(t *testing.T) bool {
 	pidMax, err := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
 	if err != nil {
@@ -312,9 +339,7 @@ func TestThreadedCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slotPerPid(t) && !slices.Contains(slotOwners(t, tr), c.pid) {
-		t.Errorf("pid %d does not own its slot", c.pid)
-	}
+	checkSlot(t, tr, c.pid, true)
 	// Besides the spin, glibc makes each thread's stack writable with one mprotect.
 	got, want := after.MprotectCalls-before.MprotectCalls, uint64(threads*n)
 	t.Logf("%d calls by %d threads: %d counted", want, threads, got)
