@@ -470,9 +470,11 @@ func TestLeaderlessProcessSampled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Before 6.2 a thread's counts reach the mm in batches (64 events),
+		// so a sample, like /proc, may lag what was touched.
 		cpus := uint64(runtime.NumCPU())
 		slack := cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
-		if s.Anon < size || s.Anon > m.RSSAnon+slack || m.RSSAnon > s.Anon+slack {
+		if s.Anon+slack < size || s.Anon > m.RSSAnon+slack || m.RSSAnon > s.Anon+slack {
 			t.Errorf("pid %d: sample anon %d, /proc/%d/status says %d, touched %d", c.pid, s.Anon, tid, m.RSSAnon, size)
 		}
 		ctr, err := tr.Counters(c.pid)
