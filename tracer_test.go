@@ -72,10 +72,7 @@ func allocCountersAndEvents(t *testing.T, slots int, predates bool) {
 	if err != nil {
 		t.Fatalf("counters after: %v", err)
 	}
-	// With a slot per pid, the child takes its own at fork or first call.
-	if owns := slices.Contains(slotOwners(t, tr), c.pid); owns != (slots == 0 && slotPerPid(t)) {
-		t.Errorf("child owns a slot: %v, with the table %d (one per pid: %v)", owns, slots, slotPerPid(t))
-	}
+	checkSlot(t, tr, c.pid, slots >= 0)
 
 	d := func(a, b uint64) uint64 { return b - a }
 	for _, chk := range []struct {
@@ -272,8 +269,38 @@ func TestStartContext(t *testing.T) {
 	}
 }
 
+// checkSlot checks where pid counts. With the table off, never in a slot.
+// With it on, in the slot at its pid modulo the table's size, unless another
+// live process held that slot when pid forked (or, predating the tracer,
+// first called). With a slot per pid (the default table where pid_max is at
+// most 32768) no other process can hold it.
+func checkSlot(t *testing.T, tr *tracer.Tracer, pid int, table bool) {
+	t.Helper()
+	owner, err := tr.SlotOwner(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidMax := readFile(t, "/proc/sys/kernel/pid_max")
+	t.Logf("pid %d: slot owner %d, pid_max %s", pid, owner, strings.TrimSpace(pidMax))
+	switch {
+	case !table:
+		if slices.Contains(slotOwners(t, tr), pid) {
+			t.Errorf("pid %d owns a slot with the table off", pid)
+		}
+	case owner == pid:
+	case owner == 0:
+		t.Errorf("pid %d counts in task storage though its slot is free", pid)
+	case slotPerPid(t):
+		t.Errorf("pid %d: its slot is held by %d with a slot per pid (pid_max %s)", pid, owner, strings.TrimSpace(pidMax))
+	default:
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", owner)); err != nil {
+			t.Errorf("pid %d: its slot is held by %d, which has exited", pid, owner)
+		}
+	}
+}
+
 // slotPerPid says whether the default slot table has a slot for every pid
-// (pid_max at most 32768), so that a new process always gets its own.
+// (pid_max at most 32768).
 func slotPerPid(t *testing.T) bool {
 	pidMax, err := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
 	if err != nil {
@@ -312,9 +339,7 @@ func TestThreadedCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slotPerPid(t) && !slices.Contains(slotOwners(t, tr), c.pid) {
-		t.Errorf("pid %d does not own its slot", c.pid)
-	}
+	checkSlot(t, tr, c.pid, true)
 	// Besides the spin, glibc makes each thread's stack writable with one mprotect.
 	got, want := after.MprotectCalls-before.MprotectCalls, uint64(threads*n)
 	t.Logf("%d calls by %d threads: %d counted", want, threads, got)
@@ -443,13 +468,21 @@ func burstAccounting(t *testing.T, cfg tracer.Config, n int, rule lossRule) {
 // room for 4 processes and must grow to hold them all.
 func TestProcessesMatchProc(t *testing.T) {
 	requireRoot(t)
+	eachSampler(t, tracer.Config{WalkCapacity: 4}, processesMatchProc)
+}
+
+// eachSampler runs f with a tracer sampling by the task walk (cfg as given)
+// and by the iter/task fallback.
+func eachSampler(t *testing.T, cfg tracer.Config, f func(*testing.T, *tracer.Tracer)) {
+	iter := cfg
+	iter.NoTaskWalk = true
 	for _, tc := range []struct {
 		name string
 		cfg  tracer.Config
 		want string
 	}{
-		{"walk", tracer.Config{WalkCapacity: 4}, tracer.SamplerWalk},
-		{"iter", tracer.Config{NoTaskWalk: true}, tracer.SamplerIter},
+		{"walk", cfg, tracer.SamplerWalk},
+		{"iter", iter, tracer.SamplerIter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rel := kernelRelease(t)
@@ -460,9 +493,66 @@ func TestProcessesMatchProc(t *testing.T) {
 			if got := tr.Sampler(); got != tc.want {
 				t.Fatalf("sampler %q, want %q on %s", got, tc.want, rel)
 			}
-			processesMatchProc(t, tr)
+			f(t, tr)
 		})
 	}
+}
+
+// A process whose main thread called pthread_exit while another thread runs
+// has a zombie leader without an mm. Both ways of sampling must still list
+// it, with the memory its live thread touched (as that thread's
+// /proc/TID/status shows it) and its counters.
+func TestLeaderlessProcessSampled(t *testing.T) {
+	requireRoot(t)
+	eachSampler(t, tracer.Config{}, func(t *testing.T, tr *tracer.Tracer) {
+		const size = 24 << 20
+		c := startChild(t, "leaderless", strconv.Itoa(size))
+		f := c.expect(t, "ready")
+		tid, err := strconv.Atoi(f[2])
+		if err != nil || f[1] != strconv.Itoa(c.pid) {
+			t.Fatalf("workload said %q", strings.Join(f, " "))
+		}
+		// The leader's exit is done (its mm dropped) once it is a zombie.
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			st := readFile(t, fmt.Sprintf("/proc/%d/stat", c.pid))
+			if fs := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); fs[0] == "Z" {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("leader of %d not a zombie within 5s: %s", c.pid, st)
+			}
+		}
+		samples, err := tr.Processes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []tracer.ProcSample
+		for _, s := range samples {
+			if s.PID == c.pid {
+				got = append(got, s)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("pid %d (leader gone, thread %d live) sampled %d times in %d samples", c.pid, tid, len(got), len(samples))
+		}
+		s := got[0]
+		m, err := procReader(t).Mem(tid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Before 6.2 a thread's counts reach the mm in batches (64 events),
+		// so a sample, like /proc, may lag what was touched.
+		cpus := uint64(runtime.NumCPU())
+		slack := cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
+		if s.Anon+slack < size || s.Anon > m.RSSAnon+slack || m.RSSAnon > s.Anon+slack {
+			t.Errorf("pid %d: sample anon %d, /proc/%d/status says %d, touched %d", c.pid, s.Anon, tid, m.RSSAnon, size)
+		}
+		ctr, err := tr.Counters(c.pid)
+		if err != nil || !s.HasCounters || s.Counters != ctr || ctr.MmapAnonBytes < size {
+			t.Errorf("pid %d: sample counters %+v (has %v), lookup %+v (%v); %d bytes mapped", c.pid, s.Counters, s.HasCounters, ctr, err, size)
+		}
+		t.Logf("pid %d (zombie leader, thread %d): anon %d, /proc says %d; mmap_anon_bytes %d", c.pid, tid, s.Anon, m.RSSAnon, ctr.MmapAnonBytes)
+	})
 }
 
 func processesMatchProc(t *testing.T, tr *tracer.Tracer) {

@@ -9,7 +9,8 @@ const enum event_type *unused_event_type __attribute__((unused));
 const enum oom_source *unused_oom_source __attribute__((unused));
 
 #define MAX_CGROUP_DEPTH 12
-#define NAME_MAX_COPY 128
+#define NAME_MAX_COPY 256 /* NAME_MAX and its NUL */
+#define CUT_MARK "\xe2\x80\xa6" /* U+2026, a path cut at its root side */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -40,15 +41,33 @@ static __always_inline void fill_trigger(struct oom_event *e)
 	bpf_get_current_comm(e->trigger_comm, sizeof(e->trigger_comm));
 }
 
-/* Writes the memory cgroup's path, root first, into e->memcg_path. */
+/* The path is assembled here: a name of up to NAME_MAX_COPY bytes is read
+ * at any offset below CGROUP_PATH_LEN, which the verifier can bound. */
+struct path_buf {
+	char b[CGROUP_PATH_LEN + NAME_MAX_COPY];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_scratch SEC(".maps");
+
+/* Writes the memory cgroup's path, root first, into e->memcg_path. A path
+ * deeper than MAX_CGROUP_DEPTH or longer than the buffer keeps its names
+ * nearest the cgroup and starts with CUT_MARK, so that it cannot pass for a
+ * whole path (memcg_id still names the cgroup). */
 static __always_inline void fill_memcg(struct oom_event *e, struct task_struct *task)
 {
-	struct kernfs_node *kn, *parent;
 	const char *names[MAX_CGROUP_DEPTH] = {};
+	__u32 lens[MAX_CGROUP_DEPTH] = {};
+	struct kernfs_node *kn, *parent;
 	struct cgroup_subsys_state *css;
+	struct path_buf *buf;
 	struct cgroup *cgrp;
-	__u32 off = 0;
-	int depth = 0, i;
+	__u32 zero = 0, off = 0, total = 0, room;
+	int depth = 0, keep = 0, cut = 0, i;
 
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
 		int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
@@ -60,32 +79,60 @@ static __always_inline void fill_memcg(struct oom_event *e, struct task_struct *
 	}
 	kn = BPF_CORE_READ(cgrp, kn);
 	e->memcg_id = BPF_CORE_READ(kn, id);
+	buf = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!buf)
+		return;
+	/* Names leaf first, with their lengths (the root has no name). */
 	for (i = 0; i < MAX_CGROUP_DEPTH; i++) {
+		long n;
+
 		parent = kn_parent(kn);
 		if (!parent)
 			break;
 		names[i] = BPF_CORE_READ(kn, name);
+		n = bpf_probe_read_kernel_str(buf->b, NAME_MAX_COPY, names[i]);
+		if (n <= 1) {
+			cut = 1; /* unreadable: the path ends below it */
+			break;
+		}
+		lens[i] = n - 1;
+		total += n; /* with its '/' */
 		depth++;
 		kn = parent;
 	}
-	e->memcg_path[0] = '/';
-	e->memcg_path[1] = 0;
+	if (i == MAX_CGROUP_DEPTH && kn_parent(kn))
+		cut = 1; /* deeper than MAX_CGROUP_DEPTH */
+	if (total > CGROUP_PATH_LEN - 1)
+		cut = 1;
+	/* Keep the names nearest the cgroup that fit beside the mark. */
+	room = CGROUP_PATH_LEN - 1 - (cut ? sizeof(CUT_MARK) - 1 : 0);
+	total = 0;
+	for (i = 0; i < MAX_CGROUP_DEPTH; i++) {
+		if (i >= depth || total + lens[i] + 1 > room)
+			break;
+		total += lens[i] + 1;
+		keep++;
+	}
+	if (keep < depth)
+		cut = 1;
+	if (cut) {
+		__builtin_memcpy(buf->b, CUT_MARK, sizeof(CUT_MARK) - 1);
+		off = sizeof(CUT_MARK) - 1;
+	} else if (keep == 0) {
+		buf->b[off++] = '/'; /* the root */
+	}
 	for (i = MAX_CGROUP_DEPTH - 1; i >= 0; i--) {
-		long n;
-
-		if (i >= depth)
+		if (i >= keep)
 			continue;
-		if (off >= CGROUP_PATH_LEN - NAME_MAX_COPY - 1)
-			break; /* truncated; memcg_id still names it */
-		e->memcg_path[off & (NAME_MAX_COPY - 1)] = '/';
+		buf->b[off & (CGROUP_PATH_LEN - 1)] = '/';
 		off++;
 		barrier_var(off); /* keep the mask below for the verifier */
-		n = bpf_probe_read_kernel_str(&e->memcg_path[off & (NAME_MAX_COPY - 1)],
-					      NAME_MAX_COPY, names[i]);
-		if (n <= 1)
-			break;
-		off += n - 1;
+		bpf_probe_read_kernel_str(&buf->b[off & (CGROUP_PATH_LEN - 1)], NAME_MAX_COPY, names[i]);
+		off += lens[i];
 	}
+	buf->b[off & (CGROUP_PATH_LEN - 1)] = 0;
+	bpf_probe_read_kernel(e->memcg_path, CGROUP_PATH_LEN, buf->b);
+	e->memcg_path[CGROUP_PATH_LEN - 1] = 0;
 }
 
 static __always_inline void submit_oom(struct oom_event *e)

@@ -30,7 +30,10 @@
  *   workload preload NAME WORKERS SHARED PRIVATE   a preloading server: a session-leader
  *                             master named NAME touches SHARED MiB, then forks WORKERS
  *                             workers that share it copy-on-write and each touch PRIVATE
- *                             MiB of their own; prints "preload PID" once all have
+ *                             MiB of their own; prints "preload PID" once all have touched it
+ *   workload leaderless SIZE  the main thread calls pthread_exit; another thread maps and
+ *                             touches SIZE bytes once it has, prints "ready PID TID" and
+ *                             waits for a line, then the process exits
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -460,6 +463,29 @@ static int do_burst(long n, long secs)
 	return 0;
 }
 
+static pthread_t main_thread;
+
+static void *leaderless_thread(void *v)
+{
+	pthread_join(main_thread, NULL); /* the leader has called pthread_exit */
+	touch(*(unsigned long *)v);
+	say("ready %d %ld\n", getpid(), (long)syscall(SYS_gettid));
+	wait_line();
+	exit(0);
+}
+
+static int do_leaderless(unsigned long size)
+{
+	static unsigned long sz;
+	pthread_t t;
+
+	sz = size;
+	main_thread = pthread_self();
+	if (pthread_create(&t, NULL, leaderless_thread, &sz))
+		return 1;
+	pthread_exit(NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "exit"))
@@ -486,8 +512,10 @@ int main(int argc, char **argv)
 		return do_preload(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
 	if (argc == 5 && !strcmp(argv[1], "group"))
 		return do_group(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
+	if (argc == 3 && !strcmp(argv[1], "leaderless"))
+		return do_leaderless(strtoul(argv[2], 0, 0));
 	if (argc >= 6 && !strcmp(argv[1], "service")) /* more arguments are ignored */
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
-	say("usage: workload service NAME WORKERS MB GROW | preload NAME WORKERS SHARED PRIVATE | group THREADS MB CODE | alloc MMAP BRK | hog CHUNK | threadhog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
+	say("usage: workload service NAME WORKERS MB GROW | preload NAME WORKERS SHARED PRIVATE | group THREADS MB CODE | leaderless SIZE | alloc MMAP BRK | hog CHUNK | threadhog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
 }

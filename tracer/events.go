@@ -98,9 +98,14 @@ type OOMKill struct {
 	ShmemRSSBytes uint64
 	PgTablesBytes uint64
 	MemcgID       uint64
-	MemcgPath     string
+	MemcgPath     string // root first; starts with MemcgPathCut when cut
 	Source        string // "tp_btf" or "tracepoint"
 }
+
+// MemcgPathCut starts a memory cgroup path too deep (more than 12 levels) or
+// too long (255 bytes) for the OOM hook: what follows is the path's end,
+// "/" and the names nearest the cgroup.
+const MemcgPathCut = "…"
 
 var pageSize = uint64(os.Getpagesize())
 

@@ -64,6 +64,11 @@ const (
 	oomOomSourceOOM_SRC_TRACEPOINT oomOomSource = 2
 )
 
+type oomPathBuf struct {
+	_ structs.HostLayout
+	B [512]int8
+}
+
 type oomProcCounters struct {
 	_                  structs.HostLayout
 	MmapCalls          uint64
@@ -99,6 +104,7 @@ const (
 	oomMapEvents            = "events"
 	oomMapLost              = "lost"
 	oomMapOomEvents         = "oom_events"
+	oomMapPathScratch       = "path_scratch"
 	oomMapProcs             = "procs"
 	oomMapSlots             = "slots"
 	oomProgOomMarkVictimBtf = "oom_mark_victim_btf"
@@ -168,11 +174,12 @@ type oomProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomMapSpecs struct {
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Lost      *ebpf.MapSpec `ebpf:"lost"`
-	OomEvents *ebpf.MapSpec `ebpf:"oom_events"`
-	Procs     *ebpf.MapSpec `ebpf:"procs"`
-	Slots     *ebpf.MapSpec `ebpf:"slots"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Lost        *ebpf.MapSpec `ebpf:"lost"`
+	OomEvents   *ebpf.MapSpec `ebpf:"oom_events"`
+	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
+	Procs       *ebpf.MapSpec `ebpf:"procs"`
+	Slots       *ebpf.MapSpec `ebpf:"slots"`
 }
 
 // oomVariableSpecs contains global variables before they are loaded into the kernel.
@@ -214,11 +221,12 @@ func (o *oomObjects) Close() error {
 //
 // It can be passed to loadOomObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomMaps struct {
-	Events    *ebpf.Map `ebpf:"events"`
-	Lost      *ebpf.Map `ebpf:"lost"`
-	OomEvents *ebpf.Map `ebpf:"oom_events"`
-	Procs     *ebpf.Map `ebpf:"procs"`
-	Slots     *ebpf.Map `ebpf:"slots"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Lost        *ebpf.Map `ebpf:"lost"`
+	OomEvents   *ebpf.Map `ebpf:"oom_events"`
+	PathScratch *ebpf.Map `ebpf:"path_scratch"`
+	Procs       *ebpf.Map `ebpf:"procs"`
+	Slots       *ebpf.Map `ebpf:"slots"`
 }
 
 func (m *oomMaps) Close() error {
@@ -226,6 +234,7 @@ func (m *oomMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.OomEvents,
+		m.PathScratch,
 		m.Procs,
 		m.Slots,
 	)

@@ -301,6 +301,20 @@ func (t *Tracer) Counters(pid int) (Counters, error) {
 	return c, nil
 }
 
+// SlotOwner returns the pid that owns the slot pid's process counts in
+// (its pid modulo the table's size) if it is free when the process forks,
+// execs or first calls; 0 when the slot is free or there is no table.
+func (t *Tracer) SlotOwner(pid int) (int, error) {
+	if t.cfg.ProcSlots < 0 {
+		return 0, nil
+	}
+	var s allocProcSlot
+	if err := t.objs.slots.Lookup(uint32(pid)&(t.objs.slots.MaxEntries()-1), &s); err != nil {
+		return 0, fmt.Errorf("slot of %d: %w", pid, err)
+	}
+	return int(s.Tgid), nil
+}
+
 // SlotOwners lists the pids that own a slot of the table now.
 func (t *Tracer) SlotOwners() ([]int, error) {
 	var (

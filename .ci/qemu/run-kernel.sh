@@ -14,6 +14,10 @@
 #   OOMTRACE_QEMU_KERNEL   Debian package of the kernel (default: what
 #                          linux-image-amd64 depends on)
 #   OOMTRACE_QEMU_RUN      -test.run pattern (default: every root test)
+#   OOMTRACE_QEMU_HIGHPID_RUN  -test.run pattern run first, with pid_max
+#                          4194304 and pids above the 32768-slot table
+#                          (default: the slot tests, or none when
+#                          OOMTRACE_QEMU_RUN is set)
 #   OOMTRACE_QEMU_SKIP     -test.skip pattern (default: TestTopTUIInTmux and
 #                          TestVagrantfileValidates, and TestRecordMetricsScrape
 #                          when the host has no promtool to copy in)
@@ -69,8 +73,10 @@ if [ -z "$pkg" ]; then
 		pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
 	fi
 fi
-log "kernel package $pkg"
 dl "$pkg"
+# The package is not pinned: its version goes into the VM's result line.
+kver=$(dpkg-deb -f "$work"/"$pkg"_*.deb Version)
+log "kernel package $pkg $kver"
 dpkg-deb -x "$work"/"$pkg"_*.deb "$work/kpkg"
 vmlinuz=$(ls "$work"/kpkg/boot/vmlinuz-*)
 config=$(ls "$work"/kpkg/boot/config-*)
@@ -117,11 +123,17 @@ if [ -z "${OOMTRACE_QEMU_SKIP+set}" ]; then
 		skip="$skip|^TestRecordMetricsScrape\$"
 	fi
 fi
+# The slot table is indexed modulo its 32768 slots above that pid_max (the
+# host's is lower): its tests run first with pids past it.
+highpid='^(TestAllocCountersAndEvents|TestThreadedCounters|TestFailedCalls)$'
+[ -z "${OOMTRACE_QEMU_RUN:-}" ] || highpid=
 # TestProcessChurn forks 100,000 processes; under TCG that takes far too
 # long. Fewer, with a pid_max low enough that pids are still reused.
 churn=5000
 cat >"$root/ci.env" <<EOF
 TEST_RUN='${OOMTRACE_QEMU_RUN:-.}'
+TEST_RUN_HIGHPID='${OOMTRACE_QEMU_HIGHPID_RUN-$highpid}'
+KERNEL_PKG='$pkg $kver'
 TEST_SKIP='$skip'
 TEST_TIMEOUT=$((timeout_s - 120))s
 OOMTRACE_BIN=/opt/oomtrace/oomtrace

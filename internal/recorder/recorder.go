@@ -205,7 +205,8 @@ func (r *Recorder) writeKillsLocked(kills []*pending) {
 func joinReport(k *dump.Kill, rep kmsg.Report) {
 	k.KernelReport = true
 	k.Constraint, k.OOMMemcg, k.TaskMemcg = rep.Constraint, rep.OOMMemcg, rep.TaskMemcg
-	if k.Victim.Cgroup == "" {
+	// A path the OOM hook had to cut gives way to the kernel's whole one.
+	if k.Victim.Cgroup == "" || rep.TaskMemcg != "" && strings.HasPrefix(k.Victim.Cgroup, tracer.MemcgPathCut) {
 		k.Victim.Cgroup = rep.TaskMemcg
 	}
 	if v := &k.Victim; v.Comm == "" {

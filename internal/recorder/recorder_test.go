@@ -279,6 +279,26 @@ func TestPidOnlyEventJoinsReport(t *testing.T) {
 	}
 }
 
+// A memory cgroup path the OOM hook had to cut is replaced by the whole
+// one of the kernel's report.
+func TestCutMemcgPathJoinsReport(t *testing.T) {
+	dir := t.TempDir()
+	var kernel uint64
+	r, c, _ := newTest(t, dir, &kernel)
+	kernel++
+	ev := oomEvent(c.now(), 700)
+	ev.OOM.MemcgPath = tracer.MemcgPathCut + "/b"
+	r.OnEvent(ev)
+	r.OnReport(killedLine(700, "hog"))
+	ds := readDumps(t, filepath.Join(dir, "oom-*-700.json"))
+	if len(ds) != 1 {
+		t.Fatalf("%d dumps", len(ds))
+	}
+	if got := ds[0].Victim.Cgroup; got != "/a/b" {
+		t.Errorf("victim cgroup %q, want the kernel's /a/b", got)
+	}
+}
+
 // When the kernel rate-limits its report, the constraint is inferred: from
 // the start of the "Killed process" line, which the kernel always prints,
 // else from the victim cgroup's counters since the previous kill in it. A
