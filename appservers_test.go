@@ -1,9 +1,7 @@
 package oomtrace
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,28 +22,9 @@ import (
 // each, as soon as it is read (the test reads /proc right after).
 func topSnapshots(t *testing.T, n int, each func(i int, snap aggregate.Snapshot)) {
 	t.Helper()
-	cmd := exec.Command(oomtraceBin(t), "top", "--json", "-d", "500ms", "-n", strconv.Itoa(n), "--pss-interval", "0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	lines := 0
-	for sc.Scan() {
-		lines++
-		var snap aggregate.Snapshot
-		if err := json.Unmarshal(sc.Bytes(), &snap); err != nil {
-			t.Fatalf("line %d is not a snapshot: %v", lines, err)
-		}
-		each(lines, snap)
-	}
-	if err := cmd.Wait(); err != nil || lines != n {
-		t.Fatalf("oomtrace top: %v after %d snapshots, want %d", err, lines, n)
+	args := []string{"-d", "500ms", "-n", strconv.Itoa(n), "--pss-interval", "0"}
+	if got := topJSON(t, args, func(i int, _ []byte, snap aggregate.Snapshot) bool { each(i, snap); return true }); got != n {
+		t.Fatalf("oomtrace top: %d snapshots, want %d", got, n)
 	}
 }
 

@@ -1,11 +1,8 @@
 package oomtrace
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -62,29 +59,13 @@ func TestFirstPSSWithinSeconds(t *testing.T) {
 	requireRoot(t)
 	const name = "pss-preload"
 	pids := startPreload(t, name, 99, 96, 4)
-	bin := oomtraceBin(t)
 	cost := readCost(t, pids)
 	deadline := max(5*time.Second, cost*16*3/2)
 	t.Logf("reading the %d smaps_rollup files costs %v of CPU: the first pass must end within %v", len(pids), cost, deadline)
-	cmd := exec.Command(bin, "top", "--json", "-d", "1s", "-n", strconv.Itoa(int(deadline/time.Second)+4))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var first time.Time
 	covered := time.Duration(-1)
-	for n := 1; sc.Scan(); n++ {
-		var snap aggregate.Snapshot
-		if err := json.Unmarshal(sc.Bytes(), &snap); err != nil {
-			t.Fatalf("line %d is not a snapshot: %v", n, err)
-		}
+	args := []string{"-d", "1s", "-n", strconv.Itoa(int(deadline/time.Second) + 4)}
+	topJSON(t, args, func(n int, _ []byte, snap aggregate.Snapshot) bool {
 		if first.IsZero() {
 			first = snap.Time
 		}
@@ -106,7 +87,7 @@ func TestFirstPSSWithinSeconds(t *testing.T) {
 					n, u.UnexplainedBytes, u.UnexplainedCovered, u.PSSUnreadProcs, u.PSSUnreadBytes, name)
 			}
 			t.Logf("snapshot %d at +%v: %s pss %d, not read for all yet (%d processes unread in all)", n, since, name, s.PSS, snap.System.PSSUnreadProcs)
-			continue
+			return true
 		}
 		var pss uint64
 		for _, p := range pids {
@@ -120,12 +101,8 @@ func TestFirstPSSWithinSeconds(t *testing.T) {
 			covered = since
 			t.Logf("snapshot %d at +%v: %s pss %d, /proc %d (rss %d)", n, since, name, s.PSS, pss, s.RSS)
 		}
-		if since >= covered+2*time.Second {
-			break
-		}
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
+		return since < covered+2*time.Second
+	})
 	switch {
 	case covered < 0:
 		t.Fatalf("%s's PSS not read for all %d processes in %v", name, len(pids), deadline)

@@ -1,11 +1,9 @@
 package oomtrace
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,27 +45,10 @@ func TestTopServicesAgainstProc(t *testing.T) {
 		"svc-grow":   startService(t, "svc-grow", 1, 10, 4),
 		"svc-small":  startService(t, "svc-small", 0, 5, 0),
 	}
-	cmd := exec.Command(oomtraceBin(t), "top", "--json", "-d", "500ms", "-n", "14", "--pss-interval", "0", "--leak-window", "5s", "--sort", "growth")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var last aggregate.Snapshot
-	lines := 0
-	for sc.Scan() {
-		lines++
-		var snap aggregate.Snapshot
-		if err := json.Unmarshal(sc.Bytes(), &snap); err != nil {
-			t.Fatalf("line %d is not a snapshot: %v", lines, err)
-		}
-		requiredFields(t, lines, sc.Bytes())
+	args := []string{"-d", "500ms", "-n", "14", "--pss-interval", "0", "--leak-window", "5s", "--sort", "growth"}
+	lines := topJSON(t, args, func(lines int, line []byte, snap aggregate.Snapshot) bool {
+		requiredFields(t, lines, line)
 		// Ground truth, read right after the snapshot.
 		for _, s := range snap.Services {
 			pids, ok := want[s.Name]
@@ -98,10 +79,8 @@ func TestTopServicesAgainstProc(t *testing.T) {
 			}
 		}
 		last = snap
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("oomtrace top: %v", err)
-	}
+		return true
+	})
 	if lines != 14 {
 		t.Errorf("%d snapshots, want 14", lines)
 	}
