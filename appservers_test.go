@@ -29,8 +29,8 @@ func topSnapshots(t *testing.T, n int, each func(i int, snap aggregate.Snapshot)
 }
 
 // checkTrees checks that each named service is exactly its tree: its pids,
-// and RSS within 2% of what /proc says right after the snapshot. The trees
-// are idle, so no growth is allowed for.
+// and RSS within 2% of what /proc says right after the snapshot, or within
+// the per-CPU counters' error. The trees are idle, so no growth is allowed for.
 func checkTrees(t *testing.T, i int, snap aggregate.Snapshot, want map[string][]int) {
 	t.Helper()
 	got := map[string]aggregate.Service{}
@@ -52,8 +52,10 @@ func checkTrees(t *testing.T, i int, snap aggregate.Snapshot, want map[string][]
 			r, _ := smapsRollup(t, p)
 			rss += r
 		}
-		if !near(s.RSS, rss, 0) {
-			t.Errorf("snapshot %d: %s rss %d, /proc says %d", i, name, s.RSS, rss)
+		// 2%, or the per-CPU counters' batch per process where that is
+		// more: the emperor alone is some 7 MiB.
+		if slack := uint64(len(pids)) * counterSlack(); !near(s.RSS, rss, 0) && !(s.RSS <= rss+slack && rss <= s.RSS+slack) {
+			t.Errorf("snapshot %d: %s rss %d, /proc says %d (slack %d)", i, name, s.RSS, rss, slack)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -228,4 +229,12 @@ func topJSON(t *testing.T, args []string, each func(n int, line []byte, snap agg
 		t.Fatalf("oomtrace top: %v after %d snapshots", err, n)
 	}
 	return n
+}
+
+// counterSlack is how far one of a process's memory counters, as BPF reads
+// it (the kernel's per-CPU counters as last folded), may be from the exact
+// sum /proc shows: a batch of pages per CPU (percpu_counter_batch).
+func counterSlack() uint64 {
+	cpus := uint64(runtime.NumCPU())
+	return cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
 }

@@ -585,8 +585,7 @@ func processesMatchProc(t *testing.T, tr *tracer.Tracer) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cpus := uint64(runtime.NumCPU())
-		slack := cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
+		slack := counterSlack()
 		near := func(a, b uint64) bool { return a <= b+slack && b <= a+slack }
 		if !near(s.Anon, m.RSSAnon) || !near(s.File, m.RSSFile) || !near(s.Shmem, m.RSSShmem) || !near(s.Swap, m.Swap) || s.Anon < 8<<20 {
 			t.Errorf("pid %d: sample anon %d file %d shmem %d swap %d; /proc says %+v", pid, s.Anon, s.File, s.Shmem, s.Swap, m)
