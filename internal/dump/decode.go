@@ -119,15 +119,24 @@ func decode(data []byte) (*Dump, error) {
 	if d.Version != version || d.Kind != kind { // cannot happen; be sure
 		return nil, fmt.Errorf("%w (inconsistent version or kind)", errNotDump)
 	}
-	canonical(d)
+	if err := canonical(d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
 // canonical puts every time in UTC (the writer's zone) and makes empty lists
 // and maps that the writer omits (omitempty) nil, as they decode when
 // omitted, so that a decoded dump encodes and decodes again to the same value.
-func canonical(d *Dump) {
-	utc := func(t *time.Time) { *t = t.UTC() }
+// A time that leaves the years 0-9999 in UTC (0000-01-01T00:00:00+01:00)
+// cannot be encoded again, so it is an error.
+func canonical(d *Dump) error {
+	var bad time.Time
+	utc := func(t *time.Time) {
+		if *t = t.UTC(); (t.Year() < 0 || t.Year() > 9999) && bad.IsZero() {
+			bad = *t
+		}
+	}
 	utc(&d.Time)
 	utc(&d.Window.Start)
 	utc(&d.Window.End)
@@ -159,6 +168,10 @@ func canonical(d *Dump) {
 	if len(s.Hooks) == 0 {
 		s.Hooks = nil
 	}
+	if !bad.IsZero() {
+		return fmt.Errorf("corrupt dump: a time in year %d, outside 0-9999", bad.Year())
+	}
+	return nil
 }
 
 // checkVersion accepts a JSON integer from 1 to Version.
