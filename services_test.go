@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,7 +95,7 @@ func TestTopServicesAgainstProc(t *testing.T) {
 			t.Fatalf("no service %s", name)
 		}
 		sort.Ints(pids)
-		if s.Procs != len(pids) || !equal(s.PIDs, pids) {
+		if s.Procs != len(pids) || !slices.Equal(s.PIDs, pids) {
 			t.Errorf("%s has pids %v, want master and workers %v", name, s.PIDs, pids)
 		}
 		if s.Kind != "tree" {
@@ -206,16 +207,4 @@ func within(got, want uint64, frac float64) bool {
 		d = -d
 	}
 	return d <= frac*float64(want)
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

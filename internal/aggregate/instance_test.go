@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestSameNameTreesStayApart(t *testing.T) {
 	check := func(snap Snapshot, name string, master int, anon uint64) {
 		t.Helper()
 		s := find(t, snap, name)
-		if want := []int{master, master + 1, master + 2}; s.Procs != 3 || !equalInts(s.PIDs, want) || s.Kind != "tree" {
+		if want := []int{master, master + 1, master + 2}; s.Procs != 3 || !slices.Equal(s.PIDs, want) || s.Kind != "tree" {
 			t.Errorf("%s: %d procs %v kind %s, want %v, tree", name, s.Procs, s.PIDs, s.Kind, want)
 		}
 		if want := 3 * (anon + 10<<20); s.RSS != want {
@@ -122,10 +123,10 @@ func TestInstanceIsRootAndStart(t *testing.T) {
 	f.info[100] = proc.Info{PID: 100, PPID: 1, SID: 100, Comm: "srv", Cmdline: []string{"srv"}, StartTicks: 5000}
 	f.add(102, 100, 100, "srv", []string{"srv"}, 1<<20)
 	snap, _ := a.Tick(t0.Add(time.Second))
-	if s := find(t, snap, "srv"); !equalInts(s.PIDs, []int{101}) {
+	if s := find(t, snap, "srv"); !slices.Equal(s.PIDs, []int{101}) {
 		t.Errorf("srv: %v, want the old worker alone", s.PIDs)
 	}
-	if s := find(t, snap, "srv#2"); !equalInts(s.PIDs, []int{100, 102}) {
+	if s := find(t, snap, "srv#2"); !slices.Equal(s.PIDs, []int{100, 102}) {
 		t.Errorf("srv#2: %v, want the new master and its worker", s.PIDs)
 	}
 }
@@ -146,7 +147,7 @@ func TestLoneProcessesAndMastersPastTheCap(t *testing.T) {
 	a := New(Config{WithProcesses: true}, f, nil)
 	t0 := time.Unix(0, 0)
 	snap, _ := a.Tick(t0)
-	if s := find(t, snap, "sleep"); !equalInts(s.PIDs, []int{10, 11, 12}) {
+	if s := find(t, snap, "sleep"); !slices.Equal(s.PIDs, []int{10, 11, 12}) {
 		t.Errorf("sleep: %v, want the three lone sleeps", s.PIDs)
 	}
 	for i := 1; i <= maxInstances; i++ {
@@ -168,10 +169,10 @@ func TestLoneProcessesAndMastersPastTheCap(t *testing.T) {
 	f.add(21, 11, 11, "sleep", []string{"sleep", "60"}, 1<<20)
 	a.Tick(t0.Add(2 * time.Second)) // the tick that sees the worker summed its master already
 	snap, _ = a.Tick(t0.Add(3 * time.Second))
-	if s := find(t, snap, "sleep"); !equalInts(s.PIDs, []int{10, 12, 20}) {
+	if s := find(t, snap, "sleep"); !slices.Equal(s.PIDs, []int{10, 12, 20}) {
 		t.Errorf("sleep: %v, want the first master, its worker and the lone sleep", s.PIDs)
 	}
-	if s := find(t, snap, "sleep#2"); !equalInts(s.PIDs, []int{11, 21}) {
+	if s := find(t, snap, "sleep#2"); !slices.Equal(s.PIDs, []int{11, 21}) {
 		t.Errorf("sleep#2: %v, want the second master and its worker", s.PIDs)
 	}
 }
@@ -183,16 +184,4 @@ func mustRule(t *testing.T, s string) service.Rule {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
