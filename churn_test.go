@@ -130,12 +130,15 @@ func TestProcessChurn(t *testing.T) {
 	// The burst: per-process state held past a process's exit shows up
 	// only when many processes are known at once. A 2 KiB command line
 	// makes each one weigh: 3,000 held are some 16 MiB.
-	c := startChild(t, "burst", strconv.Itoa(burst), "4", strings.Repeat("p", 2048))
+	// They live until told: a tick that lists 500 new processes takes
+	// seconds under emulation, longer than a fixed hold.
+	c := startChild(t, "burst", strconv.Itoa(burst), "120", strings.Repeat("p", 2048))
 	c.expect(t, "burst")
 	peak := 0.0
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end) && peak < procsBefore+0.9*float64(burst); time.Sleep(250 * time.Millisecond) {
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && peak < procsBefore+0.9*float64(burst); time.Sleep(250 * time.Millisecond) {
 		peak = max(peak, scrape(t, port, "oomtrace_processes"))
 	}
+	c.send(t)
 	c.expect(t, "burst-done")
 	c.cmd.Wait()
 	if peak < procsBefore+0.9*float64(burst) {

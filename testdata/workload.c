@@ -19,8 +19,9 @@
  *                             before "ready" and after the next line mark the stretch
  *   workload burst N SECS [PAD]   N children alive at once (each maps 1 MiB and
  *                             touches 64 KiB; PAD lengthens their command line); once
- *                             all are forked prints "burst N", and they exit SECS
- *                             later; prints "burst-done" once all are reaped
+ *                             all are forked prints "burst N", and they exit at the
+ *                             next line (or SECS later); prints "burst-done" once all
+ *                             are reaped
  *   workload group THREADS MB CODE   touches MB MiB, starts THREADS-1 threads that
  *                             block, prints "ready PID"; on a line calls
  *                             exit_group(CODE), so that every thread exits at once
@@ -427,11 +428,11 @@ static int do_churn(long n)
 
 static int do_burst(long n, long secs)
 {
-	int gate[2];
+	int gate[2], release[2];
 	long live = 0;
 	char c;
 
-	if (pipe(gate))
+	if (pipe(gate) || pipe(release))
 		return 1;
 	for (long i = 0; i < n; i++) {
 		pid_t pid = fork();
@@ -446,9 +447,12 @@ static int do_burst(long n, long secs)
 			for (long o = 0; o < (64 << 10); o += 4096)
 				p[o] = 1;
 			close(gate[1]);
+			close(release[1]);
 			while (read(gate[0], &c, 1) > 0) /* EOF once all are forked */
 				;
-			sleep(secs);
+			alarm(secs); /* a cap, should the line never come */
+			while (read(release[0], &c, 1) > 0) /* EOF once the line came */
+				;
 			_exit(0);
 		}
 		live++;
@@ -457,6 +461,8 @@ static int do_burst(long n, long secs)
 	if (live < n)
 		return 1;
 	say("burst %ld\n", live);
+	wait_line();
+	close(release[1]);
 	while (wait(NULL) > 0)
 		;
 	say("burst-done\n");
