@@ -168,6 +168,28 @@ type Service struct {
 	// TimeToOOMCovered is the Covered of the estimate behind TimeToOOMS.
 	TimeToOOMCovered bool      `json:"time_to_oom_covered,omitempty"`
 	Processes        []Process `json:"processes,omitempty"`
+	// Stacks are the service's top growth stacks by held bytes.
+	Stacks []Stack `json:"stacks,omitempty"`
+}
+
+// Stack is a growth stack of a service: the byte-weighted samples of its
+// processes whose frames are identical, merged.
+type Stack struct {
+	HeldBytes  uint64  `json:"held_bytes"`  // sampled growth still mapped now
+	GrownBytes uint64  `json:"grown_bytes"` // sampled growth over the window
+	Samples    uint64  `json:"samples"`
+	Truncated  bool    `json:"truncated"` // unwinding stopped before the outermost frame
+	Frames     []Frame `json:"frames"`    // innermost first
+}
+
+// Frame is one frame of a Stack.
+type Frame struct {
+	Function string `json:"function"` // symbol or Python qualname; "" when unknown
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Module   string `json:"module,omitempty"` // the mapped file
+	Offset   uint64 `json:"offset,omitempty"` // in Module, shown when Function is ""
+	Kind     string `json:"kind"`             // native or python
 }
 
 // Process is one member of a service, for drill-down.
