@@ -25,14 +25,6 @@ const runExamples = `  sudo oomtrace run --out artifacts/oomtrace -- ./stack.sh
 // exitOOM is run's status when --fail-on-oom finds a kill and CMD succeeded.
 const exitOOM = 3
 
-// exitCodeError makes the process exit with a given status, after printing msg (if any).
-type exitCodeError struct {
-	code int
-	msg  string
-}
-
-func (e exitCodeError) Error() string { return e.msg }
-
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "run [flags] -- CMD [ARGS...]", runExamples, stdout)
 	var f recordFlags
