@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -29,27 +28,27 @@ const eventsExamples = `  sudo oomtrace events                      # large allo
 func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("events", "events [flags]", eventsExamples, stdout)
 	jsonOut := fs.Bool("json", false, "print one JSON object per line")
-	minSize := fs.String("min-size", "1MiB", "stream allocations of at least this size (K, M, G suffixes)")
 	pid := fs.Int("pid", 0, "only show events of this process id")
-	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
-	readyFile := fs.String("ready-file", "", "write this file once every probe is attached")
-	ringSize := fs.String("ring-size", "512KiB", "size of the events ring buffer (a power of two, at least 4KiB)")
-	verbose := fs.Bool("verbose", false, "print multi-line load errors in full (verifier logs always are)")
+	var tf tracerFlags
+	tf.register(fs)
+	var sf scriptFlags
+	sf.registerReadyFile(fs)
+	sf.registerDuration(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := tracerConfig(*minSize, *ringSize)
+	cfg, err := tf.config()
 	if err != nil {
 		return err
 	}
 	if *pid < 0 || *pid > 1<<22 { // PID_MAX_LIMIT
 		return usagef("invalid --pid %d", *pid)
 	}
-	if *duration < 0 {
-		return usagef("invalid --duration %s", *duration)
+	if err := sf.validate(); err != nil {
+		return err
 	}
 
 	// Signals are caught from before the ready file is written, so a script
@@ -63,23 +62,21 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	tr, err := tracer.New(cfg)
 	if err != nil {
-		return loadError(err, *verbose)
+		return loadError(err, tf.verbose)
 	}
 	defer tr.Close()
 	if err := tr.Start(ctx); err != nil {
-		return loadError(err, *verbose)
+		return loadError(err, tf.verbose)
 	}
 	for _, l := range fallbacks(tr.Hooks()) {
 		fmt.Fprintf(stderr, "oomtrace: %s\n", l)
 	}
-	if *readyFile != "" {
-		if err := os.WriteFile(*readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
-			return fmt.Errorf("write --ready-file: %w", err)
-		}
+	if err := sf.ready(); err != nil {
+		return err
 	}
 
-	if *duration > 0 {
-		defer time.AfterFunc(*duration, cancel).Stop()
+	if sf.duration > 0 {
+		defer time.AfterFunc(sf.duration, cancel).Stop()
 	}
 
 	w := bufio.NewWriter(stdout)

@@ -37,14 +37,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if len(argv) == 0 {
 		return usagef("no command given (oomtrace run [flags] -- CMD [ARGS...])")
 	}
-	if err := f.validate(); err != nil {
+	cfg, err := f.config()
+	if err != nil {
 		return err
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return usagef("command %q: %v", argv[0], err)
 	}
-	s, err := startSession(&f, stderr)
+	s, err := startSession(&f, cfg)
 	if err != nil {
 		return err
 	}

@@ -4,31 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/oomtrace/oomtrace/internal/units"
 	"github.com/oomtrace/oomtrace/tracer"
 )
-
-// tracerConfig validates the flags shared by every tracing command.
-func tracerConfig(minSize, ringSize string) (tracer.Config, error) {
-	var cfg tracer.Config
-	ms, err := units.ParseBytes(minSize)
-	if err != nil {
-		return cfg, usagef("--min-size: %v", err)
-	}
-	rs, err := units.ParseBytes(ringSize)
-	if err != nil {
-		return cfg, usagef("--ring-size: %v", err)
-	}
-	if rs < 4096 || rs > 1<<30 || rs&(rs-1) != 0 {
-		return cfg, usagef("--ring-size %s: must be a power of two from 4KiB to 1GiB", ringSize)
-	}
-	cfg.MinSize = max(ms, 1)
-	cfg.RingBytes = uint32(rs)
-	if rs < 64<<10 {
-		cfg.WakeupBytes = rs / 4
-	}
-	return cfg, nil
-}
 
 // loadError keeps a load error to one line, but for a verifier log, which
 // follows that line in full; --verbose prints other multi-line errors whole.
