@@ -26,16 +26,9 @@ type engine struct {
 }
 
 func startEngine(cfg engineConfig) (*engine, error) {
-	tr, err := tracer.New(cfg.tracer)
+	tr, err := startTracer(context.Background(), cfg.tracer, cfg.verbose)
 	if err != nil {
-		return nil, loadError(err, cfg.verbose)
-	}
-	if err := tr.Start(context.Background()); err != nil {
-		tr.Close()
-		return nil, loadError(err, cfg.verbose)
-	}
-	for _, l := range fallbacks(tr.Hooks()) {
-		slog.Info("fallback: " + l)
+		return nil, err
 	}
 	pr, err := proc.NewReader("/proc")
 	if err != nil {

@@ -60,17 +60,11 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	tr, err := tracer.New(cfg)
+	tr, err := startTracer(ctx, cfg, tf.verbose)
 	if err != nil {
-		return loadError(err, tf.verbose)
+		return err
 	}
 	defer tr.Close()
-	if err := tr.Start(ctx); err != nil {
-		return loadError(err, tf.verbose)
-	}
-	for _, l := range fallbacks(tr.Hooks()) {
-		fmt.Fprintf(stderr, "oomtrace: %s\n", l)
-	}
 	if err := sf.ready(); err != nil {
 		return err
 	}

@@ -1,11 +1,30 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/oomtrace/oomtrace/tracer"
 )
+
+// startTracer loads and attaches the tracer, then logs which hooks fell
+// back to another mechanism. ctx ends the tracer as tracer.Start says.
+func startTracer(ctx context.Context, cfg tracer.Config, verbose bool) (*tracer.Tracer, error) {
+	tr, err := tracer.New(cfg)
+	if err != nil {
+		return nil, loadError(err, verbose)
+	}
+	if err := tr.Start(ctx); err != nil {
+		tr.Close()
+		return nil, loadError(err, verbose)
+	}
+	for _, l := range fallbacks(tr.Hooks()) {
+		slog.Info("fallback: " + l)
+	}
+	return tr, nil
+}
 
 // loadError keeps a load error to one line, but for a verifier log, which
 // follows that line in full; --verbose prints other multi-line errors whole.
