@@ -4,12 +4,9 @@
 package recorder
 
 import (
-	"bufio"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/oomtrace/oomtrace/internal/dump"
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/kmsg"
+	"github.com/oomtrace/oomtrace/internal/proc"
 	"github.com/oomtrace/oomtrace/internal/schema"
 	"github.com/oomtrace/oomtrace/tracer"
 )
@@ -129,7 +127,7 @@ func New(cfg Config, hist *history.History) *Recorder {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.VMStat == nil {
-		cfg.VMStat = readVMStatOOMKills
+		cfg.VMStat = proc.VMStatOOMKills
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -678,19 +676,4 @@ func (r *Recorder) Pending() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.retry) + len(r.pending)
-}
-
-func readVMStatOOMKills() (uint64, error) {
-	f, err := os.Open("/proc/vmstat")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok {
-			return strconv.ParseUint(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no oom_kill in /proc/vmstat")
 }
