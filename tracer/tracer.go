@@ -18,6 +18,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // Config tunes a Tracer. The zero value gets the defaults.
@@ -244,9 +246,9 @@ func (t *Tracer) start() error {
 	t.samplerMode = mode
 	switch {
 	case mode == SamplerProc:
-		t.cfg.Logger.Info("fallback: no task walk or task iterator; reading /proc per process", "err", firstLine(err))
+		t.cfg.Logger.Info("fallback: no task walk or task iterator; reading /proc per process", "err", safe.FirstLine(err.Error()))
 	case err != nil:
-		t.cfg.Logger.Info("fallback: processes sampled by "+mode, "task walk", firstLine(err))
+		t.cfg.Logger.Info("fallback: processes sampled by "+mode, "task walk", safe.FirstLine(err.Error()))
 	}
 	evr, err := ringbuf.NewReader(t.objs.events)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"sort"
 
 	"github.com/spf13/pflag"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise
@@ -130,12 +132,4 @@ func parse(fs *pflag.FlagSet, args []string) error {
 
 // oneLine keeps the first line of an error: verifier logs are printed in full
 // only with --verbose.
-func oneLine(err error) string {
-	s := err.Error()
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
-	}
-	return s
-}
+func oneLine(err error) string { return safe.FirstLine(err.Error()) }
