@@ -9,6 +9,8 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise
@@ -76,12 +78,4 @@ func versionString() string {
 
 // oneLine keeps the first line of an error: verifier logs are printed in full
 // only with --verbose.
-func oneLine(err error) string {
-	s := err.Error()
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
-	}
-	return s
-}
+func oneLine(err error) string { return safe.FirstLine(err.Error()) }
