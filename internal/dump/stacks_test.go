@@ -169,15 +169,12 @@ func TestFlameHTML(t *testing.T) {
 // The text lists each service's stacks, frames innermost first, with the
 // truncation marked and names escaped.
 func TestTextStacks(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteText(&b, testDumpStacks()); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
+	out := renderText(t, testDumpStacks()) // also: no line over 100 columns, no raw control character
 	if _, err := indexes(out, "What grew", "Growth stacks of nova-api.service (VICTIM): top 4 of 4",
 		"#1  held 600.0MiB (63.2%)  grown 800.0MiB  samples 1600", topFunc, "nova/cache.c:212", "handle_request",
-		"main", "__libc_start_main", libc+"+0x9a3f0", `#4  held 50.0MiB (5.3%)  grown 50.0MiB  samples 100  TRUNCATED`,
-		"(unwinding stopped here)", "Growth stacks of <img src=x onerror=alert(1)>", "Last 20 events"); err != nil {
+		"main", "__libc_start_main", "~_64-linux-gnu/libc.so.6", "~sr/lib/x86_64-linux-gnu/libc.so.6+0x9a3f0",
+		`#4  held 50.0MiB (5.3%)  grown 50.0MiB  samples 100  TRUNCATED`,
+		"(unwinding stopped here)", "Growth stacks of <img src=x onerror=aler~: top 1 of 1", "Last 20 events"); err != nil {
 		t.Fatalf("%v in:\n%s", err, out)
 	}
 	pos, _ := indexes(out, topFunc, "handle_request", "main", "__libc_start_main", "json_parse_buf")
@@ -195,12 +192,17 @@ func TestTextStacks(t *testing.T) {
 	for i := range 20 {
 		st.Frames = append(st.Frames, native(fmt.Sprintf("outer%d", i), "", 0, ""))
 	}
-	b.Reset()
-	if err := WriteText(&b, d); err != nil {
-		t.Fatal(err)
+	long := strings.Repeat("x", 300)
+	st.Frames[1] = aggregate.Frame{Function: long, File: "/" + long + "/a.c", Line: 9, Module: "/" + long + "/b.so"}
+	st.Frames[2] = aggregate.Frame{Module: "/" + long + "/c.so", Offset: 0xabc}
+	out = renderText(t, d)
+	if !strings.Contains(out, "... 8 outer frames in the JSON dump") || strings.Contains(out, "outer12") {
+		t.Errorf("deep stack not cut at %d frames:\n%s", textFrames, out)
 	}
-	if !strings.Contains(b.String(), "... 8 outer frames in the JSON dump") || strings.Contains(b.String(), "outer12") {
-		t.Errorf("deep stack not cut at %d frames:\n%s", textFrames, b.String())
+	x := func(end string, width int) string { return "~" + strings.Repeat("x", width-1-len(end)) + end }
+	if _, err := indexes(out, x("/a.c:9", textWhere), x("/b.so", textWhere), x("/c.so+0xabc", textFunc),
+		strings.Repeat("x", textFunc-1)+"~"); err != nil {
+		t.Errorf("long paths not cut from the left: %v\n%s", err, out)
 	}
 }
 

@@ -22,8 +22,8 @@ const (
 	textStackServices = 3  // services whose stacks are listed
 	textStacks        = 5  // stacks of each
 	textFrames        = 16 // frames of each stack
-	textFunc          = 48 // width of a function name
-	textWhere         = 36 // width of file:line and of a module
+	textFunc          = 42 // width of a function name
+	textWhere         = 24 // width of file:line and of a module
 )
 
 // WriteText writes d as a plain-text summary of at most about 100 columns:
@@ -197,12 +197,12 @@ func (t *textWriter) stacks(d *Dump) {
 			break
 		}
 		t.line("")
-		head := "Growth stacks of " + safe.Text(s.Name)
+		head := "Growth stacks of " + clip(safe.Text(s.Name), textName)
 		if s.Victim {
 			head += " (VICTIM)"
 		}
 		n := min(len(s.Stacks), textStacks)
-		t.line(fmt.Sprintf("%s: top %d of %d by bytes held, frames innermost first", head, n, len(s.Stacks)))
+		t.line(fmt.Sprintf("%s: top %d of %d by bytes held, innermost first", head, n, len(s.Stacks)))
 		total := heldTotal(s.Stacks)
 		for j, st := range s.Stacks[:n] {
 			trunc := ""
@@ -213,7 +213,11 @@ func (t *textWriter) stacks(d *Dump) {
 				share(st.HeldBytes, total), units.Bytes(st.GrownBytes), st.Samples, trunc))
 			var rows [][]string
 			for _, f := range st.Frames[:min(len(st.Frames), textFrames)] {
-				rows = append(rows, []string{"     " + clip(frameName(f), textFunc), clip(frameWhere(f), textWhere), clip(frameModule(f), textWhere)})
+				name := clip(frameName(f), textFunc)
+				if f.Function == "" { // module+0xoffset: the end tells most
+					name = clipLeft(frameName(f), textFunc)
+				}
+				rows = append(rows, []string{"     " + name, clipLeft(frameWhere(f), textWhere), clipLeft(frameModule(f), textWhere)})
 			}
 			t.table(rows, "lll")
 			if more := len(st.Frames) - textFrames; more > 0 {
@@ -224,6 +228,16 @@ func (t *textWriter) stacks(d *Dump) {
 			}
 		}
 	}
+}
+
+// clipLeft cuts s to at most n runes from its end, marking the cut with
+// "~": of a path, the file's name stays.
+func clipLeft(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "~" + string(r[len(r)-n+1:])
 }
 
 // share prints part of total as a percentage, "-" when total is 0.
