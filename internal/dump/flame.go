@@ -52,9 +52,9 @@ const truncatedMark = "[unwinding stopped]"
 func flameTree(stacks []aggregate.Stack) *flameNode {
 	root := &flameNode{marker: "all"}
 	add := func(n *flameNode, st aggregate.Stack) {
-		n.held += st.HeldBytes
-		n.grown += st.GrownBytes
-		n.samples += st.Samples
+		n.held = satAdd(n.held, st.HeldBytes)
+		n.grown = satAdd(n.grown, st.GrownBytes)
+		n.samples = satAdd(n.samples, st.Samples)
 	}
 	child := func(n *flameNode, key string, mk func() *flameNode) *flameNode {
 		for _, c := range n.children {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
@@ -183,7 +184,15 @@ func frameModule(f aggregate.Frame) string {
 func heldTotal(st []aggregate.Stack) uint64 {
 	var t uint64
 	for _, s := range st {
-		t += s.HeldBytes
+		t = satAdd(t, s.HeldBytes)
 	}
 	return t
+}
+
+// satAdd adds without wrapping around: a decoded dump may hold any figure.
+func satAdd(a, b uint64) uint64 {
+	if a+b < a {
+		return math.MaxUint64
+	}
+	return a + b
 }

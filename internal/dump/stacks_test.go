@@ -116,6 +116,21 @@ func TestFlameWidthsFollowHeldBytes(t *testing.T) {
 	if v := newFlame(tiny); v.Omitted != 1 || len(v.Rects) != 2 {
 		t.Errorf("tiny frame: %d omitted, %d drawn", v.Omitted, len(v.Rects))
 	}
+	// Figures that would wrap around when summed (a decoded dump may hold
+	// any) saturate: no frame is wider than the graph.
+	huge := Service{Name: "s", Stacks: []aggregate.Stack{
+		{HeldBytes: math.MaxUint64 - 1, Frames: []aggregate.Frame{native("a", "", 0, "")}},
+		{HeldBytes: 3, Frames: []aggregate.Frame{native("b", "", 0, "")}},
+	}}
+	hv := newFlame(huge)
+	if len(hv.Rects) != 2 || hv.Omitted != 1 { // all and a; b is too narrow
+		t.Errorf("huge figures: %d frames drawn, %d omitted, want 2 and 1", len(hv.Rects), hv.Omitted)
+	}
+	for _, r := range hv.Rects {
+		if r.w > flameW+1e-6 || r.w < 0 {
+			t.Errorf("huge figures: %s is %v wide", r.name, r.w)
+		}
+	}
 	if v := newFlame(Service{Name: "s", Stacks: []aggregate.Stack{{GrownBytes: 5, Frames: []aggregate.Frame{native("f", "", 0, "")}}}}); v.Empty == "" || len(v.Rects) != 0 {
 		t.Errorf("nothing held, yet %d frames drawn", len(v.Rects))
 	}
