@@ -274,16 +274,16 @@ func (e *elfFile) symbolAt(v uint64) (symbol, bool) {
 }
 
 // cfiFor returns the FDE covering vaddr, from .eh_frame, else .debug_frame.
-func (e *elfFile) cfiFor(v uint64) *fde {
+func (e *elfFile) cfiFor(v uint64) (fde, bool) {
 	if e.eh != nil {
-		if f := e.eh.find(v); f != nil {
-			return f
+		if f, ok := e.eh.lookup(v); ok {
+			return f, true
 		}
 	}
 	if e.dbg != nil {
-		return e.dbg.find(v)
+		return e.dbg.lookup(v)
 	}
-	return nil
+	return fde{}, false
 }
 
 // lineAt looks up the DWARF line of vaddr in d.
@@ -302,4 +302,42 @@ func lineAt(d *dwarf.Data, v uint64) (string, int) {
 		return "", 0
 	}
 	return le.File.Name, le.Line
+}
+
+// loadLines loads the DWARF sections a line lookup needs (not the location
+// lists, the largest part of a distribution's debug file), when they fit max
+// bytes in all.
+func loadLines(f *elf.File, max uint64) *dwarf.Data {
+	names := []string{"abbrev", "aranges", "info", "line", "ranges", "str", "addr", "line_str", "rnglists", "str_offsets"}
+	secs := make(map[string][]byte)
+	var total uint64
+	for _, n := range names {
+		s := f.Section(".debug_" + n)
+		if s == nil || s.Type == elf.SHT_NOBITS {
+			continue
+		}
+		if total += s.Size; total > max {
+			return nil
+		}
+		b, err := s.Data()
+		if err != nil {
+			return nil
+		}
+		secs[n] = b
+	}
+	if secs["info"] == nil || secs["line"] == nil {
+		return nil
+	}
+	d, err := dwarf.New(secs["abbrev"], secs["aranges"], nil, secs["info"], secs["line"], nil, secs["ranges"], secs["str"])
+	if err != nil {
+		return nil
+	}
+	for _, n := range names[6:] {
+		if b := secs[n]; b != nil {
+			if err := d.AddSection(".debug_"+n, b); err != nil {
+				return nil
+			}
+		}
+	}
+	return d
 }

@@ -293,3 +293,66 @@ func BenchmarkResolve(b *testing.B) {
 		r.Resolve(s.pid, s.start, s.regs, s.stack, nil)
 	}
 }
+
+// TestFramePointerRule: a build with frame pointers but no unwind tables;
+// the CFI of libc reaches deep_c, the frame-pointer rule the rest.
+func TestFramePointerRule(t *testing.T) {
+	bin := buildDeep(t, "deep-fp-nocfi", "-O1", "-fno-omit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	r := NewResolver(Limits{})
+	st := r.Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	checkDeep(t, st, bin)
+
+	// The first step fails (no CFI in deep_c, rbp zeroed): the BPF
+	// frame-pointer walk supplies the callers, and Reason says so.
+	var fp []uint64
+	for _, f := range st.Frames[2:] {
+		fp = append(fp, f.PC)
+	}
+	regs := Regs{IP: st.Frames[1].PC, SP: s.regs.SP, BP: 0}
+	got := r.Resolve(s.pid, s.start, regs, s.stack, fp)
+	t.Logf("with fp (%q):\n  %s", got.Reason, strings.Join(names(got), "\n  "))
+	if !got.Truncated || !strings.Contains(got.Reason, "frame-pointer walk") {
+		t.Errorf("truncated=%v reason %q", got.Truncated, got.Reason)
+	}
+	if len(got.Frames) != len(st.Frames)-1 || got.Frames[1].Function != "deep_b" || got.Frames[3].Function != "main" {
+		t.Errorf("frames %v", names(got))
+	}
+}
+
+// TestNoCFINoFramePointer: neither unwind tables nor frame pointers in the
+// program: unwinding stops in deep_c, marked, without invented frames.
+func TestNoCFINoFramePointer(t *testing.T) {
+	bin := buildDeep(t, "deep-bare", "-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	st := NewResolver(Limits{}).Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	t.Logf("stack (%q):\n  %s", st.Reason, strings.Join(names(st), "\n  "))
+	if !st.Truncated || !strings.Contains(st.Reason, "no CFI") {
+		t.Errorf("truncated=%v reason %q", st.Truncated, st.Reason)
+	}
+	if len(st.Frames) != 2 || !strings.Contains(st.Frames[0].Module, "libc.so") || st.Frames[1].Function != "deep_c" {
+		t.Errorf("want [libc read, deep_c], got %v", names(st))
+	}
+}
+
+// TestForgetAndPidReuse: a new start time, or Forget, makes the resolver
+// read the maps again instead of naming frames from the old process.
+func TestForgetAndPidReuse(t *testing.T) {
+	bin := buildDeep(t, "deep-reuse", "-O2")
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	r := NewResolver(Limits{})
+	r.Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	ps, _ := r.procs.get(s.pid)
+	for k := range ps.keys {
+		ps.keys[k] = "" // a stale cache: every file unreadable
+	}
+	st := r.Resolve(s.pid, s.start+1, s.regs, s.stack, nil)
+	checkDeep(t, st, bin)
+	r.Forget(s.pid)
+	if _, ok := r.procs.get(s.pid); ok {
+		t.Errorf("Forget kept the process")
+	}
+}
