@@ -3,6 +3,7 @@ package native
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,10 +185,10 @@ func checkDeep(t *testing.T, st Stack, bin string) {
 			t.Errorf("frame %d: module %q, want %q", i+k, st.Frames[i+k].Module, bin)
 		}
 	}
+	// glibc's start code, then crt1's _start, whose CFI ends the stack.
 	rest := st.Frames[i+len(want):]
-	if len(rest) < 2 || rest[0].Function != "__libc_start_call_main" || rest[1].Function != "__libc_start_main" &&
-		!strings.HasPrefix(rest[1].Function, "__libc_start_main") {
-		t.Fatalf("after main: want __libc_start_call_main, __libc_start_main")
+	if len(rest) != 3 || rest[0].Function != "__libc_start_call_main" || rest[1].Function != "__libc_start_main" || rest[2].Function != "_start" {
+		t.Fatalf("after main: want __libc_start_call_main, __libc_start_main, _start")
 	}
 	if st.Truncated {
 		t.Errorf("truncated: %s", st.Reason)
@@ -233,6 +234,30 @@ func TestDeepNoFramePointers(t *testing.T) {
 	if len(short.Frames) >= len(st.Frames) {
 		t.Errorf("64-byte copy unwound %d frames, the full copy %d", len(short.Frames), len(st.Frames))
 	}
+}
+
+// TestDebugFrame: -g without unwind tables puts the program's CFI in
+// .debug_frame only (no frame pointers either).
+func TestDebugFrame(t *testing.T) {
+	bin := buildDeep(t, "deep-debug-frame", "-O2", "-fomit-frame-pointer", "-g", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := loadELF(f, "k", "", DefaultLimits)
+	f.Close()
+	var deepC uint64
+	for _, s := range e.syms {
+		if s.name == "deep_c" {
+			deepC = s.start
+		}
+	}
+	if e.dbg == nil || e.eh != nil && e.eh.find(deepC) != nil {
+		t.Fatalf("want deep_c's CFI in .debug_frame only")
+	}
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	checkDeep(t, NewResolver(Limits{}).Resolve(s.pid, s.start, s.regs, s.stack, nil), bin)
 }
 
 // TestReplacedBinary deletes the executable after exec and puts another file
