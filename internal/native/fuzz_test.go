@@ -1,6 +1,7 @@
 package native
 
 import (
+	"bytes"
 	"os"
 	"testing"
 )
@@ -66,6 +67,32 @@ func FuzzMaps(f *testing.F) {
 			}
 			if got := findMapping(ms, m.start); got == nil || got.start != m.start {
 				t.Fatalf("findMapping(%#x) = %v", m.start, got)
+			}
+		}
+	})
+}
+
+// FuzzELF: any bytes as an ELF file load to something bounded, and address
+// lookups in it (segments, symbols, CFI rows) never panic.
+func FuzzELF(f *testing.F) {
+	// Seed (testdata/fuzz/FuzzELF): a 1.4 KiB static executable with a
+	// build id, .eh_frame_hdr, .eh_frame and .symtab.
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ef, err := openELF(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		lim := Limits{FileBytes: 1 << 20, SymbolsPerFile: 1000, FDEsPerFile: 1000}.withDefaults()
+		e := loadELF(ef, "k", readBuildID(ef), lim)
+		if len(e.syms) > 1000 {
+			t.Fatalf("%d symbols over the cap", len(e.syms))
+		}
+		for _, s := range e.syms[:min(len(e.syms), 32)] {
+			if v, ok := e.vaddr(s.start); ok {
+				_ = v
+			}
+			if fd, ok := e.cfiFor(s.start); ok {
+				fd.rowFor(s.start)
 			}
 		}
 	})

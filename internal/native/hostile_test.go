@@ -18,13 +18,14 @@ func TestTruncatedELF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsed := 0
 	for _, n := range []int{0, 16, 64, 200, 1000, 4096, len(full) / 3, len(full) / 2, len(full) - 100, len(full)} {
-		f, err := elf.NewFile(bytes.NewReader(full[:n]))
+		f, err := openELF(bytes.NewReader(full[:n]), int64(n))
+		if (err == nil) != (n == len(full)) {
+			t.Errorf("%d of %d bytes: %v", n, len(full), err)
+		}
 		if err != nil {
 			continue
 		}
-		parsed++
 		e := loadELF(f, "k", readBuildID(f), DefaultLimits)
 		for v := uint64(0); v < 0x3000; v += 7 {
 			e.symbolAt(v)
@@ -32,9 +33,6 @@ func TestTruncatedELF(t *testing.T) {
 				fd.rowFor(v)
 			}
 		}
-	}
-	if parsed == 0 {
-		t.Fatal("not even the whole file parsed")
 	}
 }
 

@@ -223,6 +223,12 @@ func TestDeepNoFramePointers(t *testing.T) {
 		}
 	}
 
+	// The frame cap.
+	capped := NewResolver(Limits{Frames: 3}).Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	if len(capped.Frames) != 3 || !capped.Truncated || !strings.Contains(capped.Reason, "frame limit") || capped.Frames[2].Function != "deep_b" {
+		t.Errorf("3-frame cap: %v truncated=%v %q", names(capped), capped.Truncated, capped.Reason)
+	}
+
 	// A copy cut at 64 bytes: the leaf stays right, the rest is marked.
 	short := r.Resolve(s.pid, s.start, s.regs, s.stack[:64], nil)
 	if !short.Truncated || !strings.Contains(short.Reason, "stack copy ends") {
@@ -376,6 +382,13 @@ func TestForgetAndPidReuse(t *testing.T) {
 	}
 	st := r.Resolve(s.pid, s.start+1, s.regs, s.stack, nil)
 	checkDeep(t, st, bin)
+
+	// Same process, maps cached without the code: the first PC outside
+	// every mapping makes the resolver read them again.
+	ps, _ = r.procs.get(s.pid)
+	ps.maps = ps.maps[:0]
+	checkDeep(t, r.Resolve(s.pid, s.start+1, s.regs, s.stack, nil), bin)
+
 	r.Forget(s.pid)
 	if _, ok := r.procs.get(s.pid); ok {
 		t.Errorf("Forget kept the process")

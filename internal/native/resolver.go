@@ -135,8 +135,8 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 		ps.keys[m.start] = ""
 		return nil
 	}
-	ef, err := elf.NewFile(f)
-	if err != nil || ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 {
+	ef, err := openELF(f, fi.Size())
+	if err != nil || ef.Machine != elf.EM_X86_64 {
 		ps.keys[m.start] = ""
 		return nil
 	}
@@ -171,7 +171,11 @@ func (r *Resolver) dwarfFor(pid uint32, m *mapping, e *elfFile) *dwarf.Data {
 		return nil
 	}
 	defer f.Close()
-	ef, err := elf.NewFile(f)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	ef, err := openELF(f, fi.Size())
 	if err != nil {
 		return nil
 	}
