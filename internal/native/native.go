@@ -56,7 +56,7 @@ type Limits struct {
 	// DebugFiles is how many files keep their DWARF data (for file:line)
 	// loaded at once, each at most FileBytes of debug sections; the oldest
 	// is dropped first. Negative turns line lookup off. glibc's debug file
-	// (libc6-dbg) costs ~0.2 s of CPU and ~20 MiB to load.
+	// (libc6-dbg) costs ~0.15 s of CPU and ~20 MiB to load.
 	DebugFiles int
 	// MapsLines caps the lines read from /proc/PID/maps.
 	MapsLines int
