@@ -42,7 +42,7 @@ func TestPatchImmMarkers(t *testing.T) {
 			map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: 1, allocImmMarkerIMM_SLOT_MASK: 1},
 			[]string{"task iterator programs", "IMM_MIN_SIZE"}},
 		{"no value", loadAlloc, "allocation",
-			map[allocImmMarker]uint64{allocImmMarkerIMM_SLOT_MASK: 1},
+			map[allocImmMarker]uint64{allocImmMarkerIMM_SLOT_MASK: 1, allocImmMarkerIMM_STACK_SAMPLE: 1},
 			[]string{"allocation programs", "IMM_MIN_SIZE"}},
 		{"absent from oom", loadOom, "OOM",
 			map[allocImmMarker]uint64{allocImmMarkerIMM_SLOT_MASK: 1},
