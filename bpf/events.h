@@ -124,6 +124,8 @@ struct proc_counters {
 	__u64 sample_armed; /* sum of the intervals armed */
 	__u64 sample_taken; /* sum of the samples' weights */
 	__u64 sample_busy;  /* a thread of the process is taking a sample */
+	__u64 samples;      /* samples taken */
+	__u64 samples_lost; /* of which the stacks ring had no room for */
 };
 
 /* The fast path's home for a process's counters: a table indexed by
