@@ -134,7 +134,7 @@ func TestStackSampleWeights(t *testing.T) {
 	if lo, hi := want/(interval*3/2), want/(interval/2)+1; n+1 < lo || n > hi {
 		t.Errorf("%d samples over %d bytes of growth; want %d to %d", n, want, lo, hi)
 	}
-	t.Logf("%d bytes grown, %d samples (%d in the workload's growth), weights %d", grown(after), len(samples), n, sum)
+	t.Logf("%d bytes grown, %d samples (%d in the workload's growth), weights %d; hooks: %s", grown(after), len(samples), n, sum, hookMechanisms(tr))
 
 	maps := readMaps(t, c.pid)
 	var stack *mapping
@@ -219,6 +219,17 @@ func firstAbsent(t *testing.T, pid int, addr, end uint64) uint64 {
 		}
 	}
 	return end
+}
+
+// hookMechanisms says how the syscall hooks are attached, e.g. "mmap:fexit".
+func hookMechanisms(tr *tracer.Tracer) string {
+	var out []string
+	for _, h := range tr.Hooks() {
+		if name, ok := strings.CutPrefix(h.Name, "syscalls/sys_exit_"); ok {
+			out = append(out, name+":"+h.Mechanism)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func statField(t *testing.T, pid, field int) uint64 {

@@ -142,26 +142,21 @@ static __always_inline void count_stack_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
-/* Copies the user stack from sp up, in chunks that do not cross a page
- * (the first one reaches a 1 KiB boundary): a read fails whole when any of
- * it is unmapped, so the copy ends at the stack's end, or at a page not
- * resident. Returns the bytes copied. */
+/* Copies the user stack from sp's 1 KiB boundary below it up, in chunks
+ * that do not cross a page: a read fails whole when any of it is unmapped,
+ * so the copy ends at the stack's end, or at a page not resident. The
+ * chunks go to constant offsets, which every verifier can bound. Returns
+ * the bytes copied. */
 static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
 {
-	__u32 first = STACK_CHUNK - (sp & (STACK_CHUNK - 1));
-	__u32 off, i;
+	__u64 base = sp & ~(__u64)(STACK_CHUNK - 1);
+	__u32 i;
 
-	if (first > STACK_CHUNK || bpf_probe_read_user(dst, first, (void *)sp))
-		return 0;
-	off = first;
 	for (i = 0; i < STACK_BYTES / STACK_CHUNK; i++) {
-		if (off > STACK_BYTES - STACK_CHUNK)
+		if (bpf_probe_read_user(dst + i * STACK_CHUNK, STACK_CHUNK, (void *)(base + i * STACK_CHUNK)))
 			break;
-		if (bpf_probe_read_user(dst + off, STACK_CHUNK, (void *)(sp + off)))
-			break;
-		off += STACK_CHUNK;
 	}
-	return off;
+	return i * STACK_CHUNK;
 }
 
 /* A sampled call: its record goes to the stacks ring instead of the events

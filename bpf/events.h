@@ -61,7 +61,7 @@ struct stack_event {
 	__u64 ip;          /* user registers at the syscall */
 	__u64 sp;
 	__u64 bp;
-	__u32 stack_len;   /* bytes of stack copied from sp up */
+	__u32 stack_len;   /* bytes of stack copied from sp & ~(STACK_CHUNK - 1) up */
 	__u32 nr_frames;   /* entries of frames */
 	__u64 frames[STACK_FRAMES]; /* frame-pointer walk, innermost first */
 	__u8 stack[STACK_BYTES];
