@@ -166,12 +166,13 @@ func TestStackSampleWeights(t *testing.T) {
 		if len(s.FramePointers) == 0 || s.FramePointers[0] != s.Regs.IP {
 			t.Errorf("sample %d: frame-pointer walk %#x does not start at IP %#x", i, s.FramePointers, s.Regs.IP)
 		}
-		// The copy ends at the stack's end, at the first page not present
-		// (never touched: the gap below the environment's strings), or at
-		// the most the chunks hold (the first reaches a 1 KiB boundary).
-		wantLen := min(firstAbsent(t, c.pid, s.Regs.SP, stack.end)-s.Regs.SP, stackCopyMax-s.Regs.SP%1024)
+		// The copy ends at the chunk (1 KiB, from SP's boundary below it)
+		// that holds the initial stack pointer, at the first page not
+		// present before it, or at the most the chunks hold.
+		end := min(firstAbsent(t, c.pid, s.Regs.SP, stack.end), (startStack|1023)+1)
+		wantLen := min(end-s.Regs.SP, stackCopyMax-s.Regs.SP%1024)
 		if uint64(len(s.Stack)) != wantLen {
-			t.Errorf("sample %d: copied %d bytes of stack from SP %#x; want %d (stack ends at %#x)", i, len(s.Stack), s.Regs.SP, wantLen, stack.end)
+			t.Errorf("sample %d: copied %d bytes of stack from SP %#x; want %d (start of stack %#x)", i, len(s.Stack), s.Regs.SP, wantLen, startStack)
 		}
 		// What lies above the initial stack pointer does not change.
 		if startStack > s.Regs.SP && startStack < s.Regs.SP+uint64(len(s.Stack)) {
