@@ -4,6 +4,7 @@
  * fentry, else the sys_exit tracepoint, which reads the arguments back from the
  * task's saved registers (the x86_64 syscall ABI leaves them intact). */
 #include "common.h"
+#include "python.h"
 
 /* Keep these in BTF for bpf2go -type. */
 const struct alloc_event *unused_alloc_event __attribute__((unused));
@@ -13,6 +14,7 @@ const struct lost_counters *unused_lost_counters __attribute__((unused));
 const struct proc_slot *unused_proc_slot __attribute__((unused));
 const enum imm_marker *unused_imm_marker __attribute__((unused));
 const struct stack_event *unused_stack_event __attribute__((unused));
+const struct py_proc *unused_py_proc __attribute__((unused));
 
 #define PROT_WRITE 0x2
 #define MAP_SHARED 0x01
@@ -208,6 +210,7 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	e->stack_len = copy_stack(e->stack, e->sp, task);
 	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
 	e->nr_frames = n > 0 ? n / sizeof(e->frames[0]) : 0;
+	py_walk(&e->py);
 	bpf_ringbuf_submit(e, stacks_wakeup());
 }
 

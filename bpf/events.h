@@ -47,6 +47,8 @@ struct alloc_event {
 	__u32 prot;     /* mmap/mprotect prot */
 };
 
+#include "python_event.h"
+
 #define STACK_BYTES (32 * 1024)
 #define STACK_CHUNK 1024
 #define STACK_FRAMES 64
@@ -65,6 +67,7 @@ struct stack_event {
 	__u32 nr_frames;   /* entries of frames */
 	__u64 frames[STACK_FRAMES]; /* frame-pointer walk, innermost first */
 	__u8 stack[STACK_BYTES];
+	struct py_stack py; /* python.h: the Python frames, if any */
 };
 
 /* fork (new process, not thread), exec and group exit. */

@@ -84,6 +84,19 @@ type allocProcSlot struct {
 	Counters allocProcCounters
 }
 
+type allocPyProc struct {
+	_                    structs.HostLayout
+	TstateCurrent        uint64
+	TstateNativeThreadId uint32
+	TstateCframe         uint32
+	CframeCurrentFrame   uint32
+	FrameCode            uint32
+	FramePrevious        uint32
+	FramePrevInstr       uint32
+	FrameIsEntry         uint32
+	FrameOwner           uint32
+}
+
 type allocStackEvent struct {
 	_          structs.HostLayout
 	Alloc      allocAllocEvent
@@ -97,6 +110,17 @@ type allocStackEvent struct {
 	NrFrames   uint32
 	Frames     [64]uint64
 	Stack      [32768]uint8
+	Py         struct {
+		_      structs.HostLayout
+		Len    uint32
+		Status uint32
+		Frames [64]struct {
+			_     structs.HostLayout
+			Code  uint64
+			Instr uint64
+		}
+		Flags [64]uint8
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -106,6 +130,7 @@ const (
 	allocMapEvents             = "events"
 	allocMapLost               = "lost"
 	allocMapProcs              = "procs"
+	allocMapPyProcs            = "py_procs"
 	allocMapSlots              = "slots"
 	allocMapStacks             = "stacks"
 	allocMapStacksLost         = "stacks_lost"
@@ -125,6 +150,7 @@ const (
 	allocVarUnusedLostCounters = "unused_lost_counters"
 	allocVarUnusedProcCounters = "unused_proc_counters"
 	allocVarUnusedProcSlot     = "unused_proc_slot"
+	allocVarUnusedPyProc       = "unused_py_proc"
 	allocVarUnusedStackEvent   = "unused_stack_event"
 	allocVarWakeupBytes        = "wakeup_bytes"
 )
@@ -190,6 +216,7 @@ type allocMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	Procs      *ebpf.MapSpec `ebpf:"procs"`
+	PyProcs    *ebpf.MapSpec `ebpf:"py_procs"`
 	Slots      *ebpf.MapSpec `ebpf:"slots"`
 	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
 	StacksLost *ebpf.MapSpec `ebpf:"stacks_lost"`
@@ -205,6 +232,7 @@ type allocVariableSpecs struct {
 	UnusedLostCounters *ebpf.VariableSpec `ebpf:"unused_lost_counters"`
 	UnusedProcCounters *ebpf.VariableSpec `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.VariableSpec `ebpf:"unused_proc_slot"`
+	UnusedPyProc       *ebpf.VariableSpec `ebpf:"unused_py_proc"`
 	UnusedStackEvent   *ebpf.VariableSpec `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -232,6 +260,7 @@ type allocMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	Lost       *ebpf.Map `ebpf:"lost"`
 	Procs      *ebpf.Map `ebpf:"procs"`
+	PyProcs    *ebpf.Map `ebpf:"py_procs"`
 	Slots      *ebpf.Map `ebpf:"slots"`
 	Stacks     *ebpf.Map `ebpf:"stacks"`
 	StacksLost *ebpf.Map `ebpf:"stacks_lost"`
@@ -242,6 +271,7 @@ func (m *allocMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.Procs,
+		m.PyProcs,
 		m.Slots,
 		m.Stacks,
 		m.StacksLost,
@@ -258,6 +288,7 @@ type allocVariables struct {
 	UnusedLostCounters *ebpf.Variable `ebpf:"unused_lost_counters"`
 	UnusedProcCounters *ebpf.Variable `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.Variable `ebpf:"unused_proc_slot"`
+	UnusedPyProc       *ebpf.Variable `ebpf:"unused_py_proc"`
 	UnusedStackEvent   *ebpf.Variable `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

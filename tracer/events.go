@@ -78,6 +78,59 @@ type Sample struct {
 	// innermost first (at most 64); it stops or goes wrong in code built
 	// without frame pointers.
 	FramePointers []uint64
+	// Python is the sampling thread's CPython frames, for processes
+	// registered with Tracer.SetPython; its Status is PyNone otherwise.
+	Python PyStack
+}
+
+// PyStack is the Python frame chain BPF read at a sample, innermost first.
+type PyStack struct {
+	Status PyStatus
+	Frames []PyFrame
+}
+
+// PyFrame is one _PyInterpreterFrame: its code object and the code unit
+// before its next instruction (prev_instr), both addresses in the process.
+type PyFrame struct {
+	Code, Instr uint64
+	Owner       uint8 // _PyInterpreterFrame.owner
+	Entry       bool  // is_entry: the first frame of its _PyEval_EvalFrameDefault call
+}
+
+// PyStatus says why the Python walk stopped (bpf/python_event.h).
+type PyStatus uint32
+
+const (
+	PyNone        PyStatus = iota // not a registered CPython process
+	PyDone                        // reached the outermost frame
+	PyDepth                       // more than 64 frames: truncated
+	PyCycle                       // the chain loops: truncated
+	PyFault                       // a pointer could not be read: truncated
+	PyNoThread                    // no thread holds the GIL
+	PyOtherThread                 // another thread holds the GIL
+)
+
+// Truncated says the walk stopped before the outermost frame.
+func (s PyStatus) Truncated() bool { return s == PyDepth || s == PyCycle || s == PyFault }
+
+func (s PyStatus) String() string {
+	switch s {
+	case PyNone:
+		return "none"
+	case PyDone:
+		return "done"
+	case PyDepth:
+		return "depth"
+	case PyCycle:
+		return "cycle"
+	case PyFault:
+		return "fault"
+	case PyNoThread:
+		return "no thread"
+	case PyOtherThread:
+		return "other thread"
+	}
+	return fmt.Sprintf("status %d", uint32(s))
 }
 
 // UserRegs are the user registers at the sampled syscall.
@@ -215,6 +268,14 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 		Regs:          UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp},
 		Stack:         append([]byte(nil), e.Stack[skip:n]...),
 		FramePointers: append([]uint64(nil), e.Frames[:f]...),
+	}
+	if py := &e.Py; py.Status != uint32(PyNone) {
+		n := min(int(py.Len), len(py.Frames))
+		ev.Sample.Python = PyStack{Status: PyStatus(py.Status), Frames: make([]PyFrame, n)}
+		for i := range n {
+			ev.Sample.Python.Frames[i] = PyFrame{Code: py.Frames[i].Code, Instr: py.Frames[i].Instr,
+				Owner: py.Flags[i] & 0x7f, Entry: py.Flags[i]&0x80 != 0}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,68 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// PyProc is what the sample program needs to read one process's Python
+// frames (bpf/python.h): the address of the GIL holder's thread state
+// pointer and the structure offsets of the process's CPython version.
+type PyProc struct {
+	TstateCurrent        uint64 // &_PyRuntime.gilstate.tstate_current
+	TstateNativeThreadID uint32
+	TstateCframe         uint32
+	CframeCurrentFrame   uint32
+	FrameCode            uint32
+	FramePrevious        uint32
+	FramePrevInstr       uint32
+	FrameIsEntry         uint32
+	FrameOwner           uint32
+}
+
+// pyFrameRead is bpf/python.h PY_FRAME_READ: frame fields lie below it.
+const pyFrameRead = 80
+
+func (t *Tracer) pyProcs() (*ebpf.Map, error) {
+	for _, c := range t.objs.colls {
+		if m := c.Maps[allocMapPyProcs]; m != nil {
+			return m, nil
+		}
+	}
+	return nil, errors.New("no python map")
+}
+
+// SetPython has the samples of pid carry its Python frames.
+func (t *Tracer) SetPython(pid int, p PyProc) error {
+	for _, off := range []uint32{p.FrameCode, p.FramePrevious, p.FramePrevInstr} {
+		if off%8 != 0 || off+8 > pyFrameRead {
+			return fmt.Errorf("python frame offset %d: not an aligned word below %d", off, pyFrameRead)
+		}
+	}
+	if p.FrameIsEntry >= pyFrameRead || p.FrameOwner >= pyFrameRead {
+		return fmt.Errorf("python frame flags at %d and %d: beyond %d", p.FrameIsEntry, p.FrameOwner, pyFrameRead)
+	}
+	m, err := t.pyProcs()
+	if err != nil {
+		return err
+	}
+	v := allocPyProc{TstateCurrent: p.TstateCurrent, TstateNativeThreadId: p.TstateNativeThreadID,
+		TstateCframe: p.TstateCframe, CframeCurrentFrame: p.CframeCurrentFrame, FrameCode: p.FrameCode,
+		FramePrevious: p.FramePrevious, FramePrevInstr: p.FramePrevInstr, FrameIsEntry: p.FrameIsEntry,
+		FrameOwner: p.FrameOwner}
+	return m.Put(uint32(pid), &v)
+}
+
+// ForgetPython stops reading pid's Python frames (at its exit or exec).
+func (t *Tracer) ForgetPython(pid int) error {
+	m, err := t.pyProcs()
+	if err != nil {
+		return err
+	}
+	if err := m.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
