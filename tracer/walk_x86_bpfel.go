@@ -37,6 +37,10 @@ type walkProcCounters struct {
 	MprotectCalls      uint64
 	MprotectWriteBytes uint64
 	FailedCalls        uint64
+	SampleLeft         int64
+	SampleArmed        uint64
+	SampleTaken        uint64
+	SampleBusy         uint64
 }
 
 type walkProcSample struct {
