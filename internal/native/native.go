@@ -53,8 +53,10 @@ type Limits struct {
 	// FDEsPerFile caps the FDEs indexed per file when there is no usable
 	// .eh_frame_hdr table.
 	FDEsPerFile int
-	// LinesPerFile caps the DWARF line rows kept per file.
-	LinesPerFile int
+	// DebugFiles is how many files keep their DWARF data (for file:line)
+	// loaded at once, each at most FileBytes of debug sections; the oldest
+	// is dropped first.
+	DebugFiles int
 	// MapsLines caps the lines read from /proc/PID/maps.
 	MapsLines int
 	// FileBytes is the largest ELF section (symbol table, .eh_frame, line
@@ -64,15 +66,17 @@ type Limits struct {
 	Frames int
 }
 
-// DefaultLimits are the cache sizes used for zero fields: at most 64 files,
-// 1024 processes, 200000 symbols, 500000 FDEs and 1000000 line rows per file,
-// 8192 maps lines, 64 MiB per section, 128 frames.
+// DefaultLimits are the cache sizes used for zero fields: 64 files, 1024
+// processes, 200000 symbols and 500000 FDEs per file, DWARF of 4 files,
+// 8192 maps lines, 64 MiB per section, 128 frames. A cached file costs its
+// .eh_frame bytes, 16 bytes per FDE, ~48 bytes per symbol plus names, and a
+// 4096-entry address cache; a process costs ~100 bytes per mapping.
 var DefaultLimits = Limits{
 	Files:          64,
 	Procs:          1024,
 	SymbolsPerFile: 200000,
 	FDEsPerFile:    500000,
-	LinesPerFile:   1000000,
+	DebugFiles:     4,
 	MapsLines:      8192,
 	FileBytes:      64 << 20,
 	Frames:         128,
@@ -89,7 +93,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.Procs, d.Procs)
 	set(&l.SymbolsPerFile, d.SymbolsPerFile)
 	set(&l.FDEsPerFile, d.FDEsPerFile)
-	set(&l.LinesPerFile, d.LinesPerFile)
+	set(&l.DebugFiles, d.DebugFiles)
 	set(&l.MapsLines, d.MapsLines)
 	set(&l.FileBytes, d.FileBytes)
 	set(&l.Frames, d.Frames)
