@@ -527,10 +527,16 @@ func (t *stackTable) dropServices(listed func(name string) bool) {
 	}
 }
 
-// stackEvent frees the samples of a process whose address space goes (exit,
-// exec) and marks regions unmapped by an event dead early.
+// stackEvent merges a sampled event's stack into its service, frees the
+// samples of a process whose address space goes (exit, exec) and marks
+// regions unmapped by an event dead early.
 func (a *Aggregator) stackEvent(ev *tracer.Event) {
 	pid := int(ev.PID)
+	if s := ev.Sample; s != nil && a.cfg.Stacks != nil {
+		frames, truncated := a.resolveStack(ev)
+		a.stk.add(stackSample{pid: pid, service: a.ServiceOf(pid, ev.Comm).Name, at: ev.Time, weight: s.Weight,
+			addr: s.RegionAddr, len: s.RegionLen, frames: frames, truncated: truncated})
+	}
 	switch ev.Type {
 	case tracer.EventExit, tracer.EventExec:
 		a.stk.free(pid)
@@ -544,6 +550,14 @@ func (a *Aggregator) stackEvent(ev *tracer.Event) {
 			a.stk.unmapped(pid, ev.Alloc.Addr, ev.Alloc.Addr+uint64(-d))
 		}
 	}
+}
+
+// resolveStack unwinds and names a sampled event's stack, innermost frame
+// first, with the aggregator's resolver.
+func (a *Aggregator) resolveStack(ev *tracer.Event) ([]Frame, bool) {
+	s := ev.Sample
+	ns := a.cfg.Stacks.Resolve(ev.PID, ev.Start, native.Regs{IP: s.Regs.IP, SP: s.Regs.SP, BP: s.Regs.BP}, s.Stack, s.FramePointers)
+	return framesOf(ns, a.stk.intern)
 }
 
 // stackFigures checks what the live samples still hold and gives each

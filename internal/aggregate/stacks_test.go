@@ -380,3 +380,40 @@ func TestStacksMapsReadOnCalls(t *testing.T) {
 		t.Errorf("%+v: want held 0 once a munmap was counted", st)
 	}
 }
+
+// fakeResolver names every stack by its instruction pointer and counts
+// what it forgets.
+type fakeResolver struct{ forgot []uint32 }
+
+func (r *fakeResolver) Resolve(pid uint32, start uint64, regs native.Regs, stack []byte, fp []uint64) native.Stack {
+	return native.Stack{Frames: []native.Frame{{Function: fmt.Sprintf("at_%x", regs.IP), Module: "/bin/app", ModOff: regs.IP, Kind: "native"}}, Truncated: len(stack) == 0}
+}
+func (r *fakeResolver) Forget(pid uint32) { r.forgot = append(r.forgot, pid) }
+
+// A sampled event reaches its service's stacks through the resolver; exec
+// and exit make the resolver forget the process.
+func TestStacksFromEvents(t *testing.T) {
+	f := newFake()
+	self := os.Getpid()
+	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
+	res := &fakeResolver{}
+	a := New(Config{PSSInterval: -1, Stacks: res}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	a.Tick(t0)
+	r := region(t, 16*os.Getpagesize())
+	a.HandleEvent(&tracer.Event{Type: tracer.EventMmap, PID: uint32(self), Time: t0, Alloc: tracer.Alloc{Addr: addrOf(r), Len: uint64(len(r))},
+		Sample: &tracer.Sample{Weight: 700 << 10, RegionAddr: addrOf(r), RegionLen: uint64(len(r)), Regs: tracer.UserRegs{IP: 0x1234}, Stack: make([]byte, 64)}})
+	a.HandleEvent(&tracer.Event{Type: tracer.EventMmap, PID: uint32(self), Time: t0, Alloc: tracer.Alloc{Addr: addrOf(r), Len: uint64(len(r))}}) // not sampled
+	snap, _ := a.Tick(t0.Add(time.Second))
+	st := stacksOf(t, snap, a.ServiceOf(self, "").Name)
+	if len(st) != 1 || funcs(st[0]) != "at_1234" || st[0].HeldBytes != 700<<10 || st[0].Samples != 1 || st[0].Truncated || st[0].Frames[0].Offset != 0x1234 {
+		t.Errorf("stacks %+v, want one at_1234 holding 700 KiB", st)
+	}
+	if s := snap.System.Stacks; s == nil || s.Samples != 1 || s.Truncated != 0 {
+		t.Errorf("stack stats %+v, want 1 sample, none truncated", s)
+	}
+	a.HandleEvent(&tracer.Event{Type: tracer.EventExec, PID: uint32(self)})
+	if len(res.forgot) != 1 || a.stk.live != 0 {
+		t.Errorf("after exec: forgot %v, %d live samples; want the pid forgotten and its samples freed", res.forgot, a.stk.live)
+	}
+}
