@@ -108,7 +108,8 @@ type procSamples struct {
 // liveSample is a sample whose region may still be mapped: held bytes are
 // its weight times the share of [addr, end) mapped.
 type liveSample struct {
-	addr, end uint64
+	addr, end uint64 // what is left of the region
+	full      uint64 // the region's length when sampled
 	weight    uint64
 	held      uint64 // at the last read of the maps
 	stack     *stackEntry
@@ -216,11 +217,17 @@ func (t *stackTable) add(s stackSample) {
 		ps = &procSamples{}
 		t.procs[s.pid] = ps
 	}
+	if s.len > 0 {
+		// A call grew memory where an older sample's region was: that
+		// region was given back since (mmap never returns memory still
+		// mapped; MAP_FIXED, brk and mprotect replace what was there).
+		t.cut(ps, s.addr, s.addr+s.len)
+	}
 	if len(ps.live) >= StackSamplesPerProc || t.live >= StackSamplesTotal {
 		t.stats.Untracked++
 		return
 	}
-	ps.live = append(ps.live, liveSample{addr: s.addr, end: s.addr + s.len, weight: s.weight, held: s.weight, stack: e})
+	ps.live = append(ps.live, liveSample{addr: s.addr, end: s.addr + s.len, full: s.len, weight: s.weight, held: s.weight, stack: e})
 	ps.fresh = true
 	e.live++
 	e.held += s.weight // until the next check
@@ -306,21 +313,37 @@ func (t *stackTable) free(pid int) {
 	delete(t.procs, pid)
 }
 
-// unmapped marks samples inside [addr, end) dead at once (a munmap or a
-// lowered break seen as an event); the next check would find them so.
+// unmapped takes [addr, end) out of a process's sampled regions at once (a
+// munmap or a lowered break seen as an event); the next check would find
+// them so.
 func (t *stackTable) unmapped(pid int, addr, end uint64) {
-	ps := t.procs[pid]
-	if ps == nil {
-		return
+	if ps := t.procs[pid]; ps != nil {
+		t.cut(ps, addr, end)
 	}
+}
+
+// cut takes [lo, hi) out of the process's live regions: a region wholly in
+// it is dead, one it overlaps keeps its larger part left (and is read
+// again at the next check).
+func (t *stackTable) cut(ps *procSamples, lo, hi uint64) {
 	live := ps.live[:0]
 	for _, s := range ps.live {
-		if s.end > s.addr && s.addr >= addr && s.end <= end {
+		if s.end <= s.addr || s.end <= lo || s.addr >= hi {
+			live = append(live, s) // no region, or untouched
+			continue
+		}
+		if s.addr >= lo && s.end <= hi {
 			s.stack.live--
 			s.stack.held -= min(s.stack.held, s.held)
 			t.live--
 			continue
 		}
+		if left, right := max(lo, s.addr)-s.addr, s.end-min(hi, s.end); left >= right {
+			s.end = s.addr + left
+		} else {
+			s.addr = s.end - right
+		}
+		ps.fresh = true
 		live = append(live, s)
 	}
 	clear(ps.live[len(live):])
@@ -364,7 +387,7 @@ func (t *stackTable) check(alive func(pid int) (ok bool, calls uint64)) {
 					t.live--
 					continue
 				}
-				s.held = uint64(float64(s.weight) * float64(m) / float64(s.end-s.addr))
+				s.held = uint64(float64(s.weight) * float64(m) / float64(s.full))
 			}
 			s.stack.held += s.held
 			live = append(live, s)

@@ -417,3 +417,34 @@ func TestStacksFromEvents(t *testing.T) {
 		t.Errorf("after exec: forgot %v, %d live samples; want the pid forgotten and its samples freed", res.forgot, a.stk.live)
 	}
 }
+
+// A sampled call that grew memory where an older sample's region was
+// proves that region was given back in between: the allocator reused the
+// address (a churning malloc maps and unmaps the same spot, mostly
+// unsampled). The older sample then holds nothing there.
+func TestStacksReusedRegion(t *testing.T) {
+	f := newFake()
+	self := os.Getpid()
+	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
+	a := New(Config{PSSInterval: -1}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	a.Tick(t0)
+	svc := a.ServiceOf(self, "").Name
+	page := uint64(os.Getpagesize())
+	r := region(t, int(64*page))
+	at, n := addrOf(r), uint64(len(r))
+	w := uint64(1 << 20)
+	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: w, addr: at, len: n, frames: frames("churn_it")})
+	// The same spot again, from another call.
+	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: w, addr: at, len: n, frames: frames("keep_it")})
+	// And the upper quarter of it once more: keep_it keeps the lower three.
+	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: w, addr: at + 48*page, len: 16 * page, frames: frames("other")})
+	snap, _ := a.Tick(t0.Add(time.Second))
+	got := map[string]uint64{}
+	for _, s := range stacksOf(t, snap, svc) {
+		got[funcs(s)] = s.HeldBytes
+	}
+	if got["churn_it"] != 0 || got["keep_it"] != w*3/4 || got["other"] != w {
+		t.Errorf("held %v, want churn_it 0, keep_it %d (three quarters), other %d", got, w*3/4, w)
+	}
+}
