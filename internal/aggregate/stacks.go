@@ -33,6 +33,10 @@ const (
 	// stackInternMax bounds the shared copies of frame strings; past it the
 	// table starts again.
 	stackInternMax = 8192
+	// recentUnmaps is how many unmap events are remembered for samples
+	// that arrive after them: samples come on their own ring, and a
+	// sampled region may be unmapped before its sample is read.
+	recentUnmaps = 256
 )
 
 // StackResolver unwinds and names a sampled stack; *native.Resolver is one.
@@ -72,6 +76,8 @@ type stackTable struct {
 	live   int // live samples in all processes
 	strs   map[string]string
 	stats  StackStats
+	unmaps [recentUnmaps]unmap // a ring of the last unmap events
+	nunmap int
 	buf    []byte     // maps, reused
 	ranges []mapRange // maps, parsed, reused
 	key    strings.Builder
@@ -116,6 +122,12 @@ type liveSample struct {
 }
 
 type mapRange struct{ start, end uint64 }
+
+type unmap struct {
+	pid    int
+	lo, hi uint64
+	at     time.Time
+}
 
 func newStackTable(window time.Duration, procRoot string) *stackTable {
 	return &stackTable{window: window, slot: max(window/stackSlots, time.Nanosecond), proc: procRoot,
@@ -228,10 +240,18 @@ func (t *stackTable) add(s stackSample) {
 		return
 	}
 	ps.live = append(ps.live, liveSample{addr: s.addr, end: s.addr + s.len, full: s.len, weight: s.weight, held: s.weight, stack: e})
-	ps.fresh = true
 	e.live++
 	e.held += s.weight // until the next check
 	t.live++
+	ps.fresh = true
+	if s.len > 0 {
+		// Unmaps seen before the sample but made after its call.
+		for _, u := range t.unmaps[:min(t.nunmap, recentUnmaps)] {
+			if u.pid == s.pid && u.at.After(s.at) && u.lo < s.addr+s.len && u.hi > s.addr {
+				t.cut(ps, u.lo, u.hi)
+			}
+		}
+	}
 }
 
 func (t *stackTable) slotOf(at time.Time) int64 { return at.UnixNano() / int64(t.slot) }
@@ -316,7 +336,9 @@ func (t *stackTable) free(pid int) {
 // unmapped takes [addr, end) out of a process's sampled regions at once (a
 // munmap or a lowered break seen as an event); the next check would find
 // them so.
-func (t *stackTable) unmapped(pid int, addr, end uint64) {
+func (t *stackTable) unmapped(pid int, addr, end uint64, at time.Time) {
+	t.unmaps[t.nunmap%recentUnmaps] = unmap{pid: pid, lo: addr, hi: end, at: at}
+	t.nunmap++
 	if ps := t.procs[pid]; ps != nil {
 		t.cut(ps, addr, end)
 	}
@@ -567,10 +589,10 @@ func (a *Aggregator) stackEvent(ev *tracer.Event) {
 			a.cfg.Stacks.Forget(ev.PID)
 		}
 	case tracer.EventMunmap:
-		a.stk.unmapped(pid, ev.Alloc.Addr, ev.Alloc.Addr+ev.Alloc.Len)
+		a.stk.unmapped(pid, ev.Alloc.Addr, ev.Alloc.Addr+ev.Alloc.Len, ev.Time)
 	case tracer.EventBrk:
 		if d := ev.Alloc.Delta; d < 0 { // the break lowered to Addr
-			a.stk.unmapped(pid, ev.Alloc.Addr, ev.Alloc.Addr+uint64(-d))
+			a.stk.unmapped(pid, ev.Alloc.Addr, ev.Alloc.Addr+uint64(-d), ev.Time)
 		}
 	}
 }

@@ -448,3 +448,30 @@ func TestStacksReusedRegion(t *testing.T) {
 		t.Errorf("held %v, want churn_it 0, keep_it %d (three quarters), other %d", got, w*3/4, w)
 	}
 }
+
+// Samples come on their own ring: an unmap event made after the sampled
+// call may be read before the sample. Its region is dead all the same; an
+// unmap made before the call is not about it.
+func TestStacksUnmapBeforeSample(t *testing.T) {
+	f := newFake()
+	self := os.Getpid()
+	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
+	a := New(Config{PSSInterval: -1}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	a.Tick(t0)
+	svc := a.ServiceOf(self, "").Name
+	r1, r2 := region(t, 16*os.Getpagesize()), region(t, 16*os.Getpagesize())
+	n := uint64(len(r1))
+	a.HandleEvent(&tracer.Event{Type: tracer.EventMunmap, PID: uint32(self), Time: t0.Add(-time.Millisecond), Alloc: tracer.Alloc{Addr: addrOf(r2), Len: n}})
+	a.HandleEvent(&tracer.Event{Type: tracer.EventMunmap, PID: uint32(self), Time: t0.Add(time.Millisecond), Alloc: tracer.Alloc{Addr: addrOf(r1), Len: n}})
+	a.stk.add(stackSample{pid: self, service: svc, at: t0.Add(-2 * time.Millisecond), weight: 1 << 20, addr: addrOf(r1), len: n, frames: frames("freed")})
+	a.stk.add(stackSample{pid: self, service: svc, at: t0.Add(2 * time.Millisecond), weight: 1 << 20, addr: addrOf(r2), len: n, frames: frames("kept")})
+	snap, _ := a.Tick(t0.Add(time.Second))
+	got := map[string]uint64{}
+	for _, s := range stacksOf(t, snap, svc) {
+		got[funcs(s)] = s.HeldBytes
+	}
+	if got["freed"] != 0 || got["kept"] != 1<<20 {
+		t.Errorf("held %v: want freed 0 (unmapped after its call), kept 1 MiB (mapped after the unmaps)", got)
+	}
+}
