@@ -116,6 +116,7 @@ type procSamples struct {
 type liveSample struct {
 	addr, end uint64 // what is left of the region
 	full      uint64 // the region's length when sampled
+	at        int64  // the sampled call's time, ns
 	weight    uint64
 	held      uint64 // at the last read of the maps
 	stack     *stackEntry
@@ -233,13 +234,13 @@ func (t *stackTable) add(s stackSample) {
 		// A call grew memory where an older sample's region was: that
 		// region was given back since (mmap never returns memory still
 		// mapped; MAP_FIXED, brk and mprotect replace what was there).
-		t.cut(ps, s.addr, s.addr+s.len)
+		t.cut(ps, s.addr, s.addr+s.len, s.at)
 	}
 	if len(ps.live) >= StackSamplesPerProc || t.live >= StackSamplesTotal {
 		t.stats.Untracked++
 		return
 	}
-	ps.live = append(ps.live, liveSample{addr: s.addr, end: s.addr + s.len, full: s.len, weight: s.weight, held: s.weight, stack: e})
+	ps.live = append(ps.live, liveSample{addr: s.addr, end: s.addr + s.len, full: s.len, at: s.at.UnixNano(), weight: s.weight, held: s.weight, stack: e})
 	e.live++
 	e.held += s.weight // until the next check
 	t.live++
@@ -248,7 +249,7 @@ func (t *stackTable) add(s stackSample) {
 		// Unmaps seen before the sample but made after its call.
 		for _, u := range t.unmaps[:min(t.nunmap, recentUnmaps)] {
 			if u.pid == s.pid && u.at.After(s.at) && u.lo < s.addr+s.len && u.hi > s.addr {
-				t.cut(ps, u.lo, u.hi)
+				t.cut(ps, u.lo, u.hi, u.at)
 			}
 		}
 	}
@@ -340,18 +341,20 @@ func (t *stackTable) unmapped(pid int, addr, end uint64, at time.Time) {
 	t.unmaps[t.nunmap%recentUnmaps] = unmap{pid: pid, lo: addr, hi: end, at: at}
 	t.nunmap++
 	if ps := t.procs[pid]; ps != nil {
-		t.cut(ps, addr, end)
+		t.cut(ps, addr, end, at)
 	}
 }
 
-// cut takes [lo, hi) out of the process's live regions: a region wholly in
-// it is dead, one it overlaps keeps its larger part left (and is read
-// again at the next check).
-func (t *stackTable) cut(ps *procSamples, lo, hi uint64) {
+// cut takes [lo, hi) out of the regions of the process's samples taken
+// before at: a region wholly in it is dead, one it overlaps keeps its
+// larger part left (and is read again at the next check). A sample taken
+// after at mapped its region after [lo, hi) was given back.
+func (t *stackTable) cut(ps *procSamples, lo, hi uint64, at time.Time) {
+	before := at.UnixNano()
 	live := ps.live[:0]
 	for _, s := range ps.live {
-		if s.end <= s.addr || s.end <= lo || s.addr >= hi {
-			live = append(live, s) // no region, or untouched
+		if s.end <= s.addr || s.end <= lo || s.addr >= hi || s.at >= before {
+			live = append(live, s) // no region, untouched, or mapped since
 			continue
 		}
 		if s.addr >= lo && s.end <= hi {

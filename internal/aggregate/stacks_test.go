@@ -173,7 +173,7 @@ func TestStacksMunmapEvent(t *testing.T) {
 	if a.stk.live != 1 {
 		t.Fatalf("%d live samples, want 1", a.stk.live)
 	}
-	a.HandleEvent(&tracer.Event{Type: tracer.EventMunmap, PID: uint32(self), Alloc: tracer.Alloc{Addr: addrOf(r), Len: uint64(len(r))}})
+	a.HandleEvent(&tracer.Event{Type: tracer.EventMunmap, PID: uint32(self), Time: t0.Add(time.Millisecond), Alloc: tracer.Alloc{Addr: addrOf(r), Len: uint64(len(r))}})
 	if a.stk.live != 0 || len(a.stk.procs[self].live) != 0 {
 		t.Errorf("%d live samples after the munmap event, want 0", a.stk.live)
 	}
@@ -436,9 +436,9 @@ func TestStacksReusedRegion(t *testing.T) {
 	w := uint64(1 << 20)
 	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: w, addr: at, len: n, frames: frames("churn_it")})
 	// The same spot again, from another call.
-	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: w, addr: at, len: n, frames: frames("keep_it")})
+	a.stk.add(stackSample{pid: self, service: svc, at: t0.Add(time.Millisecond), weight: w, addr: at, len: n, frames: frames("keep_it")})
 	// And the upper quarter of it once more: keep_it keeps the lower three.
-	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: w, addr: at + 48*page, len: 16 * page, frames: frames("other")})
+	a.stk.add(stackSample{pid: self, service: svc, at: t0.Add(2 * time.Millisecond), weight: w, addr: at + 48*page, len: 16 * page, frames: frames("other")})
 	snap, _ := a.Tick(t0.Add(time.Second))
 	got := map[string]uint64{}
 	for _, s := range stacksOf(t, snap, svc) {
@@ -451,7 +451,7 @@ func TestStacksReusedRegion(t *testing.T) {
 
 // Samples come on their own ring: an unmap event made after the sampled
 // call may be read before the sample. Its region is dead all the same; an
-// unmap made before the call is not about it.
+// unmap made before the call is not about it, read before or after.
 func TestStacksUnmapBeforeSample(t *testing.T) {
 	f := newFake()
 	self := os.Getpid()
@@ -466,6 +466,7 @@ func TestStacksUnmapBeforeSample(t *testing.T) {
 	a.HandleEvent(&tracer.Event{Type: tracer.EventMunmap, PID: uint32(self), Time: t0.Add(time.Millisecond), Alloc: tracer.Alloc{Addr: addrOf(r1), Len: n}})
 	a.stk.add(stackSample{pid: self, service: svc, at: t0.Add(-2 * time.Millisecond), weight: 1 << 20, addr: addrOf(r1), len: n, frames: frames("freed")})
 	a.stk.add(stackSample{pid: self, service: svc, at: t0.Add(2 * time.Millisecond), weight: 1 << 20, addr: addrOf(r2), len: n, frames: frames("kept")})
+	a.HandleEvent(&tracer.Event{Type: tracer.EventMunmap, PID: uint32(self), Time: t0.Add(time.Millisecond), Alloc: tracer.Alloc{Addr: addrOf(r2), Len: n}})
 	snap, _ := a.Tick(t0.Add(time.Second))
 	got := map[string]uint64{}
 	for _, s := range stacksOf(t, snap, svc) {
