@@ -1,3 +1,5 @@
+// Package oomtrace is the repository root, which holds only tests: the
+// tracer's end-to-end test. The program is in cmd/oomtrace.
 package oomtrace
 
 import (

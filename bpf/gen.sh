@@ -2,9 +2,10 @@
 # Runs bpf2go (the go.mod tool) for each BPF object, from a fixed directory:
 # clang orders some BTF forward declarations by memory address, which shifts
 # with the length of the build path, so the same path gives the same bytes.
-# Needs clang 19: BPF2GO_CC=clang-19 BPF2GO_STRIP=llvm-strip-19.
+# Needs clang 19: BPF2GO_CC=clang-19 BPF2GO_STRIP=llvm-strip-19. Run by
+# go generate in tracer/ (tracer/gen.go), or from anywhere.
 set -eu
-repo=$(pwd)
+repo=$(cd "$(dirname "$0")/.." && pwd)
 work=/tmp/oomtrace-bpf2go
 rm -rf "$work"
 mkdir -p "$work"

@@ -192,14 +192,6 @@ func newClock() clock {
 	return clock{offset: time.Now().UnixNano() - ts.Nano()}
 }
 
-func firstLine(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
-}
-
 // VerifierLog is the verifier's whole log, when err carries one.
 func VerifierLog(err error) (string, bool) {
 	var ve *ebpf.VerifierError

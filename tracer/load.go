@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // Hook is one attach point and how it was attached.
@@ -97,7 +99,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 			o.colls = append(o.colls, coll)
 			o.sampler = coll.Programs[sampleProgSampleTasks]
 		} else {
-			cfg.Logger.Debug("task iterator unavailable", "err", firstLine(err))
+			cfg.Logger.Debug("task iterator unavailable", "err", safe.FirstLine(err.Error()))
 		}
 	}
 
@@ -134,7 +136,7 @@ func loadSyscalls(cfg Config, cache *btf.Cache) (*ebpf.Collection, []Hook, error
 	if cfg.NoFentry {
 		reason = "fexit: disabled by configuration"
 	} else if err := probeFentry(); err != nil {
-		reason = "fexit: " + firstLine(err)
+		reason = "fexit: " + safe.FirstLine(err.Error())
 	}
 	for _, sc := range syscalls {
 		if reason != "" {
@@ -180,13 +182,13 @@ func loadSyscalls(cfg Config, cache *btf.Cache) (*ebpf.Collection, []Hook, error
 		for _, sc := range syscalls {
 			prefix := "program fexit_" + sc + ": "
 			if _, onTP := why[sc]; !onTP && strings.Contains(err.Error(), prefix) {
-				why[sc] = "fexit: " + firstLine(errors.New(strings.SplitN(err.Error(), prefix, 2)[1]))
+				why[sc] = "fexit: " + safe.FirstLine(strings.SplitN(err.Error(), prefix, 2)[1])
 				refused = true
 			}
 		}
 		if !refused { // not one program's fault: give up on fexit
 			for _, sc := range syscalls {
-				why[sc] = "fexit: " + firstLine(err)
+				why[sc] = "fexit: " + safe.FirstLine(err.Error())
 			}
 		}
 	}
@@ -239,7 +241,7 @@ func loadOOM(cfg Config, cache *btf.Cache, shared map[string]*ebpf.Map) (*ebpf.C
 	if err != nil {
 		return nil, Hook{}, fmt.Errorf("load oom/mark_victim: tp_btf: %v; tracepoint: %w", btfErr, err)
 	}
-	why := fmt.Sprintf("tp_btf: %v", firstLine(btfErr))
+	why := fmt.Sprintf("tp_btf: %v", safe.FirstLine(btfErr.Error()))
 	return coll, tracepointHook("oom", "mark_victim", coll.Programs[oomProgOomMarkVictimTp], why), nil
 }
 

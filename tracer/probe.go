@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // Check is one answer of the kernel feature probe.
@@ -36,7 +38,7 @@ func Probe() []Check {
 	add := func(name string, need bool, err error, ok, fail string) {
 		c := Check{Name: name, OK: err == nil, Need: need, Detail: ok}
 		if err != nil {
-			c.Detail = fmt.Sprintf("%s: %v", fail, firstLine(err))
+			c.Detail = fmt.Sprintf("%s: %v", fail, safe.FirstLine(err.Error()))
 		}
 		out = append(out, c)
 	}
@@ -127,7 +129,7 @@ func LoadOnly(cfg Config) ([]Hook, Sampling, error) {
 	mode, err := s.setup(cfg, objs.shared, objs.cache, objs.sampler)
 	smp := Sampling{Mode: mode}
 	if err != nil {
-		smp.Why = firstLine(err)
+		smp.Why = safe.FirstLine(err.Error())
 	}
 	return hooks, smp, nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"structs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // Config tunes a Tracer. The zero value gets the defaults.
@@ -89,8 +92,30 @@ func (c *Config) defaults() {
 	}
 }
 
-// Counters are one process's kernel-side totals since it was first seen.
-type Counters = allocProcCounters
+// Counters are one process's kernel-side totals since it was first seen:
+// struct proc_counters of bpf/events.h. It repeats the generated types'
+// fields so that the API is not bpf2go's: the conversions from them (in
+// Tracer.Counters and decodeSamples) compile only while the layouts stay
+// identical, and cost nothing.
+type Counters struct {
+	_                  structs.HostLayout
+	MmapCalls          uint64
+	MmapAnonBytes      uint64
+	MmapFileBytes      uint64
+	MmapReserveBytes   uint64 // PROT_NONE reservations
+	MunmapCalls        uint64
+	MunmapBytes        uint64
+	BrkCalls           uint64
+	BrkGrowBytes       uint64
+	BrkShrinkBytes     uint64
+	BrkCur             uint64 // last break seen
+	MremapCalls        uint64
+	MremapGrowBytes    uint64
+	MremapShrinkBytes  uint64
+	MprotectCalls      uint64
+	MprotectWriteBytes uint64 // made writable
+	FailedCalls        uint64
+}
 
 // Stats are per-type event counts: received by userspace and lost. Once
 // the tracer has stopped, every event generated is received or lost.
@@ -247,9 +272,9 @@ func (t *Tracer) start() error {
 	t.samplerMode = mode
 	switch {
 	case mode == SamplerProc:
-		t.cfg.Logger.Info("fallback: no task walk or task iterator; reading /proc per process", "err", firstLine(err))
+		t.cfg.Logger.Info("fallback: no task walk or task iterator; reading /proc per process", "err", safe.FirstLine(err.Error()))
 	case err != nil:
-		t.cfg.Logger.Info("fallback: processes sampled by "+mode, "task walk", firstLine(err))
+		t.cfg.Logger.Info("fallback: processes sampled by "+mode, "task walk", safe.FirstLine(err.Error()))
 	}
 	evr, err := ringbuf.NewReader(t.objs.events)
 	if err != nil {
@@ -328,7 +353,7 @@ func (t *Tracer) Counters(pid int) (Counters, error) {
 	// A slot is freed when its process exits, before its pid can be reused:
 	// while the pidfd's process has not been reaped, an owner with its pid is it.
 	if s.Tgid == uint64(pid) && s.StartNs != 0 && unix.PidfdSendSignal(fd, 0, nil, 0) == nil {
-		return s.Counters, nil
+		return Counters(s.Counters), nil
 	}
 	if err := t.objs.procs.Lookup(uint32(fd), &c); err != nil {
 		return c, fmt.Errorf("counters of %d: %w", pid, err)

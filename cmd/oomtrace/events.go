@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -30,27 +28,27 @@ const eventsExamples = `  sudo oomtrace events                      # large allo
 func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("events", "events [flags]", eventsExamples, stdout)
 	jsonOut := fs.Bool("json", false, "print one JSON object per line")
-	minSize := fs.String("min-size", "1MiB", "stream allocations of at least this size (K, M, G suffixes)")
 	pid := fs.Int("pid", 0, "only show events of this process id")
-	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
-	readyFile := fs.String("ready-file", "", "write this file once every probe is attached")
-	ringSize := fs.String("ring-size", "512KiB", "size of the events ring buffer (a power of two, at least 4KiB)")
-	verbose := fs.Bool("verbose", false, "print multi-line load errors in full (verifier logs always are)")
+	var tf tracerFlags
+	tf.register(fs)
+	var sf scriptFlags
+	sf.registerReadyFile(fs)
+	sf.registerDuration(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := tracerConfig(*minSize, *ringSize)
+	cfg, err := tf.config()
 	if err != nil {
 		return err
 	}
 	if *pid < 0 || *pid > 1<<22 { // PID_MAX_LIMIT
 		return usagef("invalid --pid %d", *pid)
 	}
-	if *duration < 0 {
-		return usagef("invalid --duration %s", *duration)
+	if err := sf.validate(); err != nil {
+		return err
 	}
 
 	// Signals are caught from before the ready file is written, so a script
@@ -62,25 +60,17 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	tr, err := tracer.New(cfg)
+	tr, err := startTracer(ctx, cfg, tf.verbose)
 	if err != nil {
-		return loadError(err, *verbose)
+		return err
 	}
 	defer tr.Close()
-	if err := tr.Start(ctx); err != nil {
-		return loadError(err, *verbose)
-	}
-	for _, l := range fallbacks(tr.Hooks()) {
-		fmt.Fprintf(stderr, "oomtrace: %s\n", l)
-	}
-	if *readyFile != "" {
-		if err := os.WriteFile(*readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
-			return fmt.Errorf("write --ready-file: %w", err)
-		}
+	if err := sf.ready(); err != nil {
+		return err
 	}
 
-	if *duration > 0 {
-		defer time.AfterFunc(*duration, cancel).Stop()
+	if sf.duration > 0 {
+		defer time.AfterFunc(sf.duration, cancel).Stop()
 	}
 
 	w := bufio.NewWriter(stdout)
@@ -125,40 +115,6 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, formatStats(stats))
 	return nil
-}
-
-// tracerConfig validates the flags shared by every tracing command.
-func tracerConfig(minSize, ringSize string) (tracer.Config, error) {
-	var cfg tracer.Config
-	ms, err := units.ParseBytes(minSize)
-	if err != nil {
-		return cfg, usagef("--min-size: %v", err)
-	}
-	rs, err := units.ParseBytes(ringSize)
-	if err != nil {
-		return cfg, usagef("--ring-size: %v", err)
-	}
-	if rs < 4096 || rs > 1<<30 || rs&(rs-1) != 0 {
-		return cfg, usagef("--ring-size %s: must be a power of two from 4KiB to 1GiB", ringSize)
-	}
-	cfg.MinSize = max(ms, 1)
-	cfg.RingBytes = uint32(rs)
-	if rs < 64<<10 {
-		cfg.WakeupBytes = rs / 4
-	}
-	return cfg, nil
-}
-
-// loadError keeps a load error to one line, but for a verifier log, which
-// follows that line in full; --verbose prints other multi-line errors whole.
-func loadError(err error, verbose bool) error {
-	if log, ok := tracer.VerifierLog(err); ok {
-		return exitCodeError{code: 1, msg: oneLine(err) + "\n" + log}
-	}
-	if full := fmt.Sprintf("%+v", err); verbose && strings.Contains(full, "\n") {
-		return exitCodeError{code: 1, msg: full}
-	}
-	return err
 }
 
 func formatEvent(ev *tracer.Event) string {
@@ -221,38 +177,4 @@ func exitString(status uint32) string {
 		return fmt.Sprintf("exit %d", ws.ExitStatus())
 	}
 	return fmt.Sprintf("%#x", status)
-}
-
-func formatStats(s tracer.Stats) string {
-	var b strings.Builder
-	b.WriteString("oomtrace: events received / lost:")
-	for _, t := range tracer.EventTypes() {
-		b.WriteString(fmt.Sprintf(" %s=%d/%d", t, s.Received[t], s.Lost(t)))
-	}
-	if s.Undecoded > 0 {
-		b.WriteString(fmt.Sprintf(" undecoded=%d", s.Undecoded))
-	}
-	b.WriteString("\n")
-	return b.String()
-}
-
-// fallbacks says, one line per reason, which hooks use a fallback mechanism.
-func fallbacks(hooks []tracer.Hook) []string {
-	var order []string
-	names := map[string][]string{}
-	for _, h := range hooks {
-		if h.Fallback == "" {
-			continue
-		}
-		key := h.Mechanism + " (" + h.Fallback + ")"
-		if _, ok := names[key]; !ok {
-			order = append(order, key)
-		}
-		names[key] = append(names[key], h.Name)
-	}
-	out := make([]string, len(order))
-	for i, key := range order {
-		out[i] = strings.Join(names[key], ", ") + " use " + key
-	}
-	return out
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 
-	"github.com/spf13/pflag"
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise
@@ -27,11 +26,6 @@ type command struct {
 var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
-
-// usageError makes the process exit with status 2.
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -56,26 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "oomtrace: unknown command %q (see oomtrace --help)\n", args[0])
 		return 2
 	}
-	err := cmd.run(args[1:], stdout, stderr)
-	var ue usageError
-	var ce exitCodeError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ce):
-		if ce.msg != "" {
-			fmt.Fprintf(stderr, "oomtrace %s: %s\n", cmd.name, ce.msg)
-		}
-		return ce.code
-	case errors.Is(err, pflag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "oomtrace %s: %v\n", cmd.name, ue.error)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "oomtrace %s: %v\n", cmd.name, oneLine(err))
-		return 1
-	}
+	return exitCode(cmd.name, cmd.run(args[1:], stdout, stderr), stderr)
 }
 
 func usage(w io.Writer) {
@@ -101,41 +76,6 @@ func versionString() string {
 	return "dev"
 }
 
-// newFlags makes a subcommand's flag set; --help prints synopsis, flags and
-// examples to stdout.
-func newFlags(name, synopsis, examples string, stdout io.Writer) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are printed once, by run
-	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: oomtrace %s\n\nFlags:\n%s", synopsis, fs.FlagUsages())
-		if examples != "" {
-			fmt.Fprintf(stdout, "\nExamples:\n%s", examples)
-		}
-	}
-	return fs
-}
-
-// parse parses flags; a bad flag is a usage error, --help is not an error.
-func parse(fs *pflag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, pflag.ErrHelp) {
-		return err
-	}
-	if err != nil {
-		return usageError{err}
-	}
-	return nil
-}
-
 // oneLine keeps the first line of an error: verifier logs are printed in full
 // only with --verbose.
-func oneLine(err error) string {
-	s := err.Error()
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
-	}
-	return s
-}
+func oneLine(err error) string { return safe.FirstLine(err.Error()) }

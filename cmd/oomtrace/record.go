@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/dump"
@@ -17,7 +16,6 @@ import (
 	"github.com/oomtrace/oomtrace/internal/kmsg"
 	"github.com/oomtrace/oomtrace/internal/recorder"
 	"github.com/oomtrace/oomtrace/tracer"
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,74 +28,29 @@ const recordExamples = `  sudo oomtrace record                          # dumps 
   sudo kill -USR2 $(pidof oomtrace)               # write a snapshot dump now
 `
 
-// recordFlags are shared by record and run.
-type recordFlags struct {
-	engineFlags
-	out         string
-	window      time.Duration
-	warnAt      time.Duration
-	oomScoreAdj int
-	readyFile   string
-}
-
-func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
-	fs.StringVar(&f.out, "out", out, "directory for the dumps")
-	fs.DurationVar(&f.window, "window", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
-	fs.DurationVar(&f.warnAt, "warn-at", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
-	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
-	fs.StringVar(&f.readyFile, "ready-file", "", "write this file once every probe is attached")
-	f.engineFlags.register(fs, time.Second)
-}
-
-func (f *recordFlags) validate() error {
-	if f.out == "" {
-		return usagef("--out must not be empty")
-	}
-	if f.window < 10*f.interval || f.window > 24*time.Hour {
-		return usagef("--window %s: must be between 10 intervals and 24h", f.window)
-	}
-	if f.interval > 0 && f.window/f.interval > history.MaxSamples {
-		n := f.window / f.interval
-		return usagef("--window %s at --interval %s is %d samples a service: at most %d (lengthen --interval or shorten --window)", f.window, f.interval, n, history.MaxSamples)
-	}
-	if st, err := os.Stat(f.out); err == nil && !st.IsDir() {
-		return usagef("--out %s: not a directory", f.out)
-	}
-	if f.warnAt < 0 {
-		return usagef("--warn-at %s: must not be negative", f.warnAt)
-	}
-	if f.oomScoreAdj < -1000 || f.oomScoreAdj > 1000 {
-		return usagef("--oom-score-adj %d: must be between -1000 and 1000", f.oomScoreAdj)
-	}
-	_, _, err := f.config()
-	return err
-}
-
 func cmdRecord(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("record", "record [flags]", recordExamples, stdout)
 	var f recordFlags
 	f.register(fs, "/var/log/oomtrace")
-	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
+	f.registerDuration(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if err := f.validate(); err != nil {
+	cfg, err := f.config()
+	if err != nil {
 		return err
-	}
-	if *duration < 0 {
-		return usagef("invalid --duration %s", *duration)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if *duration > 0 {
+	if f.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	s, err := startSession(&f, stderr)
+	s, err := startSession(&f, cfg)
 	if err != nil {
 		return err
 	}
@@ -127,7 +80,7 @@ const memoryLimit = 48 << 20
 // the event pipeline and the dump's encoding.
 const historyBudget = memoryLimit / 2
 
-func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
+func startSession(f *recordFlags, cfg engineConfig) (*session, error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
@@ -142,7 +95,7 @@ func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
 			slog.Warn("cannot set own oom_score_adj (lowering it needs CAP_SYS_RESOURCE); the OOM killer may pick the recorder", "want", f.oomScoreAdj, "err", err)
 		}
 	}
-	en, err := startEngine(&f.engineFlags, stderr)
+	en, err := startEngine(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +130,9 @@ func startSession(f *recordFlags, stderr io.Writer) (*session, error) {
 			}
 		}
 	}()
-	if f.readyFile != "" {
-		if err := os.WriteFile(f.readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("write --ready-file: %w", err)
-		}
+	if err := f.ready(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }

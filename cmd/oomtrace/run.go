@@ -25,14 +25,6 @@ const runExamples = `  sudo oomtrace run --out artifacts/oomtrace -- ./stack.sh
 // exitOOM is run's status when --fail-on-oom finds a kill and CMD succeeded.
 const exitOOM = 3
 
-// exitCodeError makes the process exit with a given status, after printing msg (if any).
-type exitCodeError struct {
-	code int
-	msg  string
-}
-
-func (e exitCodeError) Error() string { return e.msg }
-
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "run [flags] -- CMD [ARGS...]", runExamples, stdout)
 	var f recordFlags
@@ -45,14 +37,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if len(argv) == 0 {
 		return usagef("no command given (oomtrace run [flags] -- CMD [ARGS...])")
 	}
-	if err := f.validate(); err != nil {
+	cfg, err := f.config()
+	if err != nil {
 		return err
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return usagef("command %q: %v", argv[0], err)
 	}
-	s, err := startSession(&f, stderr)
+	s, err := startSession(&f, cfg)
 	if err != nil {
 		return err
 	}

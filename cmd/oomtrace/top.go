@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/top"
@@ -30,7 +31,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) error {
 	iterations := fs.IntP("iterations", "n", 0, "stop after this many intervals (0: until interrupted)")
 	sortKey := fs.String("sort", "rss", "sort services by rss, pss, growth, oom or name")
 	limit := fs.Int("limit", 0, "print at most this many services in batch mode (0: all)")
-	ef.register(fs, 1e9)
+	ef.register(fs, time.Second)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,13 +48,14 @@ func cmdTop(args []string, stdout, stderr io.Writer) error {
 	if *jsonOut && *batch {
 		return usagef("--json and --batch exclude each other")
 	}
-	if _, _, err := ef.config(); err != nil {
+	cfg, err := ef.config()
+	if err != nil {
 		return err
 	}
 	f, isFile := stdout.(*os.File)
 	interactive := !*jsonOut && !*batch && isFile && top.IsTerminal(f)
 
-	en, err := startEngine(&ef, stderr)
+	en, err := startEngine(cfg)
 	if err != nil {
 		return err
 	}

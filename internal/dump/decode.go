@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // maxDumpSize bounds what Decode reads, so that a stray huge file is an
@@ -29,7 +31,7 @@ func Decode(r io.Reader) (*Dump, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(br, maxDumpSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read dump: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("read dump: %s", safe.FoldSpace(err.Error()))
 	}
 	if len(data) > maxDumpSize {
 		return nil, fmt.Errorf("dump is larger than %d bytes", maxDumpSize)
@@ -46,7 +48,7 @@ func startsObject(br *bufio.Reader) error {
 		case err == io.EOF:
 			return errors.New("empty dump")
 		case err != nil:
-			return fmt.Errorf("read dump: %s", oneLine(err.Error()))
+			return fmt.Errorf("read dump: %s", safe.FoldSpace(err.Error()))
 		case b == ' ' || b == '\t' || b == '\n' || b == '\r':
 			continue
 		case b != '{':
@@ -89,7 +91,7 @@ func decode(data []byte) (*Dump, error) {
 		if err == nil { // cannot happen; keep a message anyway
 			err = errors.New("invalid JSON")
 		}
-		return nil, fmt.Errorf("truncated or corrupt dump: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("truncated or corrupt dump: %s", safe.FoldSpace(err.Error()))
 	}
 	// Look at version and kind first, with the same (case-insensitive)
 	// field matching as the full decode, so that a dump of a newer version
@@ -114,7 +116,7 @@ func decode(data []byte) (*Dump, error) {
 	}
 	d := new(Dump)
 	if err := json.Unmarshal(data, d); err != nil {
-		return nil, fmt.Errorf("truncated or corrupt dump: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("truncated or corrupt dump: %s", safe.FoldSpace(err.Error()))
 	}
 	if d.Version != version || d.Kind != kind { // cannot happen; be sure
 		return nil, fmt.Errorf("%w (inconsistent version or kind)", errNotDump)

@@ -218,19 +218,7 @@ func rate(bps float64) string {
 	if math.IsNaN(bps) || math.IsInf(bps, 0) {
 		return "?"
 	}
-	if math.Abs(bps) < 0.5 {
-		return "0B/s"
-	}
-	bps = math.Max(math.Min(bps, math.MaxInt64/2), -math.MaxInt64/2)
-	return units.SignedBytes(int64(math.Round(bps))) + "/s"
-}
-
-// level prints a signed amount (not a change): 4.0KiB, -1.0MiB.
-func level(n int64) string {
-	if n < 0 {
-		return "-" + units.Bytes(uint64(-n))
-	}
-	return units.Bytes(uint64(n))
+	return units.Rate(bps, math.MaxInt64/2) + "/s"
 }
 
 // pct prints a PSI percentage.
@@ -343,7 +331,7 @@ func unexplained(s aggregate.System) string {
 	if why := s.UnexplainedPartial(); why != "" {
 		return "- (" + why + ")"
 	}
-	return level(s.UnexplainedBytes) + " (used memory that no service's PSS accounts for)"
+	return units.Level(s.UnexplainedBytes) + " (used memory that no service's PSS accounts for)"
 }
 
 // sysGrowth prints the system's one-minute growth, marked partial while the

@@ -99,6 +99,10 @@ type Task struct {
 }
 
 // Victim is the killed process as the kernel saw it.
+//
+// Its Cgroup is the victim's memory cgroup, which an oom_kill event calls
+// memcg_path (schema.OOMTask). Version 1 keeps both names; the next version
+// should call it memcg_path here too.
 type Victim struct {
 	Task
 	Cmdline       string `json:"cmdline,omitempty"` // secrets masked; every argument with --redact-cmdline

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // nameTime is the timestamp layout of dump file names: basic ISO 8601, UTC,
@@ -92,7 +94,7 @@ func WriteFiles(dir, base string, d *Dump) ([]string, error) {
 	for _, f := range files {
 		path := filepath.Join(dir, base+f.ext)
 		if err := writeAtomic(path, f.render); err != nil {
-			return written, fmt.Errorf("write dump %s: %s", path, oneLine(err.Error()))
+			return written, fmt.Errorf("write dump %s: %s", path, safe.FoldSpace(err.Error()))
 		}
 		written = append(written, path)
 	}
@@ -160,11 +162,6 @@ func syncDir(dir string) error {
 		return nil
 	}
 	return err
-}
-
-// oneLine folds an error message onto one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }
 
 // finiteDump returns a copy of d whose floats JSON can hold (see

@@ -4,12 +4,9 @@
 package recorder
 
 import (
-	"bufio"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,8 +16,26 @@ import (
 	"github.com/oomtrace/oomtrace/internal/dump"
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/kmsg"
+	"github.com/oomtrace/oomtrace/internal/proc"
 	"github.com/oomtrace/oomtrace/internal/schema"
 	"github.com/oomtrace/oomtrace/tracer"
+)
+
+const (
+	// maxReports bounds the kernel reports waiting for their kill: in a
+	// storm the oldest, whose kills are long written, go first.
+	maxReports = 256
+	// recentKills bounds the search of the kills written for one naming a
+	// leftover report's victim: that kill, if any, is among the newest.
+	recentKills = 256
+	// maxMemcgs bounds the memory cgroups whose counters are kept, on a
+	// host that starts and stops many of them.
+	maxMemcgs = 4096
+	// maxRetries bounds the failed dumps queued, each held whole in memory.
+	maxRetries = 16
+	// retryEvery spaces the attempts to write a failed dump: a full disk
+	// is not freed in a moment.
+	retryEvery = 5 * time.Second
 )
 
 // Config tunes a Recorder.
@@ -112,7 +127,7 @@ func New(cfg Config, hist *history.History) *Recorder {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.VMStat == nil {
-		cfg.VMStat = readVMStatOOMKills
+		cfg.VMStat = proc.VMStatOOMKills
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -163,8 +178,8 @@ func (r *Recorder) OnReport(rep kmsg.Report) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reports = append(r.reports, report{rep: rep, at: r.cfg.Now()})
-	if len(r.reports) > 256 {
-		r.reports = r.reports[len(r.reports)-256:]
+	if len(r.reports) > maxReports {
+		r.reports = r.reports[len(r.reports)-maxReports:]
 	}
 	r.joinLocked()
 }
@@ -299,7 +314,7 @@ func (r *Recorder) reportsOnlyLocked(now time.Time) {
 
 // writtenLocked says whether a recent kill already names pid as victim.
 func (r *Recorder) writtenLocked(pid int) bool {
-	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-256; i-- {
+	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-recentKills; i-- {
 		if r.kills[i].Victim.PID == uint32(pid) {
 			return true
 		}
@@ -354,7 +369,7 @@ func (r *Recorder) baselineLocked(snap aggregate.Snapshot) {
 		return
 	}
 	for _, d := range snap.System.Memcgs {
-		if _, ok := r.memcgs[d.Path]; ok || len(r.memcgs) >= 4096 || r.pendingInLocked(d.Path) {
+		if _, ok := r.memcgs[d.Path]; ok || len(r.memcgs) >= maxMemcgs || r.pendingInLocked(d.Path) {
 			continue
 		}
 		st := &memcgState{kills: d.OOMKills}
@@ -445,7 +460,7 @@ func (r *Recorder) memcgOOMLocked(m cgroup.Memcg, kills uint64) bool {
 	st := r.memcgs[m.Path]
 	if st == nil {
 		st = &memcgState{}
-		if len(r.memcgs) < 4096 {
+		if len(r.memcgs) < maxMemcgs {
 			r.memcgs[m.Path] = st
 		}
 	}
@@ -607,8 +622,8 @@ func (r *Recorder) writeLocked(base string, d *dump.Dump) ([]string, error) {
 	r.bases[base] = true
 	paths, err := r.tryWrite(base, d)
 	if err != nil {
-		if len(r.retry) < 16 {
-			r.retry = append(r.retry, failed{base: base, d: d, next: r.cfg.Now().Add(5 * time.Second)})
+		if len(r.retry) < maxRetries {
+			r.retry = append(r.retry, failed{base: base, d: d, next: r.cfg.Now().Add(retryEvery)})
 		} else {
 			r.cfg.Logger.Error("dump dropped: too many failed writes queued", "dump", base)
 		}
@@ -649,7 +664,7 @@ func (r *Recorder) retryLocked(now time.Time) {
 			continue
 		}
 		if _, err := r.tryWrite(f.base, f.d); err != nil {
-			f.next = r.cfg.Now().Add(5 * time.Second)
+			f.next = r.cfg.Now().Add(retryEvery)
 			keep = append(keep, f)
 		}
 	}
@@ -661,19 +676,4 @@ func (r *Recorder) Pending() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.retry) + len(r.pending)
-}
-
-func readVMStatOOMKills() (uint64, error) {
-	f, err := os.Open("/proc/vmstat")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok {
-			return strconv.ParseUint(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no oom_kill in /proc/vmstat")
 }

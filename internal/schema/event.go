@@ -70,6 +70,11 @@ type Task struct {
 }
 
 // OOMTask is the victim of an OOM kill as the kernel saw it.
+//
+// Its memory cgroup is memcg_path here and "cgroup" in a dump's victim
+// (dump.Victim.Cgroup). Schema version 1 keeps both; the next version
+// should say memcg_path in both, as oom_memcg, task_memcg and
+// memcg_oom_kills do, and new fields should say memcg.
 type OOMTask struct {
 	Task
 	UID           uint32 `json:"uid"`

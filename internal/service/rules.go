@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 // Rule gives the service Name to the processes whose Field matches Pattern.
@@ -33,7 +35,7 @@ type RuleError struct {
 }
 
 func (e *RuleError) Error() string {
-	return fmt.Sprintf("invalid rule %q: %s", e.Rule, oneLine(e.Err.Error()))
+	return fmt.Sprintf("invalid rule %q: %s", e.Rule, safe.EscapeControl(e.Err.Error()))
 }
 
 func (e *RuleError) Unwrap() error { return e.Err }
@@ -86,12 +88,12 @@ func ParseRules(rd io.Reader, source string) ([]Rule, error) {
 		}
 		r, err := ParseRule(line)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", oneLine(source), n, err)
+			return nil, fmt.Errorf("%s:%d: %w", safe.EscapeControl(source), n, err)
 		}
 		rules = append(rules, r)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %s", oneLine(source), n+1, oneLine(err.Error()))
+		return nil, fmt.Errorf("%s:%d: %s", safe.EscapeControl(source), n+1, safe.EscapeControl(err.Error()))
 	}
 	return rules, nil
 }
@@ -174,20 +176,4 @@ func glob(pattern, s string) bool {
 // String gives the rule back in the form ParseRule reads.
 func (r Rule) String() string {
 	return r.Name + "=" + r.Field + ":" + r.Pattern
-}
-
-// oneLine escapes control characters so that an error stays on one line.
-func oneLine(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, c := range s {
-		if unicode.IsControl(c) {
-			fmt.Fprintf(&b, `\x%02x`, c)
-		} else {
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
 }

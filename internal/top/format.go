@@ -47,21 +47,10 @@ func fmtDuration(sec float64) string {
 
 // fmtRate prints a growth rate in bytes per second: +1.5MiB, -4.0KiB, 0B.
 func fmtRate(bps float64) string {
-	if math.IsNaN(bps) || math.Abs(bps) < 0.5 {
+	if math.IsNaN(bps) {
 		return "0B"
 	}
-	if math.Abs(bps) >= math.MaxInt64 {
-		bps = math.Copysign(math.MaxInt64, bps)
-	}
-	return units.SignedBytes(int64(math.Round(bps)))
-}
-
-// fmtLevel prints a signed level (not a change): 4.0KiB, -1.0MiB.
-func fmtLevel(n int64) string {
-	if n < 0 {
-		return "-" + units.Bytes(uint64(-n))
-	}
-	return units.Bytes(uint64(n))
+	return units.Rate(bps, math.MaxInt64)
 }
 
 // fmtUnexplained prints used memory that no PSS accounts for, or "-" and
@@ -70,7 +59,7 @@ func fmtUnexplained(sys aggregate.System) string {
 	if why := sys.UnexplainedPartial(); why != "" {
 		return "- (" + why + ")"
 	}
-	return fmtLevel(sys.UnexplainedBytes)
+	return units.Level(sys.UnexplainedBytes)
 }
 
 // approx marks a figure that is estimated or partial.

@@ -261,7 +261,7 @@ func (m Model) processView() []string {
 			pPID: plain(strconv.Itoa(p.PID)), pPPID: plain(strconv.Itoa(p.PPID)), pComm: plain(safe.Text(p.Comm)),
 			pRSS: plain(units.Bytes(p.RSS)), pPSS: plain(fmtSmaps(p.PSS, p.PSSAgeS)), pUSS: plain(fmtSmaps(p.USS, p.PSSAgeS)),
 			pGrowth: plain(fmtGrowth(p.Growth, p.GrowthCovered, p.GrowthSpanS, 0)),
-			pSwap:   plain(units.Bytes(p.Swap)), pMmap: plain(fmtLevel(p.Mmap)), pBrk: plain(fmtLevel(p.Brk)),
+			pSwap:   plain(units.Bytes(p.Swap)), pMmap: plain(units.Level(p.Mmap)), pBrk: plain(units.Level(p.Brk)),
 			pCmd: plain(safe.Text(p.Cmdline)),
 		}
 	}
@@ -282,7 +282,7 @@ func (m Model) summary(s aggregate.Service) []string {
 		fmt.Sprintf("growth %s (5m %s, 15m %s)", perSecond(fmtGrowth(s.Growth, s.Growth1mCovered, s.GrowthSpanS, 0)),
 			perSecond(fmtGrowth(s.Growth5m, s.Growth5mCovered, s.GrowthSpanS, time.Minute)),
 			perSecond(fmtGrowth(s.Growth15m, s.Growth15mCovered, s.GrowthSpanS, 5*time.Minute))),
-		"mmap " + fmtLevel(s.Mmap), "brk " + fmtLevel(s.Brk), fmtCount(s.CallsPerSec) + " calls/s",
+		"mmap " + units.Level(s.Mmap), "brk " + units.Level(s.Brk), fmtCount(s.CallsPerSec) + " calls/s",
 	}
 	if s.TimeToOOMS != nil {
 		more = append(more, m.st.oom.Render("OOM in "+fmtTTO(s.TimeToOOMS, s.TimeToOOMCovered)))

@@ -59,3 +59,22 @@ func SignedBytes(n int64) string {
 	}
 	return "+" + Bytes(uint64(n))
 }
+
+// Level prints a signed amount (not a change): 4.0KiB, -1.0MiB.
+func Level(n int64) string {
+	if n < 0 {
+		return "-" + Bytes(uint64(-n))
+	}
+	return Bytes(uint64(n))
+}
+
+// Rate prints a change in bytes per second, without the "/s": +1.5MiB,
+// -4.0KiB, or 0B under half a byte. bps is first held within ±bound, the
+// caller's choice; it must not be NaN.
+func Rate(bps, bound float64) string {
+	if math.Abs(bps) < 0.5 {
+		return "0B"
+	}
+	bps = math.Max(math.Min(bps, bound), -bound)
+	return SignedBytes(int64(math.Round(bps)))
+}

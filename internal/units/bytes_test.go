@@ -1,6 +1,9 @@
 package units
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestParseBytes(t *testing.T) {
 	good := map[string]uint64{
@@ -27,5 +30,28 @@ func TestBytes(t *testing.T) {
 	}
 	if SignedBytes(-4096) != "-4.0KiB" || SignedBytes(1<<20) != "+1.0MiB" {
 		t.Error("SignedBytes")
+	}
+}
+
+func TestLevel(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", -1: "-1B", 4096: "4.0KiB", -(1 << 20): "-1.0MiB"} {
+		if got := Level(n); got != want {
+			t.Errorf("Level(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestRate(t *testing.T) {
+	for _, c := range []struct {
+		bps, bound float64
+		want       string
+	}{
+		{0.49, 1e9, "0B"}, {-0.49, 1e9, "0B"}, {0.5, 1e9, "+1B"}, {-1536, 1e9, "-1.5KiB"},
+		{1.5 * (1 << 20), 1e9, "+1.5MiB"},
+		{1 << 40, 1 << 30, "+1.0GiB"}, {math.Inf(-1), 1 << 30, "-1.0GiB"}, // held within the bound
+	} {
+		if got := Rate(c.bps, c.bound); got != c.want {
+			t.Errorf("Rate(%v, %v) = %q, want %q", c.bps, c.bound, got, c.want)
+		}
 	}
 }

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/history"
+	"github.com/oomtrace/oomtrace/internal/metrics"
+	"github.com/oomtrace/oomtrace/internal/service"
+	"github.com/oomtrace/oomtrace/internal/units"
+	"github.com/oomtrace/oomtrace/tracer"
+	"github.com/spf13/pflag"
+)
+
+// The flags shared by several commands come in families, one struct each,
+// registered by one function and validated by one: a flag has one
+// definition and one help text whichever command takes it.
+
+// newFlags makes a subcommand's flag set; --help prints synopsis, flags and
+// examples to stdout.
+func newFlags(name, synopsis, examples string, stdout io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are printed once, by run
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: oomtrace %s\n\nFlags:\n%s", synopsis, fs.FlagUsages())
+		if examples != "" {
+			fmt.Fprintf(stdout, "\nExamples:\n%s", examples)
+		}
+	}
+	return fs
+}
+
+// parse parses flags; a bad flag is a usage error, --help is not an error.
+func parse(fs *pflag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, pflag.ErrHelp) {
+		return err
+	}
+	if err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// tracerFlags are the flags of every command that loads the tracer: events,
+// top, record and run.
+type tracerFlags struct {
+	minSize  string
+	ringSize string
+	verbose  bool
+}
+
+func (f *tracerFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.minSize, "min-size", "1MiB", "stream allocations of at least this size (K, M, G suffixes)")
+	fs.StringVar(&f.ringSize, "ring-size", "512KiB", "size of the events ring buffer (a power of two, at least 4KiB)")
+	fs.BoolVar(&f.verbose, "verbose", false, "print multi-line load errors in full (verifier logs always are)")
+}
+
+// config validates the flags into the tracer's config.
+func (f *tracerFlags) config() (tracer.Config, error) {
+	var cfg tracer.Config
+	ms, err := units.ParseBytes(f.minSize)
+	if err != nil {
+		return cfg, usagef("--min-size: %v", err)
+	}
+	rs, err := units.ParseBytes(f.ringSize)
+	if err != nil {
+		return cfg, usagef("--ring-size: %v", err)
+	}
+	if rs < 4096 || rs > 1<<30 || rs&(rs-1) != 0 {
+		return cfg, usagef("--ring-size %s: must be a power of two from 4KiB to 1GiB", f.ringSize)
+	}
+	cfg.MinSize = max(ms, 1)
+	cfg.RingBytes = uint32(rs)
+	if rs < 64<<10 {
+		cfg.WakeupBytes = rs / 4
+	}
+	return cfg, nil
+}
+
+// scriptFlags let a script wait for the probes and bound a command's run.
+// events and record take both; run takes --ready-file only (it ends with
+// its command).
+type scriptFlags struct {
+	readyFile string
+	duration  time.Duration
+}
+
+func (f *scriptFlags) registerReadyFile(fs *pflag.FlagSet) {
+	fs.StringVar(&f.readyFile, "ready-file", "", "write this file once every probe is attached")
+}
+
+func (f *scriptFlags) registerDuration(fs *pflag.FlagSet) {
+	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until interrupted)")
+}
+
+func (f *scriptFlags) validate() error {
+	if f.duration < 0 {
+		return usagef("invalid --duration %s", f.duration)
+	}
+	return nil
+}
+
+// ready writes the --ready-file, if any: the process id and a newline.
+func (f *scriptFlags) ready() error {
+	if f.readyFile == "" {
+		return nil
+	}
+	if err := os.WriteFile(f.readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+		return fmt.Errorf("write --ready-file: %w", err)
+	}
+	return nil
+}
+
+// engineFlags are the flags of every command that samples services: top,
+// record and run.
+type engineFlags struct {
+	tracerFlags
+	interval    time.Duration
+	rules       []string
+	rulesFile   string
+	pssInterval time.Duration
+	leakWindow  time.Duration
+	metricsAddr string
+	redactAll   bool
+	cpuProfile  string
+	processes   bool // per-process figures in snapshots (top's drill-down)
+}
+
+func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
+	fs.DurationVarP(&e.interval, "interval", "d", interval, "sampling interval")
+	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
+	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
+	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
+	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
+	e.tracerFlags.register(fs)
+	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
+	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
+	fs.StringVar(&e.cpuProfile, "cpu-profile", "", "write a Go CPU profile of oomtrace itself to `FILE` (read it with go tool pprof)")
+}
+
+// engineConfig is what startEngine needs, validated. A command builds it
+// once: building it reads the rules files and detects the cgroup hierarchy.
+type engineConfig struct {
+	tracer      tracer.Config
+	agg         aggregate.Config
+	metricsAddr string // HOST:PORT; "" without --metrics-addr
+	cpuProfile  string
+	verbose     bool
+}
+
+// config validates the flags into tracer and aggregator configs.
+func (e *engineFlags) config() (engineConfig, error) {
+	tcfg, err := e.tracerFlags.config()
+	if err != nil {
+		return engineConfig{}, err
+	}
+	if e.interval < 10*time.Millisecond || e.interval > time.Hour {
+		return engineConfig{}, usagef("--interval %s: must be between 10ms and 1h", e.interval)
+	}
+	if e.pssInterval < 0 {
+		return engineConfig{}, usagef("--pss-interval %s: must not be negative", e.pssInterval)
+	}
+	if e.leakWindow < 2*e.interval {
+		return engineConfig{}, usagef("--leak-window %s: must be at least two intervals", e.leakWindow)
+	}
+	if e.leakWindow > 15*time.Minute { // the RSS history a service keeps
+		return engineConfig{}, usagef("--leak-window %s: at most 15m", e.leakWindow)
+	}
+	var addr string
+	if e.metricsAddr != "" {
+		if addr, err = metrics.ParseAddr(e.metricsAddr); err != nil {
+			return engineConfig{}, usagef("--metrics-addr: %v", err)
+		}
+	}
+	rules, err := loadRules(e.rules, e.rulesFile)
+	if err != nil {
+		return engineConfig{}, err
+	}
+	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: e.processes, RedactAll: e.redactAll}
+	if acfg.PSSInterval == 0 {
+		acfg.PSSInterval = -1 // every tick
+	}
+	if h, err := cgroup.Detect(); err == nil {
+		acfg.Cgroups = &h
+	}
+	return engineConfig{tracer: tcfg, agg: acfg, metricsAddr: addr, cpuProfile: e.cpuProfile, verbose: e.verbose}, nil
+}
+
+func loadRules(flags []string, file string) ([]service.Rule, error) {
+	var rules []service.Rule
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, usagef("--services: %v", err)
+		}
+		defer f.Close()
+		rs, err := service.ParseRules(f, file)
+		if err != nil {
+			return nil, usagef("--services: %v", err)
+		}
+		rules = append(rules, rs...)
+	}
+	for _, s := range flags {
+		r, err := service.ParseRule(s)
+		if err != nil {
+			return nil, usagef("--service: %v", err)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// recordFlags are the flags of the recorder: record and run.
+type recordFlags struct {
+	engineFlags
+	scriptFlags
+	out         string
+	window      time.Duration
+	warnAt      time.Duration
+	oomScoreAdj int
+}
+
+func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
+	fs.StringVar(&f.out, "out", out, "directory for the dumps")
+	fs.DurationVar(&f.window, "window", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
+	fs.DurationVar(&f.warnAt, "warn-at", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
+	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
+	f.scriptFlags.registerReadyFile(fs)
+	f.engineFlags.register(fs, time.Second)
+}
+
+// config validates the recorder's flags, then the engine's, into the
+// engine's config.
+func (f *recordFlags) config() (engineConfig, error) {
+	if f.out == "" {
+		return engineConfig{}, usagef("--out must not be empty")
+	}
+	if f.window < 10*f.interval || f.window > 24*time.Hour {
+		return engineConfig{}, usagef("--window %s: must be between 10 intervals and 24h", f.window)
+	}
+	if f.interval > 0 && f.window/f.interval > history.MaxSamples {
+		n := f.window / f.interval
+		return engineConfig{}, usagef("--window %s at --interval %s is %d samples a service: at most %d (lengthen --interval or shorten --window)", f.window, f.interval, n, history.MaxSamples)
+	}
+	if st, err := os.Stat(f.out); err == nil && !st.IsDir() {
+		return engineConfig{}, usagef("--out %s: not a directory", f.out)
+	}
+	if f.warnAt < 0 {
+		return engineConfig{}, usagef("--warn-at %s: must not be negative", f.warnAt)
+	}
+	if f.oomScoreAdj < -1000 || f.oomScoreAdj > 1000 {
+		return engineConfig{}, usagef("--oom-score-adj %d: must be between -1000 and 1000", f.oomScoreAdj)
+	}
+	cfg, err := f.engineFlags.config()
+	if err != nil {
+		return engineConfig{}, err
+	}
+	if err := f.scriptFlags.validate(); err != nil {
+		return engineConfig{}, err
+	}
+	return cfg, nil
+}
