@@ -106,6 +106,7 @@ static __noinline __u64 rearm(struct proc_counters *c, int shared)
 	grown = c->sample_armed - left;
 	weight = grown - c->sample_taken;
 	c->sample_taken = grown;
+	c->samples++;
 	/* The next interval starts now, however far below zero the
 	 * countdown went; growth counted meanwhile stays counted. */
 	step = jittered() - left;
@@ -141,32 +142,27 @@ static __always_inline void count_stack_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
-/* Copies the user stack from sp up, in chunks that do not cross a page
- * (the first one reaches a 1 KiB boundary): a read fails whole when any of
- * it is unmapped, so the copy ends at the stack's end, or at a page not
- * resident. Returns the bytes copied. */
+/* Copies the user stack from sp's 1 KiB boundary below it up, in chunks
+ * that do not cross a page: a read fails whole when any of it is unmapped,
+ * so the copy ends at the stack's end, or at a page not resident. The
+ * chunks go to constant offsets, which every verifier can bound. Returns
+ * the bytes copied. */
 static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
 {
-	__u32 first = STACK_CHUNK - (sp & (STACK_CHUNK - 1));
-	__u32 off, i;
+	__u64 base = sp & ~(__u64)(STACK_CHUNK - 1);
+	__u32 i;
 
-	if (first > STACK_CHUNK || bpf_probe_read_user(dst, first, (void *)sp))
-		return 0;
-	off = first;
 	for (i = 0; i < STACK_BYTES / STACK_CHUNK; i++) {
-		if (off > STACK_BYTES - STACK_CHUNK)
+		if (bpf_probe_read_user(dst + i * STACK_CHUNK, STACK_CHUNK, (void *)(base + i * STACK_CHUNK)))
 			break;
-		if (bpf_probe_read_user(dst + off, STACK_CHUNK, (void *)(sp + off)))
-			break;
-		off += STACK_CHUNK;
 	}
-	return off;
+	return i * STACK_CHUNK;
 }
 
 /* A sampled call: its record goes to the stacks ring instead of the events
  * ring. When that is full the sample is counted lost, and a call big enough
  * to stream is still sent as a plain event. */
-static __always_inline void sample(void *ctx, __u32 type, struct task_struct *task, struct pt_regs *regs,
+static __always_inline void sample(void *ctx, struct proc_counters *c, int shared, __u32 type, struct task_struct *task, struct pt_regs *regs,
 				   __u64 addr, __u64 len, __s64 delta, __u64 old_len, __u32 flags, __u32 prot,
 				   __u64 weight, __u64 region_addr, __u64 region_len, int big)
 {
@@ -175,6 +171,7 @@ static __always_inline void sample(void *ctx, __u32 type, struct task_struct *ta
 
 	if (!e) {
 		count_stack_lost();
+		add(shared, &c->samples_lost, 1);
 		if (big)
 			emit(type, task, addr, len, delta, old_len, flags, prot);
 		return;
@@ -230,7 +227,7 @@ static __always_inline int on_mmap(void *ctx, struct task_struct *task, struct p
 	if (STACK_SAMPLE && prot != 0 && ((flags & MAP_ANONYMOUS) || (prot & PROT_WRITE))) {
 		w = grow(c, shared, len);
 		if (w) {
-			sample(ctx, EV_MMAP, task, regs, ret, len, len, 0, flags, prot, w, ret, len, len >= MIN_SIZE);
+			sample(ctx, c, shared, EV_MMAP, task, regs, ret, len, len, 0, flags, prot, w, ret, len, len >= MIN_SIZE);
 			return 0;
 		}
 	}
@@ -290,7 +287,7 @@ static __always_inline int on_brk(void *ctx, struct task_struct *task, struct pt
 		if (STACK_SAMPLE) {
 			w = grow(c, shared, delta);
 			if (w) {
-				sample(ctx, EV_BRK, task, regs, cur, delta, delta, 0, 0, 0, w, prev, delta,
+				sample(ctx, c, shared, EV_BRK, task, regs, cur, delta, delta, 0, 0, 0, w, prev, delta,
 				       delta >= MIN_SIZE);
 				return 0;
 			}
@@ -326,7 +323,7 @@ static __always_inline int on_mremap(void *ctx, struct task_struct *task, struct
 			w = grow(c, shared, delta);
 			if (w) {
 				/* The grown tail, wherever the mapping now lies. */
-				sample(ctx, EV_MREMAP, task, regs, ret, new_len, delta, old_len, regs->r10, 0, w,
+				sample(ctx, c, shared, EV_MREMAP, task, regs, ret, new_len, delta, old_len, regs->r10, 0, w,
 				       ret + old_len, delta, delta >= MIN_SIZE);
 				return 0;
 			}
@@ -360,7 +357,7 @@ static __always_inline int on_mprotect(void *ctx, struct task_struct *task, stru
 	if (STACK_SAMPLE) {
 		w = grow(c, shared, len);
 		if (w) {
-			sample(ctx, EV_MPROTECT, task, regs, regs->di, len, len, 0, 0, prot, w, regs->di, len,
+			sample(ctx, c, shared, EV_MPROTECT, task, regs, regs->di, len, len, 0, 0, prot, w, regs->di, len,
 			       len >= MIN_SIZE);
 			return 0;
 		}

@@ -61,7 +61,7 @@ struct stack_event {
 	__u64 ip;          /* user registers at the syscall */
 	__u64 sp;
 	__u64 bp;
-	__u32 stack_len;   /* bytes of stack copied from sp up */
+	__u32 stack_len;   /* bytes of stack copied from sp & ~(STACK_CHUNK - 1) up */
 	__u32 nr_frames;   /* entries of frames */
 	__u64 frames[STACK_FRAMES]; /* frame-pointer walk, innermost first */
 	__u8 stack[STACK_BYTES];
@@ -124,6 +124,8 @@ struct proc_counters {
 	__u64 sample_armed; /* sum of the intervals armed */
 	__u64 sample_taken; /* sum of the samples' weights */
 	__u64 sample_busy;  /* a thread of the process is taking a sample */
+	__u64 samples;      /* samples taken */
+	__u64 samples_lost; /* of which the stacks ring had no room for */
 };
 
 /* The fast path's home for a process's counters: a table indexed by

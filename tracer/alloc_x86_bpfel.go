@@ -72,6 +72,8 @@ type allocProcCounters struct {
 	SampleArmed        uint64
 	SampleTaken        uint64
 	SampleBusy         uint64
+	Samples            uint64
+	SamplesLost        uint64
 }
 
 type allocProcSlot struct {

@@ -189,6 +189,8 @@ func decodeEvent(raw []byte, c clock, ev *Event) error {
 	return nil
 }
 
+const stackChunk = 1024 // bpf/events.h STACK_CHUNK
+
 // decodeStack decodes a sample of the stacks ring into ev: the call, and
 // its sample. The stack and frames are copied out of the ring.
 func decodeStack(raw []byte, c clock, ev *Event) error {
@@ -202,14 +204,16 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 	if !ev.Type.IsAlloc() {
 		return fmt.Errorf("stack sample of a %s event", ev.Type)
 	}
-	n := min(int(e.StackLen), len(e.Stack))
+	// The copy starts at SP's 1 KiB boundary below it.
+	skip := int(e.Sp % stackChunk)
+	n := max(min(int(e.StackLen), len(e.Stack)), skip)
 	f := min(int(e.NrFrames), len(e.Frames))
 	ev.Sample = &Sample{
 		Weight:        e.Weight,
 		RegionAddr:    e.RegionAddr,
 		RegionLen:     e.RegionLen,
 		Regs:          UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp},
-		Stack:         append([]byte(nil), e.Stack[:n]...),
+		Stack:         append([]byte(nil), e.Stack[skip:n]...),
 		FramePointers: append([]uint64(nil), e.Frames[:f]...),
 	}
 	return nil

@@ -91,6 +91,8 @@ type oomProcCounters struct {
 	SampleArmed        uint64
 	SampleTaken        uint64
 	SampleBusy         uint64
+	Samples            uint64
+	SamplesLost        uint64
 }
 
 type oomProcSlot struct {

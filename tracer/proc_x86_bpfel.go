@@ -61,6 +61,8 @@ type procProcCounters struct {
 	SampleArmed        uint64
 	SampleTaken        uint64
 	SampleBusy         uint64
+	Samples            uint64
+	SamplesLost        uint64
 }
 
 type procProcSlot struct {

@@ -41,6 +41,8 @@ type walkProcCounters struct {
 	SampleArmed        uint64
 	SampleTaken        uint64
 	SampleBusy         uint64
+	Samples            uint64
+	SamplesLost        uint64
 }
 
 type walkProcSample struct {
