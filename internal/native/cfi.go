@@ -374,18 +374,18 @@ type fde struct {
 	entryOffset uint64
 }
 
-func (s *cfiSection) fdeAt(off uint64) (*fde, error) {
+func (s *cfiSection) fdeAt(off uint64) (fde, error) {
 	idPos, id, end, err := s.entryAt(off)
 	if err != nil {
-		return nil, err
+		return fde{}, err
 	}
 	if s.isCIE(id) {
-		return nil, errBad
+		return fde{}, errBad
 	}
 	var cieOff uint64
 	if s.eh {
 		if id > uint64(idPos) {
-			return nil, errBad
+			return fde{}, errBad
 		}
 		cieOff = uint64(idPos) - id
 	} else {
@@ -393,13 +393,13 @@ func (s *cfiSection) fdeAt(off uint64) (*fde, error) {
 	}
 	c, err := s.cieAt(cieOff)
 	if err != nil {
-		return nil, err
+		return fde{}, err
 	}
 	r := reader{b: s.data[:end], pos: idPos + 4}
 	if !s.eh && id > 0xffffffff {
 		r.pos = idPos + 8
 	}
-	f := &fde{cie: c, entryOffset: off}
+	f := fde{cie: c, entryOffset: off}
 	f.begin = r.readPtr(c.fdeEnc, s.vaddr, 0)
 	length := r.readPtr(c.fdeEnc&0x0f, 0, 0)
 	f.end = f.begin + length
@@ -407,7 +407,7 @@ func (s *cfiSection) fdeAt(off uint64) (*fde, error) {
 		r.skip(r.uleb())
 	}
 	if r.err != nil || f.end < f.begin {
-		return nil, errBad
+		return fde{}, errBad
 	}
 	f.insns = r.b[r.pos:end]
 	return f, nil
@@ -482,6 +482,14 @@ func (s *cfiSection) indexFromHdr(hdr []byte, hdrVaddr uint64, max int) bool {
 
 // find returns the FDE covering pc.
 func (s *cfiSection) find(pc uint64) *fde {
+	if f, ok := s.lookup(pc); ok {
+		return &f
+	}
+	return nil
+}
+
+// lookup is find without the allocation.
+func (s *cfiSection) lookup(pc uint64) (fde, bool) {
 	i := sort.Search(len(s.index), func(i int) bool { return s.index[i].pc > pc }) - 1
 	// Entries sharing a start (or a zero-length one) may precede the right
 	// one: look back a little.
@@ -491,14 +499,14 @@ func (s *cfiSection) find(pc uint64) *fde {
 			continue
 		}
 		if f.begin <= pc && pc < f.end {
-			return f
+			return f, true
 		}
 		if f.begin < s.index[i].pc || f.begin > pc {
 			continue
 		}
 		break
 	}
-	return nil
+	return fde{}, false
 }
 
 // Register rules.

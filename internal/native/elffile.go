@@ -6,7 +6,9 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -128,10 +130,12 @@ func loadELF(f *elf.File, key, buildID string, lim Limits) *elfFile {
 	var debugFile *elf.File
 	if buildID != "" && len(buildID) > 2 {
 		p := "/usr/lib/debug/.build-id/" + buildID[:2] + "/" + buildID[2:] + ".debug"
-		if df, err := elf.Open(p); err == nil {
-			defer df.Close()
-			if readBuildID(df) == buildID {
-				debugFile, e.debugPath = df, p
+		if fd, err := os.Open(p); err == nil {
+			defer fd.Close()
+			if fi, err := fd.Stat(); err == nil {
+				if df, err := openELF(fd, fi.Size()); err == nil && readBuildID(df) == buildID {
+					debugFile, e.debugPath = df, p
+				}
 			}
 		}
 	}
@@ -274,16 +278,16 @@ func (e *elfFile) symbolAt(v uint64) (symbol, bool) {
 }
 
 // cfiFor returns the FDE covering vaddr, from .eh_frame, else .debug_frame.
-func (e *elfFile) cfiFor(v uint64) *fde {
+func (e *elfFile) cfiFor(v uint64) (fde, bool) {
 	if e.eh != nil {
-		if f := e.eh.find(v); f != nil {
-			return f
+		if f, ok := e.eh.lookup(v); ok {
+			return f, true
 		}
 	}
 	if e.dbg != nil {
-		return e.dbg.find(v)
+		return e.dbg.lookup(v)
 	}
-	return nil
+	return fde{}, false
 }
 
 // lineAt looks up the DWARF line of vaddr in d.
@@ -303,3 +307,79 @@ func lineAt(d *dwarf.Data, v uint64) (string, int) {
 	}
 	return le.File.Name, le.Line
 }
+
+// loadLines loads the DWARF sections a line lookup needs (not the location
+// lists, the largest part of a distribution's debug file), when they fit max
+// bytes in all.
+func loadLines(f *elf.File, max uint64) *dwarf.Data {
+	names := []string{"abbrev", "aranges", "info", "line", "ranges", "str", "addr", "line_str", "rnglists", "str_offsets"}
+	secs := make(map[string][]byte)
+	var total uint64
+	for _, n := range names {
+		s := f.Section(".debug_" + n)
+		if s == nil || s.Type == elf.SHT_NOBITS {
+			continue
+		}
+		if total += s.Size; total > max {
+			return nil
+		}
+		b, err := s.Data()
+		if err != nil {
+			return nil
+		}
+		secs[n] = b
+	}
+	if secs["info"] == nil || secs["line"] == nil {
+		return nil
+	}
+	d, err := dwarf.New(secs["abbrev"], secs["aranges"], nil, secs["info"], secs["line"], nil, secs["ranges"], secs["str"])
+	if err != nil {
+		return nil
+	}
+	for _, n := range names[6:] {
+		if b := secs[n]; b != nil {
+			if err := d.AddSection(".debug_"+n, b); err != nil {
+				return nil
+			}
+		}
+	}
+	return d
+}
+
+// openELF parses r's headers after a cheap check that every section lies
+// inside the file: debug/elf reads the section name table eagerly and
+// allocates up to its claimed size (10 MiB chunks) before failing on a
+// truncated or lying file.
+func openELF(r io.ReaderAt, size int64) (*elf.File, error) {
+	var h [64]byte
+	if _, err := r.ReadAt(h[:], 0); err != nil {
+		return nil, err
+	}
+	if string(h[:4]) != elf.ELFMAG || elf.Class(h[4]) != elf.ELFCLASS64 || elf.Data(h[5]) != elf.ELFDATA2LSB {
+		return nil, errNotELF
+	}
+	shoff := binary.LittleEndian.Uint64(h[0x28:])
+	shentsize := uint64(binary.LittleEndian.Uint16(h[0x3a:]))
+	shnum := uint64(binary.LittleEndian.Uint16(h[0x3c:]))
+	if shnum > 0 {
+		if shentsize != 64 || shoff > uint64(size) || shnum*64 > uint64(size)-shoff {
+			return nil, errNotELF
+		}
+		sh := make([]byte, shnum*64)
+		if _, err := r.ReadAt(sh, int64(shoff)); err != nil {
+			return nil, err
+		}
+		for i := uint64(0); i < shnum; i++ {
+			s := sh[i*64:]
+			typ := elf.SectionType(binary.LittleEndian.Uint32(s[4:]))
+			off := binary.LittleEndian.Uint64(s[0x18:])
+			sz := binary.LittleEndian.Uint64(s[0x20:])
+			if typ != elf.SHT_NOBITS && typ != elf.SHT_NULL && (off > uint64(size) || sz > uint64(size)-off) {
+				return nil, errNotELF
+			}
+		}
+	}
+	return elf.NewFile(r)
+}
+
+var errNotELF = errors.New("not a well-formed 64-bit little-endian ELF file")

@@ -3,6 +3,7 @@ package native
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,10 +185,10 @@ func checkDeep(t *testing.T, st Stack, bin string) {
 			t.Errorf("frame %d: module %q, want %q", i+k, st.Frames[i+k].Module, bin)
 		}
 	}
+	// glibc's start code, then crt1's _start, whose CFI ends the stack.
 	rest := st.Frames[i+len(want):]
-	if len(rest) < 2 || rest[0].Function != "__libc_start_call_main" || rest[1].Function != "__libc_start_main" &&
-		!strings.HasPrefix(rest[1].Function, "__libc_start_main") {
-		t.Fatalf("after main: want __libc_start_call_main, __libc_start_main")
+	if len(rest) != 3 || rest[0].Function != "__libc_start_call_main" || rest[1].Function != "__libc_start_main" || rest[2].Function != "_start" {
+		t.Fatalf("after main: want __libc_start_call_main, __libc_start_main, _start")
 	}
 	if st.Truncated {
 		t.Errorf("truncated: %s", st.Reason)
@@ -222,6 +223,12 @@ func TestDeepNoFramePointers(t *testing.T) {
 		}
 	}
 
+	// The frame cap.
+	capped := NewResolver(Limits{Frames: 3}).Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	if len(capped.Frames) != 3 || !capped.Truncated || !strings.Contains(capped.Reason, "frame limit") || capped.Frames[2].Function != "deep_b" {
+		t.Errorf("3-frame cap: %v truncated=%v %q", names(capped), capped.Truncated, capped.Reason)
+	}
+
 	// A copy cut at 64 bytes: the leaf stays right, the rest is marked.
 	short := r.Resolve(s.pid, s.start, s.regs, s.stack[:64], nil)
 	if !short.Truncated || !strings.Contains(short.Reason, "stack copy ends") {
@@ -233,6 +240,30 @@ func TestDeepNoFramePointers(t *testing.T) {
 	if len(short.Frames) >= len(st.Frames) {
 		t.Errorf("64-byte copy unwound %d frames, the full copy %d", len(short.Frames), len(st.Frames))
 	}
+}
+
+// TestDebugFrame: -g without unwind tables puts the program's CFI in
+// .debug_frame only (no frame pointers either).
+func TestDebugFrame(t *testing.T) {
+	bin := buildDeep(t, "deep-debug-frame", "-O2", "-fomit-frame-pointer", "-g", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := loadELF(f, "k", "", DefaultLimits)
+	f.Close()
+	var deepC uint64
+	for _, s := range e.syms {
+		if s.name == "deep_c" {
+			deepC = s.start
+		}
+	}
+	if e.dbg == nil || e.eh != nil && e.eh.find(deepC) != nil {
+		t.Fatalf("want deep_c's CFI in .debug_frame only")
+	}
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	checkDeep(t, NewResolver(Limits{}).Resolve(s.pid, s.start, s.regs, s.stack, nil), bin)
 }
 
 // TestReplacedBinary deletes the executable after exec and puts another file
@@ -291,5 +322,75 @@ func BenchmarkResolve(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	}
+}
+
+// TestFramePointerRule: a build with frame pointers but no unwind tables;
+// the CFI of libc reaches deep_c, the frame-pointer rule the rest.
+func TestFramePointerRule(t *testing.T) {
+	bin := buildDeep(t, "deep-fp-nocfi", "-O1", "-fno-omit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	r := NewResolver(Limits{})
+	st := r.Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	checkDeep(t, st, bin)
+
+	// The first step fails (no CFI in deep_c, rbp zeroed): the BPF
+	// frame-pointer walk supplies the callers, and Reason says so.
+	var fp []uint64
+	for _, f := range st.Frames[2:] {
+		fp = append(fp, f.PC)
+	}
+	regs := Regs{IP: st.Frames[1].PC, SP: s.regs.SP, BP: 0}
+	got := r.Resolve(s.pid, s.start, regs, s.stack, fp)
+	t.Logf("with fp (%q):\n  %s", got.Reason, strings.Join(names(got), "\n  "))
+	if !got.Truncated || !strings.Contains(got.Reason, "frame-pointer walk") {
+		t.Errorf("truncated=%v reason %q", got.Truncated, got.Reason)
+	}
+	if len(got.Frames) != len(st.Frames)-1 || got.Frames[1].Function != "deep_b" || got.Frames[3].Function != "main" {
+		t.Errorf("frames %v", names(got))
+	}
+}
+
+// TestNoCFINoFramePointer: neither unwind tables nor frame pointers in the
+// program: unwinding stops in deep_c, marked, without invented frames.
+func TestNoCFINoFramePointer(t *testing.T) {
+	bin := buildDeep(t, "deep-bare", "-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables")
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	st := NewResolver(Limits{}).Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	t.Logf("stack (%q):\n  %s", st.Reason, strings.Join(names(st), "\n  "))
+	if !st.Truncated || !strings.Contains(st.Reason, "no CFI") {
+		t.Errorf("truncated=%v reason %q", st.Truncated, st.Reason)
+	}
+	if len(st.Frames) != 2 || !strings.Contains(st.Frames[0].Module, "libc.so") || st.Frames[1].Function != "deep_c" {
+		t.Errorf("want [libc read, deep_c], got %v", names(st))
+	}
+}
+
+// TestForgetAndPidReuse: a new start time, or Forget, makes the resolver
+// read the maps again instead of naming frames from the old process.
+func TestForgetAndPidReuse(t *testing.T) {
+	bin := buildDeep(t, "deep-reuse", "-O2")
+	cmd := startBlocked(t, 0, bin)
+	s := capture(t, cmd.Process.Pid)
+	r := NewResolver(Limits{})
+	r.Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	ps, _ := r.procs.get(s.pid)
+	for k := range ps.keys {
+		ps.keys[k] = "" // a stale cache: every file unreadable
+	}
+	st := r.Resolve(s.pid, s.start+1, s.regs, s.stack, nil)
+	checkDeep(t, st, bin)
+
+	// Same process, maps cached without the code: the first PC outside
+	// every mapping makes the resolver read them again.
+	ps, _ = r.procs.get(s.pid)
+	ps.maps = ps.maps[:0]
+	checkDeep(t, r.Resolve(s.pid, s.start+1, s.regs, s.stack, nil), bin)
+
+	r.Forget(s.pid)
+	if _, ok := r.procs.get(s.pid); ok {
+		t.Errorf("Forget kept the process")
 	}
 }

@@ -135,8 +135,8 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 		ps.keys[m.start] = ""
 		return nil
 	}
-	ef, err := elf.NewFile(f)
-	if err != nil || ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 {
+	ef, err := openELF(f, fi.Size())
+	if err != nil || ef.Machine != elf.EM_X86_64 {
 		ps.keys[m.start] = ""
 		return nil
 	}
@@ -157,7 +157,7 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 // dwarfFor returns e's DWARF data, loading it (from the debug file, else the
 // mapped file) when its debug sections fit lim.FileBytes in all.
 func (r *Resolver) dwarfFor(pid uint32, m *mapping, e *elfFile) *dwarf.Data {
-	if e.dw != nil || e.dwTried || !e.hasLines {
+	if e.dw != nil || e.dwTried || !e.hasLines || r.lim.DebugFiles < 0 {
 		return e.dw
 	}
 	e.dwTried = true
@@ -171,21 +171,16 @@ func (r *Resolver) dwarfFor(pid uint32, m *mapping, e *elfFile) *dwarf.Data {
 		return nil
 	}
 	defer f.Close()
-	ef, err := elf.NewFile(f)
+	fi, err := f.Stat()
 	if err != nil {
 		return nil
 	}
-	var total uint64
-	for _, s := range ef.Sections {
-		if strings.HasPrefix(s.Name, ".debug_") || strings.HasPrefix(s.Name, ".zdebug_") {
-			total += s.Size
-		}
-	}
-	if total > uint64(r.lim.FileBytes) {
+	ef, err := openELF(f, fi.Size())
+	if err != nil {
 		return nil
 	}
-	d, err := ef.DWARF()
-	if err != nil {
+	d := loadLines(ef, uint64(r.lim.FileBytes))
+	if d == nil {
 		return nil
 	}
 	e.dw = d

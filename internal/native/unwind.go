@@ -7,7 +7,7 @@ import "fmt"
 func (r *Resolver) unwind(pid uint32, start uint64, regs Regs, stack []byte, fp []uint64) Stack {
 	ps := r.proc(pid, start)
 	mem := stackMem{base: regs.SP, data: stack}
-	var st Stack
+	st := Stack{Frames: make([]Frame, 0, 16)}
 	pc, sp, bp := regs.IP, regs.SP, regs.BP
 	bpOK := true
 	reread := false
@@ -71,17 +71,18 @@ type regState struct {
 // outermost (its return address is undefined or zero); a reason means
 // unwinding cannot continue.
 func (r *Resolver) step(pid uint32, ps *procState, m *mapping, mem stackMem, look, pc, sp, bp uint64, bpOK bool) (next regState, reason string, done bool) {
-	var f *fde
+	var f fde
 	var v uint64
+	found := false
 	e := r.fileFor(pid, ps, m)
 	if e != nil {
 		var ok bool
 		if v, ok = e.vaddr(look - m.start + m.off); ok {
-			f = e.cfiFor(v)
+			f, found = e.cfiFor(v)
 		}
 	}
 	why := ""
-	if f != nil {
+	if found {
 		row, err := f.rowFor(v)
 		if err == nil {
 			return applyRow(row, mem, pc, sp, bp, bpOK)
@@ -102,10 +103,9 @@ func (r *Resolver) step(pid uint32, ps *procState, m *mapping, mem stackMem, loo
 	if !ok1 || !ok2 {
 		return next, why + "; frame pointer outside the stack copy", false
 	}
-	if ra == 0 {
-		return next, "", true
-	}
-	if nm := findMapping(ps.maps, ra); nm == nil || !nm.exec {
+	// A zero here ends a frame-pointer chain, but also any garbage rbp:
+	// it proves nothing, so the stack counts as truncated.
+	if nm := findMapping(ps.maps, ra); ra == 0 || nm == nil || !nm.exec {
 		return next, why + "; frame pointer gives no code address", false
 	}
 	return regState{pc: ra, sp: bp + 16, bp: nbp, bpOK: true}, "", false
