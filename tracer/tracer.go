@@ -115,6 +115,13 @@ type Counters struct {
 	MprotectCalls      uint64
 	MprotectWriteBytes uint64 // made writable
 	FailedCalls        uint64
+	// Stack sampling (feat/stack-bpf's fields of proc_counters).
+	SampleLeft  int64 // growth bytes before the next sample
+	SampleArmed uint64
+	SampleTaken uint64
+	SampleBusy  uint64
+	Samples     uint64
+	SamplesLost uint64
 }
 
 // Stats are per-type event counts: received by userspace and lost. Once

@@ -19,7 +19,8 @@ type engine struct {
 	tr      *tracer.Tracer
 	agg     *aggregate.Aggregator
 	cfg     aggregate.Config
-	onEv    func(*tracer.Event)
+	onEv    func(*tracer.Event) // events of at least --min-size, as before stacks
+	minSize uint64
 	metrics *metrics.Exporter // nil without --metrics-addr
 	addr    string
 	prof    *os.File // --cpu-profile
@@ -35,7 +36,7 @@ func startEngine(cfg engineConfig) (*engine, error) {
 		tr.Close()
 		return nil, fmt.Errorf("open /proc: %w", err)
 	}
-	en := &engine{tr: tr, agg: aggregate.New(cfg.agg, pr, tr), cfg: cfg.agg, addr: cfg.metricsAddr}
+	en := &engine{tr: tr, agg: aggregate.New(cfg.agg, pr, tr), cfg: cfg.agg, addr: cfg.metricsAddr, minSize: cfg.tracer.MinSize}
 	if cfg.metricsAddr != "" {
 		en.metrics = metrics.New()
 	}
@@ -101,7 +102,7 @@ func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool)
 				return nil
 			}
 			en.agg.HandleEvent(&ev)
-			if en.onEv != nil {
+			if en.onEv != nil && !belowMinSize(&ev, en.minSize) {
 				en.onEv(&ev)
 			}
 		case now := <-tick.C:

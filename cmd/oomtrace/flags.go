@@ -11,6 +11,7 @@ import (
 	"github.com/oomtrace/oomtrace/internal/cgroup"
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/metrics"
+	"github.com/oomtrace/oomtrace/internal/native"
 	"github.com/oomtrace/oomtrace/internal/service"
 	"github.com/oomtrace/oomtrace/internal/units"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -51,14 +52,18 @@ func parse(fs *pflag.FlagSet, args []string) error {
 // tracerFlags are the flags of every command that loads the tracer: events,
 // top, record and run.
 type tracerFlags struct {
-	minSize  string
-	ringSize string
-	verbose  bool
+	minSize     string
+	ringSize    string
+	stackSample string
+	verbose     bool
 }
 
-func (f *tracerFlags) register(fs *pflag.FlagSet) {
+// register adds the flags; stackSample is --stack-sample's default (events
+// leaves stacks off unless asked: its output is the kernel's stream).
+func (f *tracerFlags) register(fs *pflag.FlagSet, stackSample string) {
 	fs.StringVar(&f.minSize, "min-size", "1MiB", "stream allocations of at least this size (K, M, G suffixes)")
 	fs.StringVar(&f.ringSize, "ring-size", "512KiB", "size of the events ring buffer (a power of two, at least 4KiB)")
+	fs.StringVar(&f.stackSample, "stack-sample", stackSample, "sample a process's stack each time it grows by about this much (0: no stacks)")
 	fs.BoolVar(&f.verbose, "verbose", false, "print multi-line load errors in full (verifier logs always are)")
 }
 
@@ -76,6 +81,14 @@ func (f *tracerFlags) config() (tracer.Config, error) {
 	if rs < 4096 || rs > 1<<30 || rs&(rs-1) != 0 {
 		return cfg, usagef("--ring-size %s: must be a power of two from 4KiB to 1GiB", f.ringSize)
 	}
+	ss, err := units.ParseBytes(f.stackSample)
+	if err != nil {
+		return cfg, usagef("--stack-sample: %v", err)
+	}
+	if ss != 0 && (ss < 4096 || ss > 1<<40) {
+		return cfg, usagef("--stack-sample %s: must be 0 (off) or from 4KiB to 1TiB", f.stackSample)
+	}
+	cfg.StackSample = ss
 	cfg.MinSize = max(ms, 1)
 	cfg.RingBytes = uint32(rs)
 	if rs < 64<<10 {
@@ -139,7 +152,7 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
 	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
 	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
-	e.tracerFlags.register(fs)
+	e.tracerFlags.register(fs, "512KiB")
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
 	fs.StringVar(&e.cpuProfile, "cpu-profile", "", "write a Go CPU profile of oomtrace itself to `FILE` (read it with go tool pprof)")
@@ -189,6 +202,9 @@ func (e *engineFlags) config() (engineConfig, error) {
 	}
 	if h, err := cgroup.Detect(); err == nil {
 		acfg.Cgroups = &h
+	}
+	if tcfg.StackSample > 0 {
+		acfg.Stacks = native.NewResolver(native.Limits{})
 	}
 	return engineConfig{tracer: tcfg, agg: acfg, metricsAddr: addr, cpuProfile: e.cpuProfile, verbose: e.verbose}, nil
 }
@@ -265,5 +281,6 @@ func (f *recordFlags) config() (engineConfig, error) {
 	if err := f.scriptFlags.validate(); err != nil {
 		return engineConfig{}, err
 	}
+	cfg.agg.StackWindow = f.window // a stack's grown bytes: over a dump's window
 	return cfg, nil
 }

@@ -49,6 +49,7 @@ type System struct {
 	SystemTimeToOOM *TimeToOOM        `json:"system_time_to_oom,omitempty"`
 	Memcgs          []MemcgDomain     `json:"memcgs,omitempty"`
 	Hooks           map[string]string `json:"hooks,omitempty"`
+	Stacks          *StackStats       `json:"stacks,omitempty"` // nil when stacks are off
 }
 
 // UnexplainedPartial says why UnexplainedBytes is not a fact, "" when it

@@ -153,7 +153,7 @@ func (m Model) chrome() int {
 	n := len(m.header()) + len(m.help()) + 1 // + the table titles
 	if m.screen == screenProcesses {
 		if s, ok := m.service(); ok {
-			n += len(m.summary(s))
+			n += len(m.summary(s)) + len(m.stackLines(s))
 		}
 	}
 	return n
@@ -241,7 +241,7 @@ func (m Model) processView() []string {
 			truncate(m.st.warn.Render("no longer in the snapshot"), m.width),
 		}
 	}
-	out := m.summary(s)
+	out := append(m.summary(s), m.stackLines(s)...)
 	ps := m.processes()
 	if len(ps) == 0 {
 		msg := "no per-process figures in this snapshot"
