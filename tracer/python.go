@@ -66,3 +66,15 @@ func (t *Tracer) ForgetPython(pid int) error {
 	}
 	return nil
 }
+
+// OnExec has f called with the pid of each exec event as the events ring is
+// read, before the event queues behind others on Events: an interpreter is
+// registered before the samples of its first calls are taken. f must be
+// quick; it runs on the events ring's reader.
+func (t *Tracer) OnExec(f func(pid uint32)) { t.onExec.Store(&f) }
+
+func (t *Tracer) execHook(pid uint32) {
+	if f := t.onExec.Load(); f != nil {
+		(*f)(pid)
+	}
+}

@@ -22,9 +22,10 @@ type decodeFunc func(raw []byte, c clock, ev *Event) error
 
 // pumpOpts are the knobs of one ring's read loop.
 type pumpOpts struct {
-	poll    time.Duration   // >0: re-arm a read deadline so samples submitted without a wakeup are read within poll
-	flushed chan<- struct{} // told each time a Flush of this ring has been drained
-	before  func()          // called before each event is handed on
+	poll    time.Duration    // >0: re-arm a read deadline so samples submitted without a wakeup are read within poll
+	flushed chan<- struct{}  // told each time a Flush of this ring has been drained
+	before  func()           // called before each event is handed on
+	exec    func(pid uint32) // called as an exec event is read, before it queues
 }
 
 // sink is where the read loops hand events on, what they count, and how
@@ -86,6 +87,9 @@ func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, s *sink) error {
 		}
 		if o.before != nil {
 			o.before()
+		}
+		if o.exec != nil && ev.Type == EventExec {
+			o.exec(ev.PID)
 		}
 		// Counted once handed on, so that received is what the reader got.
 		// Once no one reads, room in out still takes the event; the rest

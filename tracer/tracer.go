@@ -175,6 +175,7 @@ type Tracer struct {
 	dropped   [numEventTypes]atomic.Uint64
 	undecoded atomic.Uint64
 	samples   [2]atomic.Uint64 // received, dropped
+	onExec    atomic.Pointer[func(pid uint32)]
 
 	startOnce sync.Once
 	stopOnce  sync.Once
@@ -305,7 +306,7 @@ func (t *Tracer) start() error {
 		t.run(str, decodeStack, pumpOpts{poll: t.cfg.Poll})
 	}
 	flushed := make(chan struct{}, 1)
-	evDone := t.run(evr, decodeEvent, pumpOpts{poll: t.cfg.Poll, flushed: flushed})
+	evDone := t.run(evr, decodeEvent, pumpOpts{poll: t.cfg.Poll, flushed: flushed, exec: t.execHook})
 	// OOM events wake their reader at once. What the events ring already
 	// holds (the allocations before the kill) is handed on first.
 	t.run(oomr, decodeOOM, pumpOpts{before: func() { drain(evr, flushed, evDone) }})

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/python"
 	"github.com/oomtrace/oomtrace/tracer"
 	"golang.org/x/sys/unix"
 )
@@ -114,6 +115,8 @@ func doctorChecks() []tracer.Check {
 	} else {
 		checks = append(checks, tracer.Check{Name: "cgroup", OK: true, Detail: fmt.Sprintf("v%d, memory controller at %s", h.Version, h.Mount)})
 	}
+	checks = append(checks, tracer.Check{Name: "python frames", OK: true,
+		Detail: "CPython " + strings.Join(python.Supported(), ", ") + "; other versions give native frames only"})
 	if _, err := os.Stat("/proc/pressure/memory"); err != nil {
 		checks = append(checks, tracer.Check{Name: "psi", Detail: "no /proc/pressure/memory: no memory pressure figures"})
 	} else {

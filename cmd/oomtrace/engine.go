@@ -11,6 +11,7 @@ import (
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/metrics"
 	"github.com/oomtrace/oomtrace/internal/proc"
+	"github.com/oomtrace/oomtrace/internal/python"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -35,6 +36,12 @@ func startEngine(cfg engineConfig) (*engine, error) {
 	if err != nil {
 		tr.Close()
 		return nil, fmt.Errorf("open /proc: %w", err)
+	}
+	if cfg.agg.Stacks != nil {
+		py := python.NewReader(tr)
+		tr.OnExec(py.Exec)
+		py.ScanRunning()
+		cfg.agg.Python = py
 	}
 	en := &engine{tr: tr, agg: aggregate.New(cfg.agg, pr, tr), cfg: cfg.agg, addr: cfg.metricsAddr, minSize: cfg.tracer.MinSize}
 	if cfg.metricsAddr != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/native"
+	"github.com/oomtrace/oomtrace/internal/python"
 	"github.com/oomtrace/oomtrace/internal/safe"
 	"github.com/oomtrace/oomtrace/internal/schema"
 	"github.com/oomtrace/oomtrace/internal/units"
@@ -81,12 +82,19 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	flush := time.NewTicker(200 * time.Millisecond)
 	defer flush.Stop()
 	var stacks *native.Resolver // sampled calls' stacks, in JSON
+	var py *python.Reader
 	if *jsonOut && cfg.StackSample > 0 {
 		stacks = native.NewResolver(native.Limits{})
+		py = python.NewReader(tr)
+		tr.OnExec(py.Exec)
+		py.ScanRunning()
 	}
 	print := func(ev *tracer.Event) error {
 		if stacks != nil && (ev.Type == tracer.EventExit || ev.Type == tracer.EventExec) {
 			defer stacks.Forget(ev.PID) // its address space is gone
+			if ev.Type == tracer.EventExit {
+				defer py.Forget(ev.PID) // execs: tr.OnExec
+			}
 		}
 		if *pid != 0 && ev.PID != uint32(*pid) && (ev.OOM == nil || ev.OOM.Trigger.PID != uint32(*pid)) {
 			return nil
@@ -94,7 +102,8 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 		if *jsonOut {
 			out := schema.FromEvent(ev)
 			if s := ev.Sample; s != nil && stacks != nil {
-				frames, truncated := aggregate.FramesOf(stacks.Resolve(ev.PID, ev.Start, native.Regs{IP: s.Regs.IP, SP: s.Regs.SP, BP: s.Regs.BP}, s.Stack, s.FramePointers))
+				ns := stacks.Resolve(ev.PID, ev.Start, native.Regs{IP: s.Regs.IP, SP: s.Regs.SP, BP: s.Regs.BP}, s.Stack, s.FramePointers)
+				frames, truncated := aggregate.FramesOf(py.Merge(ev.PID, ns, s.Python))
 				out.WithStack(ev, frames, truncated)
 			}
 			return enc.Encode(out)

@@ -51,6 +51,9 @@ type Config struct {
 	RedactAll     bool              // mask every argument of command lines, not only secrets
 	// Stacks resolves sampled growth stacks; nil leaves samples out.
 	Stacks StackResolver
+	// Python puts the Python frames of a sample into its native stack;
+	// nil leaves stacks native.
+	Python PythonFrames
 	// StackWindow is the span a stack's grown bytes are summed over: the
 	// recorder's --window (default 10m).
 	StackWindow time.Duration

@@ -45,6 +45,14 @@ type StackResolver interface {
 	Forget(pid uint32)
 }
 
+// PythonFrames names a sample's Python frames and merges them into its
+// native stack; *python.Reader is one. It learns of execs from the tracer
+// (Tracer.OnExec), of exits here.
+type PythonFrames interface {
+	Merge(pid uint32, ns native.Stack, py tracer.PyStack) native.Stack
+	Forget(pid uint32)
+}
+
 // StackStats counts the stack samples the aggregator took since it started.
 type StackStats struct {
 	Samples   uint64 `json:"samples"`   // resolved and merged into a service's stack
@@ -591,6 +599,9 @@ func (a *Aggregator) stackEvent(ev *tracer.Event) {
 		if a.cfg.Stacks != nil {
 			a.cfg.Stacks.Forget(ev.PID)
 		}
+		if a.cfg.Python != nil && ev.Type == tracer.EventExit {
+			a.cfg.Python.Forget(ev.PID)
+		}
 	case tracer.EventMunmap:
 		a.stk.unmapped(pid, ev.Alloc.Addr, ev.Alloc.Addr+ev.Alloc.Len, ev.Time)
 	case tracer.EventBrk:
@@ -605,6 +616,9 @@ func (a *Aggregator) stackEvent(ev *tracer.Event) {
 func (a *Aggregator) resolveStack(ev *tracer.Event) ([]Frame, bool) {
 	s := ev.Sample
 	ns := a.cfg.Stacks.Resolve(ev.PID, ev.Start, native.Regs{IP: s.Regs.IP, SP: s.Regs.SP, BP: s.Regs.BP}, s.Stack, s.FramePointers)
+	if a.cfg.Python != nil {
+		ns = a.cfg.Python.Merge(ev.PID, ns, s.Python)
+	}
 	return framesOf(ns, a.stk.intern)
 }
 
