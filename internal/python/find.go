@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 )
 
 // Interp is one process's interpreter: where its runtime lies and the
@@ -105,12 +107,22 @@ func Find(pid int) (*Interp, error) {
 
 type syms struct{ runtime, version, codeType, strType uint64 }
 
-func fromFile(pid int, maps []mapping, i int) (in *Interp, err error) {
-	defer func() {
-		if r := recover(); r != nil { // debug/elf on a hostile file
-			in, err = nil, fmt.Errorf("%s: %v", maps[i].path, r)
-		}
-	}()
+// elfInfo is what Find needs of a file, cached by its identity.
+type elfInfo struct {
+	syms    syms
+	version string // from Py_Version, "" when absent
+	progs   []elf.ProgHeader
+	err     error // ErrNotPython when the file has no _PyRuntime
+}
+
+const maxCachedFiles = 64
+
+var elfCache = struct {
+	sync.Mutex
+	m map[string]*elfInfo
+}{m: map[string]*elfInfo{}}
+
+func fromFile(pid int, maps []mapping, i int) (*Interp, error) {
 	m := maps[i]
 	// map_files reaches the mapped file also in another mount namespace or
 	// when the path was replaced.
@@ -121,25 +133,27 @@ func fromFile(pid int, maps []mapping, i int) (in *Interp, err error) {
 		}
 	}
 	defer f.Close()
-	ef, err := elf.NewFile(f)
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, ErrNotPython
+		return nil, err
 	}
-	var s syms
-	for _, typ := range []elf.SectionType{elf.SHT_DYNSYM, elf.SHT_SYMTAB} {
-		findSyms(ef, typ, &s)
-	}
-	if s.runtime == 0 {
-		return nil, ErrNotPython
-	}
-	ver := ""
-	if s.version != 0 {
-		var b [4]byte
-		if readVaddr(ef, s.version, b[:]) {
-			hex := binary.LittleEndian.Uint32(b[:])
-			ver = fmt.Sprintf("%d.%d", hex>>24, hex>>16&0xff)
+	key := fileKey(fi)
+	elfCache.Lock()
+	info := elfCache.m[key]
+	elfCache.Unlock()
+	if info == nil {
+		info = readELF(f, m.path)
+		elfCache.Lock()
+		if len(elfCache.m) >= maxCachedFiles {
+			clear(elfCache.m)
 		}
+		elfCache.m[key] = info
+		elfCache.Unlock()
 	}
+	if info.err != nil {
+		return nil, info.err
+	}
+	ver := info.version
 	if ver == "" {
 		if ver = versionOf(filepath.Base(m.path)); ver == "" {
 			return nil, ErrVersion{Version: "unknown"}
@@ -151,11 +165,12 @@ func fromFile(pid int, maps []mapping, i int) (in *Interp, err error) {
 	if off == nil {
 		return nil, ErrVersion{Version: ver}
 	}
-	bias, ok := loadBias(ef, maps, m.path)
+	bias, ok := loadBias(info.progs, maps, m.path)
 	if !ok {
 		return nil, fmt.Errorf("%s: no mapping of its first segment", m.path)
 	}
-	in = &Interp{Version: ver, File: m.path, Runtime: s.runtime + bias, Offsets: off}
+	s := info.syms
+	in := &Interp{Version: ver, File: m.path, Runtime: s.runtime + bias, Offsets: off}
 	if s.codeType != 0 {
 		in.CodeType = s.codeType + bias
 	}
@@ -163,6 +178,44 @@ func fromFile(pid int, maps []mapping, i int) (in *Interp, err error) {
 		in.StrType = s.strType + bias
 	}
 	return in, nil
+}
+
+func fileKey(fi os.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d:%d:%d", st.Dev, st.Ino, st.Size, st.Mtim.Nano())
+	}
+	return fi.Name()
+}
+
+// readELF reads the symbols and segments of a candidate file.
+func readELF(f *os.File, path string) (info *elfInfo) {
+	defer func() {
+		if r := recover(); r != nil { // debug/elf on a hostile file
+			info = &elfInfo{err: fmt.Errorf("%s: %v", path, r)}
+		}
+	}()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return &elfInfo{err: ErrNotPython}
+	}
+	info = &elfInfo{}
+	for _, typ := range []elf.SectionType{elf.SHT_DYNSYM, elf.SHT_SYMTAB} {
+		findSyms(ef, typ, &info.syms)
+	}
+	if info.syms.runtime == 0 {
+		return &elfInfo{err: ErrNotPython}
+	}
+	if info.syms.version != 0 {
+		var b [4]byte
+		if readVaddr(ef, info.syms.version, b[:]) {
+			hex := binary.LittleEndian.Uint32(b[:])
+			info.version = fmt.Sprintf("%d.%d", hex>>24, hex>>16&0xff)
+		}
+	}
+	for _, p := range ef.Progs {
+		info.progs = append(info.progs, p.ProgHeader)
+	}
+	return info
 }
 
 func findSyms(ef *elf.File, typ elf.SectionType, s *syms) {
@@ -212,12 +265,12 @@ func readVaddr(ef *elf.File, v uint64, b []byte) bool {
 // for a fixed executable (Debian's python3), the ASLR base for PIE and
 // shared libraries. A mapping at a segment's page-aligned file offset
 // lies at that segment's page-aligned address plus the bias.
-func loadBias(ef *elf.File, maps []mapping, path string) (uint64, bool) {
+func loadBias(progs []elf.ProgHeader, maps []mapping, path string) (uint64, bool) {
 	for _, m := range maps {
 		if m.path != path {
 			continue
 		}
-		for _, p := range ef.Progs {
+		for _, p := range progs {
 			if p.Type != elf.PT_LOAD {
 				continue
 			}

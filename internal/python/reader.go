@@ -1,7 +1,6 @@
 package python
 
 import (
-	"errors"
 	"os"
 	"strconv"
 	"sync"
@@ -200,6 +199,12 @@ func (r *Reader) Merge(pid uint32, ns native.Stack, py tracer.PyStack) native.St
 		return ns
 	}
 	frames, ok := r.Frames(pid, py)
+	return merge(ns, frames, ok, py.Status)
+}
+
+// merge is Merge once the Python frames are named; ok false says a code
+// object could not be read.
+func merge(ns native.Stack, frames []Frame, ok bool, status tracer.PyStatus) native.Stack {
 	if len(frames) == 0 {
 		return ns
 	}
@@ -228,26 +233,14 @@ func (r *Reader) Merge(pid uint32, ns native.Stack, py tracer.PyStack) native.St
 	for _, f := range frames {
 		out.Frames = append(out.Frames, pyFrame(f))
 	}
-	if !ok || py.Status.Truncated() {
+	if !ok || status.Truncated() {
 		out.Truncated = true
 		if out.Reason == "" {
-			out.Reason = "python frames: " + py.Status.String()
+			out.Reason = "python frames: " + status.String()
 			if !ok {
 				out.Reason = "python frames: unreadable code object"
 			}
 		}
 	}
 	return out
-}
-
-// errString is err's message, "" for nil.
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	var v ErrVersion
-	if errors.As(err, &v) {
-		return v.Error()
-	}
-	return err.Error()
 }
