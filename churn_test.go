@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -54,35 +56,35 @@ func scrape(t *testing.T, port int, series string) float64 {
 // warm-up that fills the event history), every fork is received or counted
 // lost, and a new process starts from zero.
 func TestProcessChurn(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	n := envInt("OOMTRACE_CHURN", 100000)
 	burst := envInt("OOMTRACE_BURST", 3000)
-	pidMax, err := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
+	pidMax, err := strconv.Atoi(strings.TrimSpace(testutil.ReadFile(t, "/proc/sys/kernel/pid_max")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if burst > pidMax/2 {
 		burst = pidMax / 2 // all alive at once: leave pids for the rest
 	}
-	tr, _ := startTracer(t, tracer.Config{})
+	tr, _ := tracertest.Start(t, tracer.Config{})
 	startup := func() tracer.Counters {
-		c := startChild(t, "alloc", "4096", "4096")
-		c.expect(t, "ready")
-		ctr, err := tr.Counters(c.pid)
+		c := testutil.StartChild(t, "alloc", "4096", "4096")
+		c.Expect(t, "ready")
+		ctr, err := tr.Counters(c.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.cmd.Process.Kill()
-		c.cmd.Wait()
+		c.Cmd.Process.Kill()
+		c.Cmd.Wait()
 		ctr.BrkCur = 0 // randomised
 		return ctr
 	}
 	fresh := startup()
 	churn := func(n int) int {
 		start := time.Now()
-		c := startChild(t, "churn", strconv.Itoa(n))
-		f := c.expect(t, "churn")
-		c.cmd.Wait()
+		c := testutil.StartChild(t, "churn", strconv.Itoa(n))
+		f := c.Expect(t, "churn")
+		c.Cmd.Wait()
 		reused, _ := strconv.Atoi(strings.TrimPrefix(f[2], "reused="))
 		t.Logf("%d processes in %s, %d pids reused", n, time.Since(start).Round(time.Millisecond), reused)
 		return reused
@@ -132,15 +134,15 @@ func TestProcessChurn(t *testing.T) {
 	// makes each one weigh: 3,000 held are some 16 MiB.
 	// They live until told: a tick that lists 500 new processes takes
 	// seconds under emulation, longer than a fixed hold.
-	c := startChild(t, "burst", strconv.Itoa(burst), "120", strings.Repeat("p", 2048))
-	c.expect(t, "burst")
+	c := testutil.StartChild(t, "burst", strconv.Itoa(burst), "120", strings.Repeat("p", 2048))
+	c.Expect(t, "burst")
 	peak := 0.0
 	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && peak < procsBefore+0.9*float64(burst); time.Sleep(250 * time.Millisecond) {
 		peak = max(peak, scrape(t, port, "oomtrace_processes"))
 	}
-	c.send(t)
-	c.expect(t, "burst-done")
-	c.cmd.Wait()
+	c.Send(t)
+	c.Expect(t, "burst-done")
+	c.Cmd.Wait()
 	if peak < procsBefore+0.9*float64(burst) {
 		t.Errorf("process table held at most %.0f during a burst of %d (%.0f before): the burst was not seen", peak, burst, procsBefore)
 	}
@@ -162,7 +164,7 @@ func TestProcessChurn(t *testing.T) {
 	// The slot table holds live processes only: every exit freed its slot.
 	stale := func() map[int]bool {
 		m := map[int]bool{}
-		for _, pid := range slotOwners(t, tr) {
+		for _, pid := range tracertest.SlotOwners(t, tr) {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
 				m[pid] = true
 			}
@@ -225,13 +227,4 @@ func tryScrape(port int, series string) (float64, error) {
 		return 0, fmt.Errorf("no %s", series)
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 )
 
 func freePort(t *testing.T) int {
@@ -27,7 +30,7 @@ func freePort(t *testing.T) int {
 // A Prometheus scrape of a running recorder returns the per-service series,
 // with the service's RSS as /proc says, and passes promtool's checks.
 func TestRecordMetricsScrape(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	pids := startService(t, "svc-metrics", 1, 16, 0)
 	port := freePort(t)
 	startRecorder(t, "-d", "250ms", "--metrics-addr", fmt.Sprintf(":%d", port))
@@ -51,7 +54,7 @@ func TestRecordMetricsScrape(t *testing.T) {
 		t.Fatalf("no svc-metrics RSS series in the scrape:\n%.3000s", body)
 	}
 	got, _ := strconv.ParseFloat(string(m[1]), 64)
-	pr := procReader(t)
+	pr := tracertest.ProcReader(t)
 	var rss uint64
 	for _, p := range pids {
 		mem, err := pr.Mem(p)
@@ -89,7 +92,7 @@ func TestRecordMetricsScrape(t *testing.T) {
 			}
 		}
 	}
-	cmd := exec.Command(needTool(t, "promtool", "prometheus"), "check", "metrics")
+	cmd := exec.Command(testutil.NeedTool(t, "promtool", "prometheus"), "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body)
 	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)

@@ -12,16 +12,17 @@ import (
 
 	"github.com/oomtrace/oomtrace/internal/cgroup"
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // startChildIn starts the workload already inside a memory cgroup, as a
 // session leader: a service of its own, not a worker of the test binary.
-func startChildIn(t *testing.T, cg cgroup.Memcg, args ...string) *child {
+func startChildIn(t *testing.T, cg cgroup.Memcg, args ...string) *testutil.Child {
 	t.Helper()
 	script := `echo $$ > "$1/cgroup.procs" && shift && exec "$@"`
-	cmd := exec.Command("sh", append([]string{"-c", script, "sh", cg.H.Dir(cg.Path), workloadBin(t)}, args...)...)
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh", cg.H.Dir(cg.Path), testutil.WorkloadBin(t)}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	return startCommand(t, cmd)
+	return testutil.StartCommand(t, cmd)
 }
 
 // startRecorder runs `oomtrace record` until the test ends.
@@ -64,13 +65,13 @@ func waitGlob(t *testing.T, pattern string, n int, timeout time.Duration) []stri
 // A warn dump must come first, then an OOM dump naming the victim, its
 // service and the kernel's constraint, with samples of the growth before it.
 func TestRecordOOMDump(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	cg := testCgroup(t, "record", 64<<20)
 	reports := kernelReports(t)
 	out, rec, _ := startRecorder(t, "-d", "250ms", "--window", "1m", "--warn-at", "1m")
 
 	c := startChildIn(t, cg, "service", "svc-oom", "0", "4", "12")
-	f := c.expect(t, "service")
+	f := c.Expect(t, "service")
 	pid, _ := strconv.Atoi(f[1])
 	rep := reportFor(t, reports, pid, 30*time.Second)
 	killed := time.Now()

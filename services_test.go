@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // startService runs a master with workers; returns all their pids, master first.
 func startService(t *testing.T, name string, workers, mb, grow int) []int {
 	t.Helper()
-	c := startChild(t, "service", name, strconv.Itoa(workers), strconv.Itoa(mb), strconv.Itoa(grow))
-	f := c.expect(t, "service")
+	c := testutil.StartChild(t, "service", name, strconv.Itoa(workers), strconv.Itoa(mb), strconv.Itoa(grow))
+	f := c.Expect(t, "service")
 	var pids []int
 	for _, s := range f[1:] {
 		p, err := strconv.Atoi(s)
@@ -40,7 +41,7 @@ func startService(t *testing.T, name string, workers, mb, grow int) []int {
 // must group every worker with its master, report RSS and PSS within 2% of
 // what /proc says at the same moment, and rank and flag the growing one.
 func TestTopServicesAgainstProc(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	want := map[string][]int{
 		"svc-steady": startService(t, "svc-steady", 3, 20, 0),
 		"svc-grow":   startService(t, "svc-grow", 1, 10, 4),

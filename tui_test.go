@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 func tmux(t *testing.T, args ...string) string {
@@ -38,8 +40,8 @@ func screenWith(t *testing.T, session string, want ...string) string {
 // appear, sorting by name reorders them, enter opens a service's processes,
 // a hostile process name shows escaped, and q quits.
 func TestTopTUIInTmux(t *testing.T) {
-	requireRoot(t)
-	needTool(t, "tmux", "tmux")
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "tmux", "tmux")
 	startService(t, "tui-alpha", 2, 8, 0)
 	startService(t, "tui-zulu", 0, 96, 0)
 	startService(t, "evil\x1b[31m", 0, 4, 0)
