@@ -551,7 +551,7 @@ func TestLeaderlessProcessSampled(t *testing.T) {
 }
 
 func processesMatchProc(t *testing.T, tr *tracer.Tracer) {
-	pids := startService(t, "svc-iter", 2, 12, 0)
+	pids := testutil.StartService(t, "svc-iter", 2, 12, 0)
 	samples, err := tr.Processes()
 	if err != nil {
 		t.Fatal(err)

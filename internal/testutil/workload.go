@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -133,4 +135,26 @@ func (c *Child) Send(t testing.TB) {
 	if _, err := io.WriteString(c.In, "go\n"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// StartService runs the workload as a service, a master with workers, and
+// returns all their pids, master first.
+func StartService(t testing.TB, name string, workers, mb, grow int) []int {
+	t.Helper()
+	c := StartChild(t, "service", name, strconv.Itoa(workers), strconv.Itoa(mb), strconv.Itoa(grow))
+	f := c.Expect(t, "service")
+	var pids []int
+	for _, s := range f[1:] {
+		p, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, p)
+	}
+	t.Cleanup(func() {
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	return pids
 }

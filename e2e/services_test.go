@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"encoding/json"
@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,36 +15,15 @@ import (
 	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
-// startService runs a master with workers; returns all their pids, master first.
-func startService(t *testing.T, name string, workers, mb, grow int) []int {
-	t.Helper()
-	c := testutil.StartChild(t, "service", name, strconv.Itoa(workers), strconv.Itoa(mb), strconv.Itoa(grow))
-	f := c.Expect(t, "service")
-	var pids []int
-	for _, s := range f[1:] {
-		p, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pids = append(pids, p)
-	}
-	t.Cleanup(func() {
-		for _, p := range pids {
-			syscall.Kill(p, syscall.SIGKILL)
-		}
-	})
-	return pids
-}
-
 // Three multi-process services with known sizes, one growing. `top --json`
 // must group every worker with its master, report RSS and PSS within 2% of
 // what /proc says at the same moment, and rank and flag the growing one.
 func TestTopServicesAgainstProc(t *testing.T) {
 	testutil.NeedRoot(t)
 	want := map[string][]int{
-		"svc-steady": startService(t, "svc-steady", 3, 20, 0),
-		"svc-grow":   startService(t, "svc-grow", 1, 10, 4),
-		"svc-small":  startService(t, "svc-small", 0, 5, 0),
+		"svc-steady": testutil.StartService(t, "svc-steady", 3, 20, 0),
+		"svc-grow":   testutil.StartService(t, "svc-grow", 1, 10, 4),
+		"svc-small":  testutil.StartService(t, "svc-small", 0, 5, 0),
 	}
 	var last aggregate.Snapshot
 	args := []string{"-d", "500ms", "-n", "14", "--pss-interval", "0", "--leak-window", "5s", "--sort", "growth"}

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"bufio"
@@ -41,7 +41,7 @@ func oomtraceBin(t *testing.T) string {
 		}
 		os.Chmod(dir, 0o755) // TestEventsWithoutRoot runs it as nobody
 		binary.path = filepath.Join(dir, "oomtrace")
-		if out, err := exec.Command("go", "build", "-o", binary.path, "./cmd/oomtrace").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", binary.path, "../cmd/oomtrace").CombinedOutput(); err != nil {
 			binary.err = err
 			binary.path = string(out)
 		}

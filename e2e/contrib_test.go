@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"os"
@@ -15,7 +15,7 @@ import (
 // killer's choice, never stalled by a hard memory cap it cannot be killed
 // under, and accepted by systemd.
 func TestSystemdUnit(t *testing.T) {
-	unit := testutil.ReadFile(t, "contrib/oomtrace.service")
+	unit := testutil.ReadFile(t, "../contrib/oomtrace.service")
 	for _, want := range []string{
 		`(?m)^OOMScoreAdjust=-1000$`,
 		`(?m)^ExecStart=/usr/local/bin/oomtrace record .*--out /var/log/oomtrace`,

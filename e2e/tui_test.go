@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"os/exec"
@@ -42,9 +42,9 @@ func screenWith(t *testing.T, session string, want ...string) string {
 func TestTopTUIInTmux(t *testing.T) {
 	testutil.NeedRoot(t)
 	testutil.NeedTool(t, "tmux", "tmux")
-	startService(t, "tui-alpha", 2, 8, 0)
-	startService(t, "tui-zulu", 0, 96, 0)
-	startService(t, "evil\x1b[31m", 0, 4, 0)
+	testutil.StartService(t, "tui-alpha", 2, 8, 0)
+	testutil.StartService(t, "tui-zulu", 0, 96, 0)
+	testutil.StartService(t, "evil\x1b[31m", 0, 4, 0)
 	session := "oomtrace-tui-test"
 	exec.Command("tmux", "kill-session", "-t", session).Run()
 	tmux(t, "new-session", "-d", "-s", session, "-x", "200", "-y", "60", oomtraceBin(t)+" top -d 500ms")

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func freePort(t *testing.T) int {
 // with the service's RSS as /proc says, and passes promtool's checks.
 func TestRecordMetricsScrape(t *testing.T) {
 	testutil.NeedRoot(t)
-	pids := startService(t, "svc-metrics", 1, 16, 0)
+	pids := testutil.StartService(t, "svc-metrics", 1, 16, 0)
 	port := freePort(t)
 	startRecorder(t, "-d", "250ms", "--metrics-addr", fmt.Sprintf(":%d", port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)

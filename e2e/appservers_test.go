@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"bytes"
@@ -219,8 +219,8 @@ func TestAppServersNamedByApp(t *testing.T) {
 // workers and RSS, the same in every snapshot.
 func TestSameNameTreesStayApart(t *testing.T) {
 	testutil.NeedRoot(t)
-	small := startService(t, "svc-twin", 2, 8, 0)
-	big := startService(t, "svc-twin", 2, 24, 0)
+	small := testutil.StartService(t, "svc-twin", 2, 8, 0)
+	big := testutil.StartService(t, "svc-twin", 2, 24, 0)
 	slices.Sort(small)
 	slices.Sort(big)
 	var first map[string][]int

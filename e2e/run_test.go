@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
