@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,17 +33,6 @@ func vmRSS(t *testing.T, pid int) uint64 {
 		}
 	}
 	t.Fatal("no VmRSS")
-	return 0
-}
-
-func scrape(t *testing.T, port int, series string) float64 {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-		if v, err := tryScrape(port, series); err == nil {
-			return v
-		}
-	}
-	t.Fatalf("no %s in the scrape", series)
 	return 0
 }
 
@@ -213,18 +199,4 @@ func assertLiveHeapBack(t *testing.T, port int, before float64, after string) {
 	if live > before+liveHeapMargin {
 		t.Errorf("live heap %d KiB after %s, %d KiB before: more than %d KiB not released", int64(live)>>10, after, int64(before)>>10, liveHeapMargin>>10)
 	}
-}
-
-func tryScrape(port int, series string) (float64, error) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
-	if m == nil {
-		return 0, fmt.Errorf("no %s", series)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
 }

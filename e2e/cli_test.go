@@ -11,56 +11,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/testutil"
 )
-
-var binary = struct {
-	once sync.Once
-	path string
-	err  error
-}{}
-
-// oomtraceBin builds cmd/oomtrace once per test binary, or uses the prebuilt
-// one OOMTRACE_BIN names (the second-kernel VM has no Go toolchain).
-func oomtraceBin(t *testing.T) string {
-	t.Helper()
-	binary.once.Do(func() {
-		if p := os.Getenv("OOMTRACE_BIN"); p != "" {
-			binary.path, binary.err = filepath.Abs(p)
-			return
-		}
-		dir, err := os.MkdirTemp("", "oomtrace-bin")
-		if err != nil {
-			binary.err = err
-			return
-		}
-		os.Chmod(dir, 0o755) // TestEventsWithoutRoot runs it as nobody
-		binary.path = filepath.Join(dir, "oomtrace")
-		if out, err := exec.Command("go", "build", "-o", binary.path, "../cmd/oomtrace").CombinedOutput(); err != nil {
-			binary.err = err
-			binary.path = string(out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatalf("go build: %v\n%s", binary.err, binary.path)
-	}
-	return binary.path
-}
-
-func waitFile(t *testing.T, path string, timeout time.Duration) {
-	t.Helper()
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-	}
-	t.Fatalf("%s did not appear within %s", path, timeout)
-}
 
 // `oomtrace events --json` as a pipeline would run it: ready file, JSON lines
 // with the documented fields, nothing under --min-size (though above the

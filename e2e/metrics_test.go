@@ -17,16 +17,6 @@ import (
 	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // A Prometheus scrape of a running recorder returns the per-service series,
 // with the service's RSS as /proc says, and passes promtool's checks.
 func TestRecordMetricsScrape(t *testing.T) {

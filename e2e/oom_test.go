@@ -9,80 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oomtrace/oomtrace/internal/cgroup"
-	"github.com/oomtrace/oomtrace/internal/kmsg"
 	"github.com/oomtrace/oomtrace/internal/testutil"
 	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
 )
-
-// testCgroup makes a memory cgroup under our own, removed at cleanup.
-func testCgroup(t *testing.T, name string, limit uint64) cgroup.Memcg {
-	t.Helper()
-	h, err := cgroup.Detect()
-	if err != nil {
-		testutil.SkipOrFail(t, "cgroup: %v", err)
-	}
-	own, err := h.PathOf(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cg, err := cgroup.CreateChild(h, own, fmt.Sprintf("oomtrace-%s-%d", name, os.Getpid()), limit)
-	if err != nil {
-		t.Fatalf("create cgroup under %s (v%d): %v", own, h.Version, err)
-	}
-	t.Cleanup(func() {
-		if pids, _ := cg.Procs(); len(pids) > 0 {
-			for _, p := range pids {
-				syscall.Kill(p, syscall.SIGKILL)
-			}
-		}
-		if err := cg.Remove(); err != nil {
-			t.Errorf("remove cgroup %s: %v", cg.Path, err)
-		}
-	})
-	return cg
-}
-
-// kernelReports follows /dev/kmsg from now on.
-func kernelReports(t *testing.T) <-chan kmsg.Report {
-	t.Helper()
-	r, err := kmsg.Open("/dev/kmsg", true)
-	if err != nil {
-		t.Fatalf("open /dev/kmsg: %v", err)
-	}
-	ch := make(chan kmsg.Report, 64)
-	go func() {
-		defer close(ch)
-		for {
-			rep, err := r.Next()
-			if err != nil {
-				return
-			}
-			ch <- rep
-		}
-	}()
-	t.Cleanup(func() { r.Close() })
-	return ch
-}
-
-func reportFor(t *testing.T, ch <-chan kmsg.Report, pid int, timeout time.Duration) kmsg.Report {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case rep, ok := <-ch:
-			if !ok {
-				t.Fatal("kmsg reader stopped")
-			}
-			if rep.PID == pid {
-				return rep
-			}
-		case <-deadline:
-			t.Fatalf("the kernel printed no OOM kill of pid %d within %s", pid, timeout)
-		}
-	}
-}
 
 // oomPaths are the two ways the OOM hook reads a kill: tp_btf, and the plain
 // tracepoint it falls back to.

@@ -2,12 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -104,45 +100,6 @@ func TestTopServicesAgainstProc(t *testing.T) {
 	}
 }
 
-// smapsRollup reads Rss and Pss from /proc/PID/smaps_rollup, in bytes, on
-// its own rather than with the code under test. The kernel may count a
-// mapping twice or skip it while the process maps memory, so it reads until
-// Rss matches VmRSS from /proc/PID/status, read just before.
-func smapsRollup(t *testing.T, pid int) (rss, pss uint64) {
-	t.Helper()
-	read := func(file string) map[string]uint64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		kb := map[string]uint64{}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l) // "Pss:   1234 kB"
-			if len(f) == 3 && f[2] == "kB" {
-				n, err := strconv.ParseUint(f[1], 10, 64)
-				if err != nil {
-					t.Fatalf("%s of %d: %q", file, pid, l)
-				}
-				kb[f[0]] = n << 10
-			}
-		}
-		return kb
-	}
-	for range 10 {
-		vm := read("status")["VmRSS:"]
-		r := read("smaps_rollup") // Rss and Pss from the same read
-		rss, pss = r["Rss:"], r["Pss:"]
-		if vm == 0 || rss == 0 || pss == 0 {
-			t.Fatalf("pid %d: VmRSS %d, smaps_rollup Rss %d Pss %d", pid, vm, rss, pss)
-		}
-		if max(rss, vm)-min(rss, vm) <= max(vm/32, 1<<20) {
-			return rss, pss
-		}
-	}
-	t.Fatalf("smaps_rollup of %d: Rss %d never matched VmRSS in 10 reads", pid, rss)
-	return 0, 0
-}
-
 // requiredFields checks a --json line as a script sees it, decoded into a
 // plain map: the fields the issue requires, by name.
 func requiredFields(t *testing.T, n int, line []byte) {
@@ -172,18 +129,4 @@ func requiredFields(t *testing.T, n int, line []byte) {
 			t.Errorf("line %d: service %q: pids %v is not a list", n, svc["name"], svc["pids"])
 		}
 	}
-}
-
-// near: got is within 2% of want, and may lag it by growth besides (the
-// aggregator's figure predates the /proc read).
-func near(got, want, growth uint64) bool {
-	return within(got, want, 0.02) || got < want && float64(got+growth) >= 0.98*float64(want)
-}
-
-func within(got, want uint64, frac float64) bool {
-	d := float64(got) - float64(want)
-	if d < 0 {
-		d = -d
-	}
-	return d <= frac*float64(want)
 }
