@@ -1,5 +1,6 @@
 // Package oomtrace is the repository root, which holds only tests: the
-// tracer's end-to-end test. The program is in cmd/oomtrace.
+// tracer's end-to-end test (the others are in e2e/). The program is in
+// cmd/oomtrace.
 package oomtrace
 
 import (
