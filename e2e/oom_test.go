@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
@@ -9,79 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oomtrace/oomtrace/internal/cgroup"
-	"github.com/oomtrace/oomtrace/internal/kmsg"
 	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
 )
-
-// testCgroup makes a memory cgroup under our own, removed at cleanup.
-func testCgroup(t *testing.T, name string, limit uint64) cgroup.Memcg {
-	t.Helper()
-	h, err := cgroup.Detect()
-	if err != nil {
-		testutil.SkipOrFail(t, "cgroup: %v", err)
-	}
-	own, err := h.PathOf(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cg, err := cgroup.CreateChild(h, own, fmt.Sprintf("oomtrace-%s-%d", name, os.Getpid()), limit)
-	if err != nil {
-		t.Fatalf("create cgroup under %s (v%d): %v", own, h.Version, err)
-	}
-	t.Cleanup(func() {
-		if pids, _ := cg.Procs(); len(pids) > 0 {
-			for _, p := range pids {
-				syscall.Kill(p, syscall.SIGKILL)
-			}
-		}
-		if err := cg.Remove(); err != nil {
-			t.Errorf("remove cgroup %s: %v", cg.Path, err)
-		}
-	})
-	return cg
-}
-
-// kernelReports follows /dev/kmsg from now on.
-func kernelReports(t *testing.T) <-chan kmsg.Report {
-	t.Helper()
-	r, err := kmsg.Open("/dev/kmsg", true)
-	if err != nil {
-		t.Fatalf("open /dev/kmsg: %v", err)
-	}
-	ch := make(chan kmsg.Report, 64)
-	go func() {
-		defer close(ch)
-		for {
-			rep, err := r.Next()
-			if err != nil {
-				return
-			}
-			ch <- rep
-		}
-	}()
-	t.Cleanup(func() { r.Close() })
-	return ch
-}
-
-func reportFor(t *testing.T, ch <-chan kmsg.Report, pid int, timeout time.Duration) kmsg.Report {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case rep, ok := <-ch:
-			if !ok {
-				t.Fatal("kmsg reader stopped")
-			}
-			if rep.PID == pid {
-				return rep
-			}
-		case <-deadline:
-			t.Fatalf("the kernel printed no OOM kill of pid %d within %s", pid, timeout)
-		}
-	}
-}
 
 // oomPaths are the two ways the OOM hook reads a kill: tp_btf, and the plain
 // tracepoint it falls back to.
@@ -94,30 +25,30 @@ var oomPaths = []struct {
 // kills it. The OOM event must name it as victim and trigger, match the
 // kernel's own report field for field, and carry the cgroup path.
 func TestRealOOMKill(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	for _, tc := range oomPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			cg := testCgroup(t, "oom-"+tc.name, 64<<20)
 			reports := kernelReports(t)
-			tr, col := startTracer(t, tracer.Config{ForceTracepoint: tc.force})
+			tr, col := tracertest.Start(t, tracer.Config{ForceTracepoint: tc.force})
 			for _, h := range tr.Hooks() {
 				if h.Name == "oom/mark_victim" && h.Mechanism != tc.name {
 					t.Fatalf("oom/mark_victim attached with %s, want %s", h.Mechanism, tc.name)
 				}
 			}
-			c := startChild(t, "hog", strconv.Itoa(4<<20))
-			c.expect(t, "ready")
-			if err := cg.AddProc(c.pid); err != nil {
+			c := testutil.StartChild(t, "hog", strconv.Itoa(4<<20))
+			c.Expect(t, "ready")
+			if err := cg.AddProc(c.Pid); err != nil {
 				t.Fatal(err)
 			}
-			c.send(t)
-			err := c.cmd.Wait()
-			if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			c.Send(t)
+			err := c.Cmd.Wait()
+			if ws, ok := c.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("workload ended with %v, want SIGKILL from the OOM killer", err)
 			}
-			rep := reportFor(t, reports, c.pid, 10*time.Second)
-			ev := col.waitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool {
-				return e.Type == tracer.EventOOMKill && e.OOM.Victim.PID == uint32(c.pid)
+			rep := reportFor(t, reports, c.Pid, 10*time.Second)
+			ev := col.WaitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool {
+				return e.Type == tracer.EventOOMKill && e.OOM.Victim.PID == uint32(c.Pid)
 			})
 			k := ev.OOM
 			t.Logf("kernel: %+v", rep)
@@ -130,8 +61,8 @@ func TestRealOOMKill(t *testing.T) {
 				t.Errorf("victim comm %q, kernel says %q", k.Victim.Comm, rep.Comm)
 			}
 			// Nothing else runs in the cgroup: the hog's own charge hit the limit.
-			if k.Trigger.PID != uint32(c.pid) || rep.TriggerPID != c.pid || k.Trigger.Comm != rep.Trigger {
-				t.Errorf("trigger %d(%s), want %d(%s) as the kernel's 'invoked oom-killer' line says", k.Trigger.PID, k.Trigger.Comm, c.pid, rep.Trigger)
+			if k.Trigger.PID != uint32(c.Pid) || rep.TriggerPID != c.Pid || k.Trigger.Comm != rep.Trigger {
+				t.Errorf("trigger %d(%s), want %d(%s) as the kernel's 'invoked oom-killer' line says", k.Trigger.PID, k.Trigger.Comm, c.Pid, rep.Trigger)
 			}
 			for _, f := range []struct {
 				name     string
@@ -166,23 +97,22 @@ func TestRealOOMKill(t *testing.T) {
 				}
 			}
 			// Allocations made before the kill are delivered before it.
-			col.mu.Lock()
+			evs := col.Events()
 			oomAt := -1
-			for i, e := range col.evs {
-				if e.Type == tracer.EventOOMKill && e.PID == uint32(c.pid) {
+			for i, e := range evs {
+				if e.Type == tracer.EventOOMKill && e.PID == uint32(c.Pid) {
 					oomAt = i
 				}
 			}
-			for i, e := range col.evs {
-				if e.Type == tracer.EventMmap && e.PID == uint32(c.pid) && e.Time.Before(ev.Time) && i > oomAt {
+			for i, e := range evs {
+				if e.Type == tracer.EventMmap && e.PID == uint32(c.Pid) && e.Time.Before(ev.Time) && i > oomAt {
 					t.Errorf("mmap at %s delivered after the OOM kill at %s", e.Time.Format("15:04:05.000000"), ev.Time.Format("15:04:05.000000"))
 				}
 			}
-			col.mu.Unlock()
 			if n, err := cg.OOMKills(); err != nil || n != 1 {
 				t.Errorf("cgroup oom_kill counter %d (%v), want 1", n, err)
 			}
-			exit := col.waitFor(t, "exit", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExit && e.PID == uint32(c.pid) })
+			exit := col.WaitFor(t, "exit", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExit && e.PID == uint32(c.Pid) })
 			if ws := syscall.WaitStatus(exit.Proc.ExitCode); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Errorf("exit event status %#x, want killed by SIGKILL", exit.Proc.ExitCode)
 			}
@@ -200,35 +130,35 @@ func TestRealOOMKill(t *testing.T) {
 // report does: "invoked oom-killer" and the CPU line name the trigger,
 // "Killed process" the victim.
 func TestOOMTriggerIsNotVictim(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	for _, tc := range oomPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			cg := testCgroup(t, "trigger-"+tc.name, 64<<20)
 			reports := kernelReports(t)
-			_, col := startTracer(t, tracer.Config{ForceTracepoint: tc.force})
+			_, col := tracertest.Start(t, tracer.Config{ForceTracepoint: tc.force})
 
 			big := startChildIn(t, cg, "service", "oomvictim", "0", "40", "0")
-			big.expect(t, "service")
-			if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", big.pid), []byte("1000"), 0); err != nil {
+			big.Expect(t, "service")
+			if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", big.Pid), []byte("1000"), 0); err != nil {
 				t.Fatal(err)
 			}
 			small := startChildIn(t, cg, "service", "oomtrigger", "0", "16", "0")
-			small.expect(t, "service") // its charge went past the limit, and the big one died for it
-			big.cmd.Wait()
-			if ws, ok := big.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("the big process ended with %v, want SIGKILL from the OOM killer", big.cmd.ProcessState)
+			small.Expect(t, "service") // its charge went past the limit, and the big one died for it
+			big.Cmd.Wait()
+			if ws, ok := big.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("the big process ended with %v, want SIGKILL from the OOM killer", big.Cmd.ProcessState)
 			}
-			rep := reportFor(t, reports, big.pid, 10*time.Second)
-			ev := col.waitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })
+			rep := reportFor(t, reports, big.Pid, 10*time.Second)
+			ev := col.WaitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })
 			k := ev.OOM
 			t.Logf("kernel: %+v", rep)
 			t.Logf("oomtrace: %+v", *k)
 
-			if rep.PID != big.pid || rep.Comm != "oomvictim" || rep.OOMScoreAdj != 1000 {
-				t.Errorf("kernel killed %d (%s) adj %d, want the big process %d (oomvictim) adj 1000", rep.PID, rep.Comm, rep.OOMScoreAdj, big.pid)
+			if rep.PID != big.Pid || rep.Comm != "oomvictim" || rep.OOMScoreAdj != 1000 {
+				t.Errorf("kernel killed %d (%s) adj %d, want the big process %d (oomvictim) adj 1000", rep.PID, rep.Comm, rep.OOMScoreAdj, big.Pid)
 			}
-			if rep.Trigger != "oomtrigger" || rep.TriggerPID != small.pid {
-				t.Errorf("kernel trigger %d (%s), want the small process %d (oomtrigger)", rep.TriggerPID, rep.Trigger, small.pid)
+			if rep.Trigger != "oomtrigger" || rep.TriggerPID != small.Pid {
+				t.Errorf("kernel trigger %d (%s), want the small process %d (oomtrigger)", rep.TriggerPID, rep.Trigger, small.Pid)
 			}
 			if k.Victim.PID != uint32(rep.PID) || k.Victim.Comm != rep.Comm || k.OOMScoreAdj != 1000 {
 				t.Errorf("victim %d (%s) adj %d, the kernel killed %d (%s)", k.Victim.PID, k.Victim.Comm, k.OOMScoreAdj, rep.PID, rep.Comm)
@@ -244,7 +174,7 @@ func TestOOMTriggerIsNotVictim(t *testing.T) {
 			if !near(k.AnonRSSBytes, rep.AnonRSSKB) || !near(k.ShmemRSSBytes, rep.ShmemRSSKB) || k.AnonRSSBytes < 32<<20 {
 				t.Errorf("victim anon %d shmem %d bytes, the kernel printed %d and %d kB", k.AnonRSSBytes, k.ShmemRSSBytes, rep.AnonRSSKB, rep.ShmemRSSKB)
 			}
-			if n := len(col.matching(func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })); n != 1 {
+			if n := len(col.Matching(func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })); n != 1 {
 				t.Errorf("%d OOM events, want 1", n)
 			}
 			if n, err := cg.OOMKills(); err != nil || n != 1 {
@@ -259,47 +189,47 @@ func TestOOMTriggerIsNotVictim(t *testing.T) {
 // thread ("Killed process TID"). Both hook paths must report the process's
 // tgid as the victim's pid, and the thread as its tid.
 func TestOOMThreadVictim(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	for _, tc := range oomPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			cg := testCgroup(t, "thread-"+tc.name, 64<<20)
 			reports := kernelReports(t)
-			_, col := startTracer(t, tracer.Config{ForceTracepoint: tc.force})
+			_, col := tracertest.Start(t, tracer.Config{ForceTracepoint: tc.force})
 			// In the cgroup from the start: a leader that exits outside it
 			// leaves none there for the OOM killer's walk of processes.
 			c := startChildIn(t, cg, "threadhog", strconv.Itoa(4<<20))
-			f := c.expect(t, "ready")
+			f := c.Expect(t, "ready")
 			tid, err := strconv.Atoi(f[len(f)-1])
-			if err != nil || len(f) != 3 || tid == c.pid {
+			if err != nil || len(f) != 3 || tid == c.Pid {
 				t.Fatalf("workload said %q, want ready PID TID of a second thread", f)
 			}
 			// Ground truth: the thread belongs to the process, whose leader is gone.
-			status := readFile(t, fmt.Sprintf("/proc/%d/task/%d/status", c.pid, tid))
-			if !strings.Contains(status, fmt.Sprintf("\nTgid:\t%d\n", c.pid)) {
-				t.Fatalf("thread %d is not in process %d:\n%s", tid, c.pid, status)
+			status := testutil.ReadFile(t, fmt.Sprintf("/proc/%d/task/%d/status", c.Pid, tid))
+			if !strings.Contains(status, fmt.Sprintf("\nTgid:\t%d\n", c.Pid)) {
+				t.Fatalf("thread %d is not in process %d:\n%s", tid, c.Pid, status)
 			}
-			for end := time.Now().Add(5 * time.Second); !strings.Contains(readFile(t, fmt.Sprintf("/proc/%d/status", c.pid)), "State:\tZ"); time.Sleep(10 * time.Millisecond) {
+			for end := time.Now().Add(5 * time.Second); !strings.Contains(testutil.ReadFile(t, fmt.Sprintf("/proc/%d/status", c.Pid)), "State:\tZ"); time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(end) {
-					t.Fatalf("leader of %d has not exited within 5s", c.pid)
+					t.Fatalf("leader of %d has not exited within 5s", c.Pid)
 				}
 			}
-			c.send(t)
-			c.cmd.Wait()
-			if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("workload ended with %v, want SIGKILL from the OOM killer", c.cmd.ProcessState)
+			c.Send(t)
+			c.Cmd.Wait()
+			if ws, ok := c.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("workload ended with %v, want SIGKILL from the OOM killer", c.Cmd.ProcessState)
 			}
 			rep := reportFor(t, reports, tid, 10*time.Second)
-			ev := col.waitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })
+			ev := col.WaitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })
 			k := ev.OOM
 			t.Logf("kernel: Killed process %d (%s)", rep.PID, rep.Comm)
 			t.Logf("oomtrace: victim pid %d tid %d start %d (%s)", k.Victim.PID, k.Victim.TID, k.Victim.Start, k.Source)
 			if k.Source != tc.name {
 				t.Errorf("source %q, want %q", k.Source, tc.name)
 			}
-			if k.Victim.PID != uint32(c.pid) || k.Victim.TID != uint32(rep.PID) {
-				t.Errorf("victim pid %d tid %d, want the process %d and the thread %d the kernel killed", k.Victim.PID, k.Victim.TID, c.pid, rep.PID)
+			if k.Victim.PID != uint32(c.Pid) || k.Victim.TID != uint32(rep.PID) {
+				t.Errorf("victim pid %d tid %d, want the process %d and the thread %d the kernel killed", k.Victim.PID, k.Victim.TID, c.Pid, rep.PID)
 			}
-			if n := len(col.matching(func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })); n != 1 {
+			if n := len(col.Matching(func(e *tracer.Event) bool { return e.Type == tracer.EventOOMKill })); n != 1 {
 				t.Errorf("%d OOM events, want 1", n)
 			}
 		})

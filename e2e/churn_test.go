@@ -1,16 +1,15 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -37,52 +36,41 @@ func vmRSS(t *testing.T, pid int) uint64 {
 	return 0
 }
 
-func scrape(t *testing.T, port int, series string) float64 {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-		if v, err := tryScrape(port, series); err == nil {
-			return v
-		}
-	}
-	t.Fatalf("no %s in the scrape", series)
-	return 0
-}
-
 // 100,000 short-lived processes (fork, some exec, exit), reusing pids, then
 // a burst of 3,000 alive at once: the recorder's live heap, process table
 // and the tracer's slot table return to their steady state (taken after a
 // warm-up that fills the event history), every fork is received or counted
 // lost, and a new process starts from zero.
 func TestProcessChurn(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	n := envInt("OOMTRACE_CHURN", 100000)
 	burst := envInt("OOMTRACE_BURST", 3000)
-	pidMax, err := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
+	pidMax, err := strconv.Atoi(strings.TrimSpace(testutil.ReadFile(t, "/proc/sys/kernel/pid_max")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if burst > pidMax/2 {
 		burst = pidMax / 2 // all alive at once: leave pids for the rest
 	}
-	tr, _ := startTracer(t, tracer.Config{})
+	tr, _ := tracertest.Start(t, tracer.Config{})
 	startup := func() tracer.Counters {
-		c := startChild(t, "alloc", "4096", "4096")
-		c.expect(t, "ready")
-		ctr, err := tr.Counters(c.pid)
+		c := testutil.StartChild(t, "alloc", "4096", "4096")
+		c.Expect(t, "ready")
+		ctr, err := tr.Counters(c.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.cmd.Process.Kill()
-		c.cmd.Wait()
+		c.Cmd.Process.Kill()
+		c.Cmd.Wait()
 		ctr.BrkCur = 0 // randomised
 		return ctr
 	}
 	fresh := startup()
 	churn := func(n int) int {
 		start := time.Now()
-		c := startChild(t, "churn", strconv.Itoa(n))
-		f := c.expect(t, "churn")
-		c.cmd.Wait()
+		c := testutil.StartChild(t, "churn", strconv.Itoa(n))
+		f := c.Expect(t, "churn")
+		c.Cmd.Wait()
 		reused, _ := strconv.Atoi(strings.TrimPrefix(f[2], "reused="))
 		t.Logf("%d processes in %s, %d pids reused", n, time.Since(start).Round(time.Millisecond), reused)
 		return reused
@@ -132,15 +120,15 @@ func TestProcessChurn(t *testing.T) {
 	// makes each one weigh: 3,000 held are some 16 MiB.
 	// They live until told: a tick that lists 500 new processes takes
 	// seconds under emulation, longer than a fixed hold.
-	c := startChild(t, "burst", strconv.Itoa(burst), "120", strings.Repeat("p", 2048))
-	c.expect(t, "burst")
+	c := testutil.StartChild(t, "burst", strconv.Itoa(burst), "120", strings.Repeat("p", 2048))
+	c.Expect(t, "burst")
 	peak := 0.0
 	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && peak < procsBefore+0.9*float64(burst); time.Sleep(250 * time.Millisecond) {
 		peak = max(peak, scrape(t, port, "oomtrace_processes"))
 	}
-	c.send(t)
-	c.expect(t, "burst-done")
-	c.cmd.Wait()
+	c.Send(t)
+	c.Expect(t, "burst-done")
+	c.Cmd.Wait()
 	if peak < procsBefore+0.9*float64(burst) {
 		t.Errorf("process table held at most %.0f during a burst of %d (%.0f before): the burst was not seen", peak, burst, procsBefore)
 	}
@@ -162,7 +150,7 @@ func TestProcessChurn(t *testing.T) {
 	// The slot table holds live processes only: every exit freed its slot.
 	stale := func() map[int]bool {
 		m := map[int]bool{}
-		for _, pid := range slotOwners(t, tr) {
+		for _, pid := range tracertest.SlotOwners(t, tr) {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
 				m[pid] = true
 			}
@@ -211,27 +199,4 @@ func assertLiveHeapBack(t *testing.T, port int, before float64, after string) {
 	if live > before+liveHeapMargin {
 		t.Errorf("live heap %d KiB after %s, %d KiB before: more than %d KiB not released", int64(live)>>10, after, int64(before)>>10, liveHeapMargin>>10)
 	}
-}
-
-func tryScrape(port int, series string) (float64, error) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
-	if m == nil {
-		return 0, fmt.Errorf("no %s", series)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"bufio"
@@ -11,61 +11,19 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
-
-var binary = struct {
-	once sync.Once
-	path string
-	err  error
-}{}
-
-// oomtraceBin builds cmd/oomtrace once per test binary, or uses the prebuilt
-// one OOMTRACE_BIN names (the second-kernel VM has no Go toolchain).
-func oomtraceBin(t *testing.T) string {
-	t.Helper()
-	binary.once.Do(func() {
-		if p := os.Getenv("OOMTRACE_BIN"); p != "" {
-			binary.path, binary.err = filepath.Abs(p)
-			return
-		}
-		dir, err := os.MkdirTemp("", "oomtrace-bin")
-		if err != nil {
-			binary.err = err
-			return
-		}
-		os.Chmod(dir, 0o755) // TestEventsWithoutRoot runs it as nobody
-		binary.path = filepath.Join(dir, "oomtrace")
-		if out, err := exec.Command("go", "build", "-o", binary.path, "./cmd/oomtrace").CombinedOutput(); err != nil {
-			binary.err = err
-			binary.path = string(out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatalf("go build: %v\n%s", binary.err, binary.path)
-	}
-	return binary.path
-}
-
-func waitFile(t *testing.T, path string, timeout time.Duration) {
-	t.Helper()
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-	}
-	t.Fatalf("%s did not appear within %s", path, timeout)
-}
 
 // `oomtrace events --json` as a pipeline would run it: ready file, JSON lines
 // with the documented fields, nothing under --min-size (though above the
 // default), and on SIGINT, sent as soon as the last child has exited, every
 // event up to its exit and received/lost counts that match the lines printed.
 func TestEventsCommandJSON(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	ready := filepath.Join(t.TempDir(), "ready")
 	cmd := exec.Command(oomtraceBin(t), "events", "--json", "--min-size", "2M", "--ready-file", ready)
 	var stdout, stderr bytes.Buffer
@@ -77,26 +35,26 @@ func TestEventsCommandJSON(t *testing.T) {
 	waitFile(t, ready, 15*time.Second)
 
 	const size = 5<<20 + 4096
-	c := startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(4096))
-	c.expect(t, "ready")
-	c.send(t)
-	mm := c.expect(t, "mmap")
+	c := testutil.StartChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(4096))
+	c.Expect(t, "ready")
+	c.Send(t)
+	mm := c.Expect(t, "mmap")
 	for _, w := range []string{"munmap", "brk", "mremap", "mprotect", "done"} {
-		c.expect(t, w)
+		c.Expect(t, w)
 	}
-	c.send(t)
-	c.cmd.Wait()
+	c.Send(t)
+	c.Cmd.Wait()
 	// Under --min-size 2M: its 1.5 MiB calls must not show, but the 3 MiB
 	// munmap of its remapped area must.
 	const small = 3 << 19
-	s := startChild(t, "alloc", strconv.Itoa(small), strconv.Itoa(4096))
-	s.expect(t, "ready")
-	s.send(t)
+	s := testutil.StartChild(t, "alloc", strconv.Itoa(small), strconv.Itoa(4096))
+	s.Expect(t, "ready")
+	s.Send(t)
 	for _, w := range []string{"mmap", "munmap", "brk", "mremap", "mprotect", "done"} {
-		s.expect(t, w)
+		s.Expect(t, w)
 	}
-	s.send(t)
-	s.cmd.Wait()
+	s.Send(t)
+	s.Cmd.Wait()
 	// At once: what the ring still holds is read at the stop.
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
@@ -127,12 +85,12 @@ func TestEventsCommandJSON(t *testing.T) {
 			t.Errorf("time %q is not RFC 3339: %v", l.Time, err)
 		}
 		perType[l.Type]++
-		if l.PID == s.pid && l.Len == small {
+		if l.PID == s.Pid && l.Len == small {
 			t.Errorf("a %s of %d bytes streamed under --min-size 2M: %s", l.Type, small, sc.Text())
 		}
-		smallSeen = smallSeen || l.PID == s.pid && l.Type == "munmap" && l.Len == 2*small
-		lastExit = lastExit || l.PID == s.pid && l.Type == "exit"
-		if l.PID == c.pid {
+		smallSeen = smallSeen || l.PID == s.Pid && l.Type == "munmap" && l.Len == 2*small
+		lastExit = lastExit || l.PID == s.Pid && l.Type == "exit"
+		if l.PID == c.Pid {
 			if l.Type == "mmap" && l.Len != size {
 				continue // the loader's libc mapping
 			}
@@ -144,20 +102,20 @@ func TestEventsCommandJSON(t *testing.T) {
 	}
 	for _, typ := range []string{"fork", "exec", "exit", "munmap", "mremap", "mprotect"} {
 		if _, ok := seen[typ]; !ok {
-			t.Errorf("no %s line for pid %d", typ, c.pid)
+			t.Errorf("no %s line for pid %d", typ, c.Pid)
 		}
 	}
 	if l := seen["exit"]; l.ExitCode == nil || *l.ExitCode != 0 {
 		t.Errorf("exit line %+v, want exit_code 0", l)
 	}
-	if l := seen["exec"]; l.Filename != workloadBin(t) || l.PPID != os.Getpid() {
-		t.Errorf("exec line %+v, want filename %s ppid %d", l, workloadBin(t), os.Getpid())
+	if l := seen["exec"]; l.Filename != testutil.WorkloadBin(t) || l.PPID != os.Getpid() {
+		t.Errorf("exec line %+v, want filename %s ppid %d", l, testutil.WorkloadBin(t), os.Getpid())
 	}
 	if !smallSeen {
-		t.Errorf("no munmap line of %d bytes for pid %d: the small child was not traced", 2*small, s.pid)
+		t.Errorf("no munmap line of %d bytes for pid %d: the small child was not traced", 2*small, s.Pid)
 	}
 	if !lastExit {
-		t.Errorf("no exit line for pid %d, the last event before SIGINT: what the ring held at the stop was not read", s.pid)
+		t.Errorf("no exit line for pid %d, the last event before SIGINT: what the ring held at the stop was not read", s.Pid)
 	}
 	// Every event received was printed, and only those.
 	_, summary, ok := strings.Cut(stderr.String(), "events received / lost:")
@@ -190,7 +148,7 @@ func TestEventsCommandJSON(t *testing.T) {
 // A signal that comes while the programs load (so before the ready file) is
 // caught, not fatal: oomtrace stops and prints its summary.
 func TestEventsSignalDuringLoad(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	ready := filepath.Join(t.TempDir(), "ready")
 	cmd := exec.Command(oomtraceBin(t), "events", "--ready-file", ready)
 	var stderr bytes.Buffer
@@ -226,7 +184,7 @@ func TestEventsSignalDuringLoad(t *testing.T) {
 // CAP_BPF + CAP_PERFMON but not root, tracefs (root's alone) is what is
 // missing: CAP_DAC_READ_SEARCH.
 func TestEventsWithoutRoot(t *testing.T) {
-	requireRoot(t) // to switch to an unprivileged user
+	testutil.NeedRoot(t) // to switch to an unprivileged user
 	oneLine := func(t *testing.T, cmd *exec.Cmd, want string) {
 		out, err := cmd.CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
@@ -260,7 +218,7 @@ func TestEventsWithoutRoot(t *testing.T) {
 // `oomtrace doctor` explains the machine: every hook and its mechanism, and
 // fails with the reason when oomtrace cannot run.
 func TestDoctor(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	out, err := exec.Command(oomtraceBin(t), "doctor", "--json").Output()
 	if err != nil {
 		t.Fatalf("doctor: %v", err)
@@ -308,7 +266,7 @@ func TestDoctor(t *testing.T) {
 	// The task walk needs the open-coded task iterator (6.7); before it,
 	// the iter/task program.
 	want := "every process in one pass: task walk"
-	if !atLeast(got["kernel"], 6, 7) {
+	if !testutil.KernelAtLeast(got["kernel"], 6, 7) {
 		want = "every process in one pass: iter/task"
 	}
 	if !strings.HasPrefix(got["sampling"], want) {

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"os"
@@ -7,13 +7,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // contrib/oomtrace.service runs the recorder as the witness: never the OOM
 // killer's choice, never stalled by a hard memory cap it cannot be killed
 // under, and accepted by systemd.
 func TestSystemdUnit(t *testing.T) {
-	unit := readFile(t, "contrib/oomtrace.service")
+	unit := testutil.ReadFile(t, "../contrib/oomtrace.service")
 	for _, want := range []string{
 		`(?m)^OOMScoreAdjust=-1000$`,
 		`(?m)^ExecStart=/usr/local/bin/oomtrace record .*--out /var/log/oomtrace`,
@@ -26,7 +28,7 @@ func TestSystemdUnit(t *testing.T) {
 	if regexp.MustCompile(`(?m)^MemoryMax=`).MatchString(unit) {
 		t.Error("contrib/oomtrace.service: MemoryMax with OOMScoreAdjust=-1000 leaves the cgroup's OOM killer nothing to kill")
 	}
-	analyze := needTool(t, "systemd-analyze", "systemd")
+	analyze := testutil.NeedTool(t, "systemd-analyze", "systemd")
 	// verify checks that ExecStart exists: point it at the binary under test.
 	path := filepath.Join(t.TempDir(), "oomtrace.service")
 	body := strings.ReplaceAll(unit, "/usr/local/bin/oomtrace", oomtraceBin(t))

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // pyWorkload is testdata/pystacks.py under Debian's python3.11, run through
 // a link named name so that its comm (and service) is its own.
-func pyWorkload(t *testing.T, name string, env []string, args ...string) *child {
+func pyWorkload(t *testing.T, name string, env []string, args ...string) *testutil.Child {
 	t.Helper()
 	py := "/usr/bin/python3.11"
 	if _, err := os.Stat(py); err != nil {
@@ -26,7 +27,7 @@ func pyWorkload(t *testing.T, name string, env []string, args ...string) *child 
 	}
 	cmd := exec.Command(link, append([]string{"testdata/pystacks.py"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	return startCommand(t, cmd)
+	return testutil.StartCommand(t, cmd)
 }
 
 // pyLine is the line number of the first line of testdata/pystacks.py
@@ -52,17 +53,17 @@ func pyLine(t *testing.T, after, text string) int {
 // service from the first snapshot a second after it said it was done.
 func pyStacksAfter(t *testing.T, name string, env []string, args ...string) aggregate.Service {
 	t.Helper()
-	var c *child
+	var c *testutil.Child
 	done := make(chan time.Time, 1)
 	var svc aggregate.Service
 	topJSON(t, []string{"-d", "500ms", "--stack-sample", "256KiB", "--service", name + "=comm:^" + name + "$"},
 		func(n int, _ []byte, snap aggregate.Snapshot) bool {
 			if n == 1 {
 				c = pyWorkload(t, name, env, args...)
-				c.expect(t, "ready")
-				c.send(t)
+				c.Expect(t, "ready")
+				c.Send(t)
 				go func() {
-					if c.lines.Scan() && strings.HasPrefix(c.lines.Text(), "done ") {
+					if c.Lines.Scan() && strings.HasPrefix(c.Lines.Text(), "done ") {
 						done <- time.Now()
 					}
 				}()
@@ -140,7 +141,7 @@ func describePyStacks(st []aggregate.Stack) string {
 // heap grows in whichever function finds no free block, and the sampled
 // grower is not the holder (a limit of sampling growth, not of the walk).
 func TestPythonStacksKeepChurn(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	const name = "pyst-big"
 	svc := pyStacksAfter(t, name, []string{"MALLOC_MMAP_THRESHOLD_=131072"}, "big", "64")
 	keepLine := pyLine(t, "def keep", "kept.append(bytearray(size))")
@@ -171,7 +172,7 @@ func TestPythonStacksKeepChurn(t *testing.T) {
 // The same through pymalloc: keep() keeps lists of 512-byte bytes objects,
 // which fill pymalloc's 1 MiB arenas; the top held stack names keep.
 func TestPythonStacksPymalloc(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	const name = "pyst-small"
 	svc := pyStacksAfter(t, name, nil, "small", "64")
 	var held, keepHeld uint64
@@ -198,11 +199,11 @@ func TestPythonStacksPymalloc(t *testing.T) {
 // address. The walk ends: keep's stacks stop after corrupt, truncated,
 // and the workload (and oomtrace) finish.
 func TestPythonStacksCorruptChain(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	for _, how := range []string{"loop", "garbage"} {
 		t.Run(how, func(t *testing.T) {
 			name := "pyst-" + how
-			svc := pyStacksAfter(t, name, []string{"MALLOC_MMAP_THRESHOLD_=131072", "CORRUPT=" + how}, "corrupt", "16")
+			svc := pyStacksAfter(t, name, []string{"MALLOC_MMAP_THRESHOLD_=131072", "CORRUPT=" + how}, "corrupt", "64")
 			t.Logf("\n%s", describePyStacks(svc.Stacks))
 			seen := 0
 			for _, s := range svc.Stacks {

@@ -1,50 +1,25 @@
-package oomtrace
+package e2e
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
-
-// startService runs a master with workers; returns all their pids, master first.
-func startService(t *testing.T, name string, workers, mb, grow int) []int {
-	t.Helper()
-	c := startChild(t, "service", name, strconv.Itoa(workers), strconv.Itoa(mb), strconv.Itoa(grow))
-	f := c.expect(t, "service")
-	var pids []int
-	for _, s := range f[1:] {
-		p, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pids = append(pids, p)
-	}
-	t.Cleanup(func() {
-		for _, p := range pids {
-			syscall.Kill(p, syscall.SIGKILL)
-		}
-	})
-	return pids
-}
 
 // Three multi-process services with known sizes, one growing. `top --json`
 // must group every worker with its master, report RSS and PSS within 2% of
 // what /proc says at the same moment, and rank and flag the growing one.
 func TestTopServicesAgainstProc(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	want := map[string][]int{
-		"svc-steady": startService(t, "svc-steady", 3, 20, 0),
-		"svc-grow":   startService(t, "svc-grow", 1, 10, 4),
-		"svc-small":  startService(t, "svc-small", 0, 5, 0),
+		"svc-steady": testutil.StartService(t, "svc-steady", 3, 20, 0),
+		"svc-grow":   testutil.StartService(t, "svc-grow", 1, 10, 4),
+		"svc-small":  testutil.StartService(t, "svc-small", 0, 5, 0),
 	}
 	var last aggregate.Snapshot
 	args := []string{"-d", "500ms", "-n", "14", "--pss-interval", "0", "--leak-window", "5s", "--sort", "growth"}
@@ -125,45 +100,6 @@ func TestTopServicesAgainstProc(t *testing.T) {
 	}
 }
 
-// smapsRollup reads Rss and Pss from /proc/PID/smaps_rollup, in bytes, on
-// its own rather than with the code under test. The kernel may count a
-// mapping twice or skip it while the process maps memory, so it reads until
-// Rss matches VmRSS from /proc/PID/status, read just before.
-func smapsRollup(t *testing.T, pid int) (rss, pss uint64) {
-	t.Helper()
-	read := func(file string) map[string]uint64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		kb := map[string]uint64{}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l) // "Pss:   1234 kB"
-			if len(f) == 3 && f[2] == "kB" {
-				n, err := strconv.ParseUint(f[1], 10, 64)
-				if err != nil {
-					t.Fatalf("%s of %d: %q", file, pid, l)
-				}
-				kb[f[0]] = n << 10
-			}
-		}
-		return kb
-	}
-	for range 10 {
-		vm := read("status")["VmRSS:"]
-		r := read("smaps_rollup") // Rss and Pss from the same read
-		rss, pss = r["Rss:"], r["Pss:"]
-		if vm == 0 || rss == 0 || pss == 0 {
-			t.Fatalf("pid %d: VmRSS %d, smaps_rollup Rss %d Pss %d", pid, vm, rss, pss)
-		}
-		if max(rss, vm)-min(rss, vm) <= max(vm/32, 1<<20) {
-			return rss, pss
-		}
-	}
-	t.Fatalf("smaps_rollup of %d: Rss %d never matched VmRSS in 10 reads", pid, rss)
-	return 0, 0
-}
-
 // requiredFields checks a --json line as a script sees it, decoded into a
 // plain map: the fields the issue requires, by name.
 func requiredFields(t *testing.T, n int, line []byte) {
@@ -193,18 +129,4 @@ func requiredFields(t *testing.T, n int, line []byte) {
 			t.Errorf("line %d: service %q: pids %v is not a list", n, svc["name"], svc["pids"])
 		}
 	}
-}
-
-// near: got is within 2% of want, and may lag it by growth besides (the
-// aggregator's figure predates the /proc read).
-func near(got, want, growth uint64) bool {
-	return within(got, want, 0.02) || got < want && float64(got+growth) >= 0.98*float64(want)
-}
-
-func within(got, want uint64, frac float64) bool {
-	d := float64(got) - float64(want)
-	if d < 0 {
-		d = -d
-	}
-	return d <= frac*float64(want)
 }

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"bytes"
@@ -12,23 +12,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
+)
 
 // A Prometheus scrape of a running recorder returns the per-service series,
 // with the service's RSS as /proc says, and passes promtool's checks.
 func TestRecordMetricsScrape(t *testing.T) {
-	requireRoot(t)
-	pids := startService(t, "svc-metrics", 1, 16, 0)
+	testutil.NeedRoot(t)
+	pids := testutil.StartService(t, "svc-metrics", 1, 16, 0)
 	port := freePort(t)
 	startRecorder(t, "-d", "250ms", "--metrics-addr", fmt.Sprintf(":%d", port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
@@ -51,7 +44,7 @@ func TestRecordMetricsScrape(t *testing.T) {
 		t.Fatalf("no svc-metrics RSS series in the scrape:\n%.3000s", body)
 	}
 	got, _ := strconv.ParseFloat(string(m[1]), 64)
-	pr := procReader(t)
+	pr := tracertest.ProcReader(t)
 	var rss uint64
 	for _, p := range pids {
 		mem, err := pr.Mem(p)
@@ -89,7 +82,7 @@ func TestRecordMetricsScrape(t *testing.T) {
 			}
 		}
 	}
-	cmd := exec.Command(needTool(t, "promtool", "prometheus"), "check", "metrics")
+	cmd := exec.Command(testutil.NeedTool(t, "promtool", "prometheus"), "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body)
 	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)

@@ -1,8 +1,7 @@
-package oomtrace
+package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,67 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oomtrace/oomtrace/internal/cgroup"
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
-
-// startChildIn starts the workload already inside a memory cgroup, as a
-// session leader: a service of its own, not a worker of the test binary.
-func startChildIn(t *testing.T, cg cgroup.Memcg, args ...string) *child {
-	t.Helper()
-	script := `echo $$ > "$1/cgroup.procs" && shift && exec "$@"`
-	cmd := exec.Command("sh", append([]string{"-c", script, "sh", cg.H.Dir(cg.Path), workloadBin(t)}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	return startCommand(t, cmd)
-}
-
-// startRecorder runs `oomtrace record` until the test ends.
-func startRecorder(t *testing.T, args ...string) (out string, cmd *exec.Cmd, stderr *strings.Builder) {
-	t.Helper()
-	dir := t.TempDir()
-	out = filepath.Join(dir, "dumps")
-	ready := filepath.Join(dir, "ready")
-	cmd = exec.Command(oomtraceBin(t), append([]string{"record", "--out", out, "--ready-file", ready}, args...)...)
-	stderr = &strings.Builder{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("oomtrace record stderr:\n%s", stderr.String())
-		}
-	})
-	waitFile(t, ready, 15*time.Second)
-	return out, cmd, stderr
-}
-
-func waitGlob(t *testing.T, pattern string, n int, timeout time.Duration) []string {
-	t.Helper()
-	for end := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
-		m, _ := filepath.Glob(pattern)
-		if len(m) >= n {
-			return m
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%d files match %s after %s, want %d", len(m), pattern, timeout, n)
-		}
-	}
-}
 
 // A service grows inside a 64 MiB memory cgroup until the kernel kills it.
 // A warn dump must come first, then an OOM dump naming the victim, its
 // service and the kernel's constraint, with samples of the growth before it.
 func TestRecordOOMDump(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	cg := testCgroup(t, "record", 64<<20)
 	reports := kernelReports(t)
 	out, rec, _ := startRecorder(t, "-d", "250ms", "--window", "1m", "--warn-at", "1m")
 
 	c := startChildIn(t, cg, "service", "svc-oom", "0", "4", "12")
-	f := c.expect(t, "service")
+	f := c.Expect(t, "service")
 	pid, _ := strconv.Atoi(f[1])
 	rep := reportFor(t, reports, pid, 30*time.Second)
 	killed := time.Now()

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/oomtrace/oomtrace/internal/cgroup"
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 func vmstatOOMKills(t *testing.T) uint64 {
@@ -49,27 +50,27 @@ func splitLines(s string) []string {
 // gets its own dump naming the right victim, trigger and service, and the
 // number of dumps equals the kernel's count of kills.
 func TestOOMStorm(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	const n = 20
 	out, _, _ := startRecorder(t, "-d", "250ms", "--window", "1m")
 	before := vmstatOOMKills(t)
 	victims := map[uint32]cgroup.Memcg{}
-	var kids []*child
+	var kids []*testutil.Child
 	for i := 0; i < n; i++ {
 		cg := testCgroup(t, "storm"+strconv.Itoa(i), 32<<20)
 		c := startChildIn(t, cg, "hog", strconv.Itoa(4<<20))
-		c.expect(t, "ready")
-		victims[uint32(c.pid)] = cg
+		c.Expect(t, "ready")
+		victims[uint32(c.Pid)] = cg
 		kids = append(kids, c)
 	}
 	start := time.Now()
 	for _, c := range kids {
-		c.send(t)
+		c.Send(t)
 	}
 	for _, c := range kids {
-		c.cmd.Wait()
-		if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-			t.Errorf("hog %d was not OOM-killed: %v", c.pid, c.cmd.ProcessState)
+		c.Cmd.Wait()
+		if ws, ok := c.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("hog %d was not OOM-killed: %v", c.Pid, c.Cmd.ProcessState)
 		}
 	}
 	t.Logf("%d kills in %s", n, time.Since(start).Round(time.Millisecond))

@@ -1,10 +1,12 @@
-package oomtrace
+package e2e
 
 import (
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 func tmux(t *testing.T, args ...string) string {
@@ -38,11 +40,11 @@ func screenWith(t *testing.T, session string, want ...string) string {
 // appear, sorting by name reorders them, enter opens a service's processes,
 // a hostile process name shows escaped, and q quits.
 func TestTopTUIInTmux(t *testing.T) {
-	requireRoot(t)
-	needTool(t, "tmux", "tmux")
-	startService(t, "tui-alpha", 2, 8, 0)
-	startService(t, "tui-zulu", 0, 96, 0)
-	startService(t, "evil\x1b[31m", 0, 4, 0)
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "tmux", "tmux")
+	testutil.StartService(t, "tui-alpha", 2, 8, 0)
+	testutil.StartService(t, "tui-zulu", 0, 96, 0)
+	testutil.StartService(t, "evil\x1b[31m", 0, 4, 0)
 	session := "oomtrace-tui-test"
 	exec.Command("tmux", "kill-session", "-t", session).Run()
 	tmux(t, "new-session", "-d", "-s", session, "-x", "200", "-y", "60", oomtraceBin(t)+" top -d 500ms")

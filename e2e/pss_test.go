@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // startPreload starts a preloading server: a master that touched shared MiB
@@ -20,8 +21,8 @@ import (
 // own. It returns the master's pid and the workers'.
 func startPreload(t *testing.T, name string, workers, shared, private int) []int {
 	t.Helper()
-	c := startChild(t, "preload", name, strconv.Itoa(workers), strconv.Itoa(shared), strconv.Itoa(private))
-	f := c.expect(t, "preload")
+	c := testutil.StartChild(t, "preload", name, strconv.Itoa(workers), strconv.Itoa(shared), strconv.Itoa(private))
+	f := c.Expect(t, "preload")
 	master, err := strconv.Atoi(f[1])
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ func startPreload(t *testing.T, name string, workers, shared, private int) []int
 // reader's), the first pass may take as long as its slice, a 16th of each
 // second, needs for the reads, and half that again.
 func TestFirstPSSWithinSeconds(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	const name = "pss-preload"
 	pids := startPreload(t, name, 99, 96, 4)
 	cost := readCost(t, pids)

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -18,7 +20,7 @@ import (
 // copy whole: the path keeps the names nearest the cgroup and starts with
 // "…", so that it cannot pass for another cgroup's whole path.
 func TestOOMMemcgPathCut(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	long := func(i int) string { return fmt.Sprintf("l%d-%s", i, strings.Repeat("x", 96)) }
 	for _, tc := range []struct {
 		name  string
@@ -34,19 +36,19 @@ func TestOOMMemcgPathCut(t *testing.T) {
 			if !strings.HasPrefix(want, tracer.MemcgPathCut+"/") || !strings.HasSuffix(want, "/"+tc.names[len(tc.names)-1]) {
 				t.Fatalf("%s (v%d) is not cut: the test proves nothing", cg.Path, cg.H.Version)
 			}
-			_, col := startTracer(t, tracer.Config{})
-			c := startChild(t, "hog", strconv.Itoa(4<<20))
-			c.expect(t, "ready")
-			if err := cg.AddProc(c.pid); err != nil {
+			_, col := tracertest.Start(t, tracer.Config{})
+			c := testutil.StartChild(t, "hog", strconv.Itoa(4<<20))
+			c.Expect(t, "ready")
+			if err := cg.AddProc(c.Pid); err != nil {
 				t.Fatal(err)
 			}
-			c.send(t)
-			err := c.cmd.Wait()
-			if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			c.Send(t)
+			err := c.Cmd.Wait()
+			if ws, ok := c.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("workload ended with %v, want SIGKILL from the OOM killer", err)
 			}
-			k := col.waitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool {
-				return e.Type == tracer.EventOOMKill && e.OOM.Victim.PID == uint32(c.pid)
+			k := col.WaitFor(t, "oom_kill", 10*time.Second, func(e *tracer.Event) bool {
+				return e.Type == tracer.EventOOMKill && e.OOM.Victim.PID == uint32(c.Pid)
 			}).OOM
 			t.Logf("cgroup %s (%d bytes, v%d)\nevent   %s", cg.Path, len(cg.Path), cg.H.Version, k.MemcgPath)
 			if k.Source != "tp_btf" {

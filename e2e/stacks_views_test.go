@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 var keepchurn = struct {
@@ -33,7 +34,7 @@ func keepchurnBin(t *testing.T, build string) string {
 	if d := os.Getenv("OOMTRACE_KEEPCHURN"); d != "" {
 		return filepath.Join(d, "keepchurn-"+build)
 	}
-	needTool(t, "cc", "gcc libc6-dev")
+	testutil.NeedTool(t, "cc", "gcc libc6-dev")
 	keepchurn.once.Do(func() {
 		dir, err := os.MkdirTemp("", "oomtrace-keepchurn")
 		if err != nil {
@@ -65,17 +66,17 @@ type kcRun struct {
 func startKeepchurn(t *testing.T, bin, name string, mib, workers int, mode string) *kcRun {
 	t.Helper()
 	cmd := exec.Command(bin, name, strconv.Itoa(mib), strconv.Itoa(workers), mode)
-	c := startCommand(t, cmd)
+	c := testutil.StartCommand(t, cmd)
 	r := &kcRun{done: make(chan [3]uint64, workers+1)}
 	go func() {
-		for c.lines.Scan() {
+		for c.Lines.Scan() {
 			var d [3]uint64
-			if _, err := fmt.Sscanf(c.lines.Text(), "done %d %d %d", &d[0], &d[1], &d[2]); err == nil {
+			if _, err := fmt.Sscanf(c.Lines.Text(), "done %d %d %d", &d[0], &d[1], &d[2]); err == nil {
 				r.done <- d
 			}
 		}
 	}()
-	c.send(t)
+	c.Send(t)
 	return r
 }
 
@@ -156,7 +157,7 @@ func frameName(f aggregate.Frame) string {
 // pointers the CFI unwinder still names keep_it on top, or the top stack
 // is marked truncated and its leaf is libc's mmap or brk.
 func TestGrowthStacksKeepChurn(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	for _, build := range []string{"fp", "nofp"} {
 		t.Run(build, func(t *testing.T) {
 			bin := keepchurnBin(t, build)
@@ -205,7 +206,7 @@ func TestGrowthStacksKeepChurn(t *testing.T) {
 // A master and three forked workers run the same growing code: one stack
 // naming keep_mapped, in one service, carrying the four processes' growth.
 func TestGrowthStacksWorkersMerge(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	bin := keepchurnBin(t, "fp")
 	svc, snap, keep, _ := stacksAfter(t, bin, "kc-workers", 32, 3, "mmap")
 	if svc.Procs != 4 {
@@ -237,18 +238,18 @@ func TestGrowthStacksWorkersMerge(t *testing.T) {
 
 // The TUI's drill-down into a service shows its growth stacks.
 func TestGrowthStacksTUI(t *testing.T) {
-	requireRoot(t)
-	needTool(t, "tmux", "tmux")
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "tmux", "tmux")
 	bin := keepchurnBin(t, "fp")
 	cmd := exec.Command(bin, "kc-tui", "32", "0", "mmap")
-	c := startCommand(t, cmd)
+	c := testutil.StartCommand(t, cmd)
 	session := "oomtrace-stacks-tui-test"
 	exec.Command("tmux", "kill-session", "-t", session).Run()
 	tmux(t, "new-session", "-d", "-s", session, "-x", "160", "-y", "50", oomtraceBin(t)+" top -d 500ms --service 'kc-tui=comm:^kc-tui$'")
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
 	screenWith(t, session, "kc-tui")
-	c.send(t)
-	c.expect(t, "done")
+	c.Send(t)
+	c.Expect(t, "done")
 	tmux(t, "send-keys", "-t", session, "/", "kc-tui", "Enter")
 	screenWith(t, session, "kc-tui")
 	tmux(t, "send-keys", "-t", session, "Enter")
@@ -272,12 +273,12 @@ func TestGrowthStacksTUI(t *testing.T) {
 // frame first, and the weights of a process's samples add up to what it
 // grew.
 func TestGrowthStacksEventsJSON(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	bin := keepchurnBin(t, "nofp")
-	c := startCommand(t, exec.Command(bin, "kc-events", "32", "0", "mmap"))
+	c := testutil.StartCommand(t, exec.Command(bin, "kc-events", "32", "0", "mmap"))
 	ready := filepath.Join(t.TempDir(), "ready")
 	// At --min-size 256KiB every one of keep_mapped's calls is printed.
-	cmd := exec.Command(oomtraceBin(t), "events", "--json", "--stack-sample", "512KiB", "--min-size", "256KiB", "--pid", strconv.Itoa(c.pid), "--ready-file", ready)
+	cmd := exec.Command(oomtraceBin(t), "events", "--json", "--stack-sample", "512KiB", "--min-size", "256KiB", "--pid", strconv.Itoa(c.Pid), "--ready-file", ready)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -287,11 +288,11 @@ func TestGrowthStacksEventsJSON(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	waitFile(t, ready, 15*time.Second)
-	c.send(t)
-	d := c.expect(t, "done")
+	c.Send(t)
+	d := c.Expect(t, "done")
 	keep, _ := strconv.ParseUint(d[2], 10, 64)
-	c.send(t)
-	c.cmd.Wait()
+	c.Send(t)
+	c.Cmd.Wait()
 	cmd.Process.Signal(syscall.SIGINT)
 	type frame struct {
 		Function string `json:"function"`

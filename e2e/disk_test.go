@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"os"
@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // A full disk: a clear log line, the recorder keeps running, and the dump
 // is written once there is room again. Nothing torn is ever left behind.
 func TestDiskFull(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	dir := filepath.Join(t.TempDir(), "small")
 	os.Mkdir(dir, 0o700)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8k", "oomtrace-test", dir).CombinedOutput(); err != nil {
@@ -82,7 +83,7 @@ func assertNoTorn(t *testing.T, dir string) {
 // warned about at once, the recorder keeps running and writes there once it
 // can.
 func TestOutDirAtStart(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o600)
 	out, err := exec.Command(oomtraceBin(t), "record", "--out", file, "--duration", "1s").CombinedOutput()

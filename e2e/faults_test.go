@@ -1,10 +1,12 @@
-package oomtrace
+package e2e
 
 import (
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // inMountNS runs a shell script in a private mount namespace, so it can hide
@@ -20,7 +22,7 @@ func inMountNS(t *testing.T, script string) (string, error) {
 // Kernel and environment faults end in a fallback or in one line naming
 // what is missing, never a stack trace.
 func TestEnvironmentFaults(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	t.Run("tracefs not mounted", func(t *testing.T) {
 		out, err := inMountNS(t, `
 			umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"os"
@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // Credentials on command lines never reach output: secrets are masked by
 // default, every argument with --redact-cmdline.
 func TestRedactedCmdlines(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	sh := exec.Command("sh", "-c", "sleep 60; true", "sh", "--password=hunter2", "DB_TOKEN=tok3n")
 	if err := sh.Start(); err != nil {
 		t.Fatal(err)
@@ -45,11 +46,11 @@ func TestRedactedCmdlines(t *testing.T) {
 
 // An OOM victim's secrets stay out of every file of its dump.
 func TestRedactedDumps(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	cg := testCgroup(t, "redact", 64<<20)
 	out, _, _ := startRecorder(t, "-d", "250ms", "--window", "1m")
 	c := startChildIn(t, cg, "service", "svc-secret", "0", "4", "16", "--password=hunter2", "DB_TOKEN=tok3n")
-	c.expect(t, "service")
+	c.Expect(t, "service")
 	files := waitGlob(t, filepath.Join(out, "oom-*.json"), 1, 30*time.Second)
 	d, err := dump.ReadFile(files[0])
 	if err != nil {

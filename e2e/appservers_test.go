@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func checkTrees(t *testing.T, i int, snap aggregate.Snapshot, want map[string][]
 		}
 		// 2%, or the per-CPU counters' batch per process where that is
 		// more: the emperor alone is some 7 MiB.
-		if slack := uint64(len(pids)) * counterSlack(); !near(s.RSS, rss, 0) && !(s.RSS <= rss+slack && rss <= s.RSS+slack) {
+		if slack := uint64(len(pids)) * testutil.CounterSlack(); !near(s.RSS, rss, 0) && !(s.RSS <= rss+slack && rss <= s.RSS+slack) {
 			t.Errorf("snapshot %d: %s rss %d, /proc says %d (slack %d)", i, name, s.RSS, rss, slack)
 		}
 	}
@@ -129,10 +129,10 @@ func waitTree(t *testing.T, master, workers int, exited chan struct{}, log strin
 // master and workers and their RSS, in top, in a recorder's metrics and in
 // its snapshot dump.
 func TestAppServersNamedByApp(t *testing.T) {
-	requireRoot(t)
-	uwsgi := needTool(t, "uwsgi", "uwsgi uwsgi-plugin-python3")
+	testutil.NeedRoot(t)
+	uwsgi := testutil.NeedTool(t, "uwsgi", "uwsgi uwsgi-plugin-python3")
 	testutil.NeedFile(t, "/usr/lib/uwsgi/plugins/python3_plugin.so", "uwsgi-plugin-python3")
-	gunicorn := needTool(t, "gunicorn", "gunicorn")
+	gunicorn := testutil.NeedTool(t, "gunicorn", "gunicorn")
 
 	dir := t.TempDir()
 	write := func(name, text string) string {
@@ -218,9 +218,9 @@ func TestAppServersNamedByApp(t *testing.T) {
 // apart stay two services, NAME and NAME#2, each with its own master,
 // workers and RSS, the same in every snapshot.
 func TestSameNameTreesStayApart(t *testing.T) {
-	requireRoot(t)
-	small := startService(t, "svc-twin", 2, 8, 0)
-	big := startService(t, "svc-twin", 2, 24, 0)
+	testutil.NeedRoot(t)
+	small := testutil.StartService(t, "svc-twin", 2, 8, 0)
+	big := testutil.StartService(t, "svc-twin", 2, 24, 0)
 	slices.Sort(small)
 	slices.Sort(big)
 	var first map[string][]int

@@ -1,4 +1,4 @@
-package oomtrace
+package e2e
 
 import (
 	"fmt"
@@ -10,19 +10,20 @@ import (
 	"testing"
 
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 )
 
 // `oomtrace run -- CMD`: the command's OOM kill gets a dump, the summary
 // lists it and the service that grew, and the exit status follows the
 // command (its code, or 128+signal), or --fail-on-oom.
 func TestRunGateMode(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	cg := testCgroup(t, "run", 32<<20)
 	out := filepath.Join(t.TempDir(), "artifacts")
 	// A service "gater" grows 40 MiB/s from 12 MiB in the cgroup until it is
 	// killed; the script itself goes on and exits 0.
 	grow := `sh -c 'echo $$ > "$1/cgroup.procs"; exec "$2" service gater 0 4 40 >/dev/null' sh "$1" "$2"; echo "gater status $?"; exit 0`
-	cmd := exec.Command(oomtraceBin(t), "run", "--out", out, "-d", "200ms", "--fail-on-oom", "--", "sh", "-c", grow, "sh", cg.H.Dir(cg.Path), workloadBin(t))
+	cmd := exec.Command(oomtraceBin(t), "run", "--out", out, "-d", "200ms", "--fail-on-oom", "--", "sh", "-c", grow, "sh", cg.H.Dir(cg.Path), testutil.WorkloadBin(t))
 	output, err := cmd.CombinedOutput()
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != 3 {
@@ -72,7 +73,7 @@ func TestRunGateMode(t *testing.T) {
 	// Without --fail-on-oom a kill leaves the command's status: 0.
 	hog := `sh -c 'echo $$ > "$1/cgroup.procs"; echo go | exec "$2" hog 4194304 >/dev/null' sh "$1" "$2"; exit 0`
 	out2 := filepath.Join(t.TempDir(), "artifacts")
-	cmd = exec.Command(oomtraceBin(t), "run", "--out", out2, "-d", "200ms", "--", "sh", "-c", hog, "sh", cg.H.Dir(cg.Path), workloadBin(t))
+	cmd = exec.Command(oomtraceBin(t), "run", "--out", out2, "-d", "200ms", "--", "sh", "-c", hog, "sh", cg.H.Dir(cg.Path), testutil.WorkloadBin(t))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("a kill without --fail-on-oom: %v, want status 0 from the command:\n%s", err, b)
 	}
