@@ -15,6 +15,7 @@ const struct proc_slot *unused_proc_slot __attribute__((unused));
 const enum imm_marker *unused_imm_marker __attribute__((unused));
 const struct stack_event *unused_stack_event __attribute__((unused));
 const struct py_proc *unused_py_proc __attribute__((unused));
+const struct py_walk_stats *unused_py_walk_stats __attribute__((unused));
 
 #define PROT_WRITE 0x2
 #define MAP_SHARED 0x01

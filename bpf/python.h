@@ -31,6 +31,21 @@ struct {
 	__type(value, struct py_proc);
 } py_procs SEC(".maps");
 
+/* What the walks cost, per CPU: walks, frames read and their run time (two
+ * clock reads a walk, at samples of registered processes only). */
+struct py_walk_stats {
+	__u64 walks;
+	__u64 frames;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_walk_stats);
+} py_stats SEC(".maps");
+
 static __always_inline __u64 py_word(const __u64 *buf, __u32 off)
 {
 	return buf[(off >> 3) & 15];
@@ -44,20 +59,12 @@ static __always_inline __u8 py_byte(const __u64 *buf, __u32 off)
 /* Fills out with the Python frames of the current thread, innermost first.
  * A loop in the chain is caught by Brent's method (a saved frame, moved at
  * each power of two), so a corrupt chain ends early instead of repeating. */
-static __always_inline void py_walk(struct py_stack *out)
+static __always_inline void py_walk_frames(struct py_stack *out, struct py_proc *p, __u64 pid_tgid)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	struct py_proc *p;
 	__u64 tstate = 0, tid = 0, cframe = 0, frame = 0, saved = 0;
 	__u64 buf[16] = {};
 	__u32 i, n = 0, power = 1, status = PY_DEPTH;
 
-	out->len = 0;
-	out->status = PY_NONE;
-	p = bpf_map_lookup_elem(&py_procs, &tgid);
-	if (!p)
-		return;
 	out->status = PY_FAULT;
 	if (bpf_probe_read_user(&tstate, sizeof(tstate), (void *)p->tstate_current))
 		return;
@@ -102,6 +109,31 @@ static __always_inline void py_walk(struct py_stack *out)
 	}
 	out->len = n;
 	out->status = status;
+}
+
+/* The walk for the current thread's sample, timed, if its process is
+ * registered. */
+static __always_inline void py_walk(struct py_stack *out)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, zero = 0;
+	struct py_walk_stats *st;
+	struct py_proc *p;
+	__u64 t0;
+
+	out->len = 0;
+	out->status = PY_NONE;
+	p = bpf_map_lookup_elem(&py_procs, &tgid);
+	if (!p)
+		return;
+	t0 = bpf_ktime_get_ns();
+	py_walk_frames(out, p, pid_tgid);
+	st = bpf_map_lookup_elem(&py_stats, &zero);
+	if (st) {
+		st->walks++;
+		st->frames += out->len;
+		st->ns += bpf_ktime_get_ns() - t0;
+	}
 }
 
 #endif

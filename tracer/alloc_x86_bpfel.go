@@ -97,6 +97,13 @@ type allocPyProc struct {
 	FrameOwner           uint32
 }
 
+type allocPyWalkStats struct {
+	_      structs.HostLayout
+	Walks  uint64
+	Frames uint64
+	Ns     uint64
+}
+
 type allocStackEvent struct {
 	_          structs.HostLayout
 	Alloc      allocAllocEvent
@@ -131,6 +138,7 @@ const (
 	allocMapLost               = "lost"
 	allocMapProcs              = "procs"
 	allocMapPyProcs            = "py_procs"
+	allocMapPyStats            = "py_stats"
 	allocMapSlots              = "slots"
 	allocMapStacks             = "stacks"
 	allocMapStacksLost         = "stacks_lost"
@@ -151,6 +159,7 @@ const (
 	allocVarUnusedProcCounters = "unused_proc_counters"
 	allocVarUnusedProcSlot     = "unused_proc_slot"
 	allocVarUnusedPyProc       = "unused_py_proc"
+	allocVarUnusedPyWalkStats  = "unused_py_walk_stats"
 	allocVarUnusedStackEvent   = "unused_stack_event"
 	allocVarWakeupBytes        = "wakeup_bytes"
 )
@@ -217,6 +226,7 @@ type allocMapSpecs struct {
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	Procs      *ebpf.MapSpec `ebpf:"procs"`
 	PyProcs    *ebpf.MapSpec `ebpf:"py_procs"`
+	PyStats    *ebpf.MapSpec `ebpf:"py_stats"`
 	Slots      *ebpf.MapSpec `ebpf:"slots"`
 	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
 	StacksLost *ebpf.MapSpec `ebpf:"stacks_lost"`
@@ -233,6 +243,7 @@ type allocVariableSpecs struct {
 	UnusedProcCounters *ebpf.VariableSpec `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.VariableSpec `ebpf:"unused_proc_slot"`
 	UnusedPyProc       *ebpf.VariableSpec `ebpf:"unused_py_proc"`
+	UnusedPyWalkStats  *ebpf.VariableSpec `ebpf:"unused_py_walk_stats"`
 	UnusedStackEvent   *ebpf.VariableSpec `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -261,6 +272,7 @@ type allocMaps struct {
 	Lost       *ebpf.Map `ebpf:"lost"`
 	Procs      *ebpf.Map `ebpf:"procs"`
 	PyProcs    *ebpf.Map `ebpf:"py_procs"`
+	PyStats    *ebpf.Map `ebpf:"py_stats"`
 	Slots      *ebpf.Map `ebpf:"slots"`
 	Stacks     *ebpf.Map `ebpf:"stacks"`
 	StacksLost *ebpf.Map `ebpf:"stacks_lost"`
@@ -272,6 +284,7 @@ func (m *allocMaps) Close() error {
 		m.Lost,
 		m.Procs,
 		m.PyProcs,
+		m.PyStats,
 		m.Slots,
 		m.Stacks,
 		m.StacksLost,
@@ -289,6 +302,7 @@ type allocVariables struct {
 	UnusedProcCounters *ebpf.Variable `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.Variable `ebpf:"unused_proc_slot"`
 	UnusedPyProc       *ebpf.Variable `ebpf:"unused_py_proc"`
+	UnusedPyWalkStats  *ebpf.Variable `ebpf:"unused_py_walk_stats"`
 	UnusedStackEvent   *ebpf.Variable `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

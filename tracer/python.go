@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -77,4 +78,35 @@ func (t *Tracer) execHook(pid uint32) {
 	if f := t.onExec.Load(); f != nil {
 		(*f)(pid)
 	}
+}
+
+// PyWalkStats sums the BPF Python walks over all CPUs: how many, the frames
+// they read and their run time.
+type PyWalkStats struct {
+	Walks, Frames uint64
+	Time          time.Duration
+}
+
+// PythonWalks reads the Python walks' counters.
+func (t *Tracer) PythonWalks() (PyWalkStats, error) {
+	var m *ebpf.Map
+	for _, c := range t.objs.colls {
+		if m = c.Maps[allocMapPyStats]; m != nil {
+			break
+		}
+	}
+	if m == nil {
+		return PyWalkStats{}, errors.New("no python stats map")
+	}
+	var per []allocPyWalkStats
+	if err := m.Lookup(uint32(0), &per); err != nil {
+		return PyWalkStats{}, err
+	}
+	var s PyWalkStats
+	for _, c := range per {
+		s.Walks += c.Walks
+		s.Frames += c.Frames
+		s.Time += time.Duration(c.Ns)
+	}
+	return s, nil
 }
