@@ -117,6 +117,15 @@ copy_tool() {
 		cp -L "$lib" "$root$lib"
 	done
 }
+# Debian's python3.11 and its standard library (less tests, caches and
+# tools: 14 MB) for the Python frame tests, when the host has it.
+if copy_tool /usr/bin/python3.11; then
+	mkdir -p "$root/usr/lib"
+	tar -C /usr/lib --exclude=test --exclude=__pycache__ --exclude=idlelib --exclude=tkinter \
+		--exclude=ensurepip --exclude=lib2to3 --exclude=pydoc_data --exclude=dist-packages \
+		--exclude='config-3.11-*' -cf - python3.11 | tar -C "$root/usr/lib" -xf -
+	cp e2e/testdata/pystacks.py "$root/src/e2e/testdata/"
+fi
 skip=${OOMTRACE_QEMU_SKIP:-}
 if [ -z "${OOMTRACE_QEMU_SKIP+set}" ]; then
 	# Host tools, no BPF: the TUI is driven through tmux, the Vagrantfile
