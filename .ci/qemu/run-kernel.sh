@@ -124,6 +124,9 @@ if copy_tool /usr/bin/python3.11; then
 	tar -C /usr/lib --exclude=test --exclude=__pycache__ --exclude=idlelib --exclude=tkinter \
 		--exclude=ensurepip --exclude=lib2to3 --exclude=pydoc_data --exclude=dist-packages \
 		--exclude='config-3.11-*' -cf - python3.11 | tar -C "$root/usr/lib" -xf -
+	for lib in $(ldd /usr/lib/python3.11/lib-dynload/*.so 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do
+		[ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"; }
+	done
 	cp e2e/testdata/pystacks.py "$root/src/e2e/testdata/"
 fi
 skip=${OOMTRACE_QEMU_SKIP:-}
