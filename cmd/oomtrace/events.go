@@ -82,7 +82,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	defer flush.Stop()
 	var stacks *native.Resolver // sampled calls' stacks, in JSON
 	if *jsonOut && cfg.StackSample > 0 {
-		stacks = native.NewResolver(native.Limits{})
+		stacks = native.NewResolver(stackLimits)
 	}
 	print := func(ev *tracer.Event) error {
 		if stacks != nil && (ev.Type == tracer.EventExit || ev.Type == tracer.EventExec) {

@@ -204,7 +204,7 @@ func (e *engineFlags) config() (engineConfig, error) {
 		acfg.Cgroups = &h
 	}
 	if tcfg.StackSample > 0 {
-		acfg.Stacks = native.NewResolver(native.Limits{})
+		acfg.Stacks = native.NewResolver(stackLimits)
 	}
 	return engineConfig{tracer: tcfg, agg: acfg, metricsAddr: addr, cpuProfile: e.cpuProfile, verbose: e.verbose}, nil
 }
@@ -231,6 +231,17 @@ func loadRules(flags []string, file string) ([]service.Rule, error) {
 		rules = append(rules, r)
 	}
 	return rules, nil
+}
+
+// stackLimits bound the stack resolver's caches within the recorder's
+// memory (README, "Growth stacks"): its defaults are sized for a tool run
+// once, not for a recorder under a 48 MiB limit.
+var stackLimits = native.Limits{
+	Files:      16,
+	Procs:      256,
+	DebugFiles: -1, // file:line costs ~20 MiB for glibc's debug file alone
+	FileBytes:  8 << 20,
+	Frames:     aggregate.StackFrames + 1, // one more than kept: the cut is seen
 }
 
 // recordFlags are the flags of the recorder: record and run.

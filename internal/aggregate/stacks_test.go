@@ -476,3 +476,81 @@ func TestStacksUnmapBeforeSample(t *testing.T) {
 		t.Errorf("held %v: want freed 0 (unmapped after its call), kept 1 MiB (mapped after the unmaps)", got)
 	}
 }
+
+// blockingResolver resolves nothing until let go: a resolver far behind.
+type blockingResolver struct{ gate chan struct{} }
+
+func (r *blockingResolver) Resolve(pid uint32, start uint64, regs native.Regs, stack []byte, fp []uint64) native.Stack {
+	<-r.gate
+	return native.Stack{Frames: []native.Frame{{Function: "slow", Kind: "native"}}}
+}
+func (r *blockingResolver) Forget(pid uint32) {}
+
+// Resolving is off the event loop: a resolver that does not answer does not
+// hold events up; past the queue, samples are merged unresolved (no frames,
+// truncated) so their bytes still count, and the rest come in once it answers.
+func TestStacksResolverBehind(t *testing.T) {
+	f := newFake()
+	self := os.Getpid()
+	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
+	res := &blockingResolver{gate: make(chan struct{})}
+	a := New(Config{PSSInterval: -1, Stacks: res}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	a.Tick(t0)
+	n := stackQueued + 50
+	start := time.Now()
+	for i := range n {
+		a.HandleEvent(&tracer.Event{Type: tracer.EventBrk, PID: uint32(self), Time: t0.Add(time.Duration(i)), Sample: &tracer.Sample{Weight: 1 << 10}})
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("%d events took %s with the resolver stuck", n, d)
+	}
+	snap, _ := a.Tick(t0.Add(time.Second))
+	svc := a.ServiceOf(self, "").Name
+	st := stacksOf(t, snap, svc)
+	// At most the queue and the one the resolver holds wait; the rest are merged unresolved.
+	if len(st) != 1 || !st[0].Truncated || len(st[0].Frames) != 0 || st[0].Samples < 49 || snap.System.Stacks.Unresolved != st[0].Samples {
+		t.Fatalf("with the resolver stuck: %+v, stats %+v; want one unresolved stack of the samples past the queue", st, snap.System.Stacks)
+	}
+	close(res.gate)
+	var samples uint64
+	for i := 0; i < 100 && samples != uint64(n); i++ { // each tick waits stackWait at most
+		snap, _ = a.Tick(t0.Add(time.Duration(2+i) * time.Second))
+		samples = 0
+		for _, s := range stacksOf(t, snap, svc) {
+			samples += s.Samples
+		}
+	}
+	if samples != uint64(n) {
+		t.Errorf("%d samples merged once the resolver answered, want %d", samples, n)
+	}
+}
+
+// A sample of a process no tick has seen yet does not add it to the table:
+// the process is named at the tick, once it has settled (a master renames
+// itself after exec), and its stack goes to that service.
+func TestStacksNamedAtTick(t *testing.T) {
+	f := newFake()
+	self := os.Getpid()
+	f.add(1, 0, 1, "init", nil, 1<<20)
+	f.add(self, 1, self, "early", []string{"app"}, 1<<20)
+	a := New(Config{PSSInterval: -1, Stacks: &fakeResolver{}}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	a.HandleEvent(&tracer.Event{Type: tracer.EventBrk, PID: uint32(self), Comm: "early", Time: t0, Sample: &tracer.Sample{Weight: 1 << 20}})
+	a.drainSamples(10 * time.Second) // resolved and merged before the process settles
+	in := f.info[self]
+	in.Comm = "settled"
+	f.info[self] = in
+	snap, _ := a.Tick(t0.Add(time.Second))
+	for i := 0; i < 100 && len(find(t, snap, "settled").Stacks) == 0; i++ { // each tick waits stackWait at most
+		snap, _ = a.Tick(t0.Add(time.Duration(i+2) * time.Second))
+	}
+	if st := find(t, snap, "settled").Stacks; len(st) != 1 || st[0].GrownBytes != 1<<20 {
+		t.Errorf("settled: stacks %+v, want the sample's", st)
+	}
+	for _, s := range snap.Services {
+		if s.Name == "early" {
+			t.Errorf("the sample named the process before it settled: service %q", s.Name)
+		}
+	}
+}
