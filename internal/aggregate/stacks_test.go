@@ -554,3 +554,24 @@ func TestStacksNamedAtTick(t *testing.T) {
 		}
 	}
 }
+
+// The README states the table's bounds: they must be the constants'.
+func TestStacksREADMEBounds(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(b)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("at most %d stacks shown per service, %d kept per service and %d in all, %d frames a stack", StacksShown, StacksPerService, StacksTotal, StackFrames),
+		fmt.Sprintf("names cut at %d bytes, %d live samples a process and %d in all", StackNameMax, StackSamplesPerProc, StackSamplesTotal),
+		fmt.Sprintf("a live sample %d bytes", unsafe.Sizeof(liveSample{})),
+		fmt.Sprintf("hold at most %d entries and %d MiB of stack copies", stackQueued, stackQueuedBytes>>20),
+		fmt.Sprintf("in %d slots", stackSlots),
+		fmt.Sprintf("the last %d are remembered", recentUnmaps),
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README lacks %q", want)
+		}
+	}
+}
