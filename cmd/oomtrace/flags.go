@@ -48,6 +48,35 @@ func parse(fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
+// durationValue is a duration flag that also takes a bare number of
+// seconds ("-d 1"), as top and vmstat do.
+type durationValue time.Duration
+
+func (d *durationValue) Set(s string) error {
+	v, err := units.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) Type() string { return "duration" }
+
+// String prints Go's syntax; zero is "0", which --help leaves out as a default.
+func (d *durationValue) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+
+// durationVar registers a durationValue flag; short may be "".
+func durationVar(fs *pflag.FlagSet, p *time.Duration, name, short string, def time.Duration, usage string) {
+	*p = def
+	fs.VarP((*durationValue)(p), name, short, usage)
+}
+
 // tracerFlags are the flags of every command that loads the tracer: events,
 // top, record and run.
 type tracerFlags struct {
@@ -97,7 +126,7 @@ func (f *scriptFlags) registerReadyFile(fs *pflag.FlagSet) {
 }
 
 func (f *scriptFlags) registerDuration(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until interrupted)")
+	durationVar(fs, &f.duration, "duration", "", 0, "stop after this long (default: until interrupted)")
 }
 
 func (f *scriptFlags) validate() error {
@@ -134,11 +163,11 @@ type engineFlags struct {
 }
 
 func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
-	fs.DurationVarP(&e.interval, "interval", "d", interval, "sampling interval")
+	durationVar(fs, &e.interval, "interval", "d", interval, "sampling interval (a bare number is seconds, as in every duration flag: -d 1, -d 500ms)")
 	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
 	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
-	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
-	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
+	durationVar(fs, &e.pssInterval, "pss-interval", "", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
+	durationVar(fs, &e.leakWindow, "leak-window", "", 5*time.Minute, "window over which steady growth flags a leak suspect")
 	e.tracerFlags.register(fs)
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
@@ -229,8 +258,8 @@ type recordFlags struct {
 
 func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
 	fs.StringVar(&f.out, "out", out, "directory for the dumps")
-	fs.DurationVar(&f.window, "window", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
-	fs.DurationVar(&f.warnAt, "warn-at", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
+	durationVar(fs, &f.window, "window", "", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
+	durationVar(fs, &f.warnAt, "warn-at", "", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
 	f.scriptFlags.registerReadyFile(fs)
 	f.engineFlags.register(fs, time.Second)
