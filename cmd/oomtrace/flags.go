@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/gate"
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/metrics"
 	"github.com/oomtrace/oomtrace/internal/service"
@@ -295,4 +298,87 @@ func (f *recordFlags) config() (engineConfig, error) {
 		return engineConfig{}, err
 	}
 	return cfg, nil
+}
+
+// gateFlags judge a run by its services' peak PSS: budgets, and a baseline
+// (an earlier run's summary). run takes them.
+type gateFlags struct {
+	budgets       []string
+	budgetsFile   string
+	baseline      string
+	maxRegression float64
+}
+
+func (f *gateFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.budgets, "budget", nil, fmt.Sprintf("budget SERVICE=SIZE (e.g. web=800MiB): exit %d if the service's peak PSS exceeds it (repeatable)", exitGate))
+	fs.StringVar(&f.budgetsFile, "budgets", "", "file of budgets, one SERVICE=SIZE a line, # comments")
+	fs.StringVar(&f.baseline, "baseline", "", "an earlier run's summary.json: compare peak PSS, end PSS and growth per service with it")
+	fs.Float64Var(&f.maxRegression, "max-regression", 0, fmt.Sprintf("with --baseline: exit %d if a service's peak PSS grew by more than `PCT` percent (and more than %s)", exitGate, units.Bytes(gate.RegressionFloor)))
+}
+
+// gateConfig is the gate, validated: the budgets, and the baseline read.
+type gateConfig struct {
+	budgets  []gate.Budget
+	baseline *dump.Dump
+	basePath string
+	maxPct   float64 // negative: no --max-regression
+}
+
+func (f *gateFlags) config(fs *pflag.FlagSet) (gateConfig, error) {
+	var g gateConfig
+	if f.budgetsFile != "" {
+		fh, err := os.Open(f.budgetsFile)
+		if err != nil {
+			return g, usagef("--budgets: %v", err)
+		}
+		defer fh.Close()
+		if g.budgets, err = gate.ParseBudgets(fh, f.budgetsFile); err != nil {
+			return g, usagef("--budgets: %v", err)
+		}
+	}
+	for _, s := range f.budgets {
+		b, err := gate.ParseBudget(s)
+		if err != nil {
+			return g, usagef("--budget: %v", err)
+		}
+		g.budgets = append(g.budgets, b)
+	}
+	if err := gate.Unique(g.budgets); err != nil {
+		return g, usagef("--budget: %v", err)
+	}
+	g.maxPct = -1
+	if fs.Changed("max-regression") {
+		if f.baseline == "" {
+			return g, usagef("--max-regression needs --baseline")
+		}
+		if !(f.maxRegression >= 0) || math.IsInf(f.maxRegression, 0) { // NaN too
+			return g, usagef("--max-regression %v: must be a percentage, 0 or more", f.maxRegression)
+		}
+		g.maxPct = f.maxRegression
+	}
+	if f.baseline != "" {
+		d, err := gate.ReadSummary(f.baseline)
+		if err != nil {
+			return g, usagef("--baseline: %v", err)
+		}
+		g.baseline, g.basePath = d, f.baseline
+	}
+	return g, nil
+}
+
+// judge adds the budgets and the comparison to a run's summary and returns
+// what failed, one line each.
+func (g *gateConfig) judge(d *dump.Dump) []string {
+	var failed []string
+	if len(g.budgets) > 0 {
+		d.Run.Budgets = gate.Check(d, g.budgets)
+		failed = append(failed, gate.Failed(d.Run.Budgets)...)
+	}
+	if g.baseline != nil {
+		c := gate.Compare(g.baseline, d, g.maxPct)
+		c.AFile = g.basePath
+		d.Run.Baseline = c
+		failed = append(failed, gate.Regressions(c)...)
+	}
+	return failed
 }

@@ -2,8 +2,13 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/gate"
 )
 
 // Every duration flag takes a bare number of seconds as well as Go's syntax.
@@ -34,5 +39,40 @@ func TestDurationFlags(t *testing.T) {
 	g.register(fs, "out")
 	if err := parse(fs, nil); err != nil || g.interval != time.Second || g.pssInterval != 10*time.Second || g.window != 10*time.Minute {
 		t.Errorf("defaults: %v, interval %v, pss-interval %v, window %v", err, g.interval, g.pssInterval, g.window)
+	}
+}
+
+// A budgets file: comments, blank lines, and errors naming file and line.
+func TestBudgetsFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "budgets.conf")
+	if err := os.WriteFile(good, []byte("# gate\n\nweb=800MiB  # the API\ndb = 1.5GiB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := newFlags("run", "run", "", io.Discard)
+	var f gateFlags
+	f.register(fs)
+	if err := parse(fs, []string{"--budgets", good, "--budget", "cache=64M"}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.config(fs)
+	if err != nil || len(g.budgets) != 3 || g.budgets[0] != (gate.Budget{Service: "web", Limit: 800 << 20}) ||
+		g.budgets[1] != (gate.Budget{Service: "db", Limit: 1536 << 20}) || g.budgets[2] != (gate.Budget{Service: "cache", Limit: 64 << 20}) || g.maxPct >= 0 {
+		t.Fatalf("config = %+v, %v", g, err)
+	}
+	bad := filepath.Join(dir, "bad.conf")
+	if err := os.WriteFile(bad, []byte("web=1G\n# x\ndb=12XB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI("run", "--budgets", bad, "--", "true")
+	if want := bad + `:3: budget "db=12XB": invalid size "12XB"`; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q, want 2 and %q", code, stderr, want)
+	}
+	dup := filepath.Join(dir, "dup.conf")
+	if err := os.WriteFile(dup, []byte("web=1G\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI("run", "--budgets", dup, "--budget", "web=2G", "--", "true"); code != 2 || !strings.Contains(stderr, `service "web" has more than one budget`) {
+		t.Errorf("duplicate across file and flag: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -70,9 +70,9 @@ type Comparison struct {
 	BFile string    `json:"b_file,omitempty"` // "" in a run's summary: B is that run
 	ATime time.Time `json:"a_time"`
 	BTime time.Time `json:"b_time"`
-	// MaxRegressionPct is --max-regression (0: not set); a regression must
-	// also exceed RegressionFloorBytes.
-	MaxRegressionPct     float64         `json:"max_regression_pct,omitempty"`
+	// MaxRegressionPct is --max-regression (null: not set); a regression
+	// must also exceed RegressionFloorBytes.
+	MaxRegressionPct     *float64        `json:"max_regression_pct"`
 	RegressionFloorBytes uint64          `json:"regression_floor_bytes"`
 	Services             []ServiceChange `json:"services"`
 }
@@ -155,8 +155,8 @@ func comparisonTable(c *Comparison, limit int) gateTable {
 		Head:    []string{"SERVICE", "PEAK A", "PEAK B", "CHANGE", "%", "END A", "END B", "CHANGE", "%", "GROWTH A", "GROWTH B", ""},
 		Align:   "lrrrrrrrrrrl",
 	}
-	if c.MaxRegressionPct > 0 {
-		g.Caption = append(g.Caption, fmt.Sprintf("a regression: peak PSS up more than %g%% and more than %s", c.MaxRegressionPct, units.Bytes(c.RegressionFloorBytes)))
+	if c.MaxRegressionPct != nil {
+		g.Caption = append(g.Caption, fmt.Sprintf("a regression: peak PSS up more than %g%% and more than %s", *c.MaxRegressionPct, units.Bytes(c.RegressionFloorBytes)))
 	}
 	shown := c.Services
 	if limit > 0 && len(shown) > limit {

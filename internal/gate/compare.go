@@ -42,10 +42,14 @@ func figuresOf(d *dump.Dump, name string) (dump.Figures, bool) {
 }
 
 // Compare compares summary b with summary a, the earlier one. With
-// maxPct > 0, a service whose peak PSS grew by more than maxPct percent and
-// more than RegressionFloor is a regression.
+// maxPct >= 0, a service whose peak PSS grew by more than maxPct percent
+// and more than RegressionFloor is a regression; a negative maxPct
+// leaves regressions out.
 func Compare(a, b *dump.Dump, maxPct float64) *dump.Comparison {
-	c := &dump.Comparison{ATime: a.Time, BTime: b.Time, MaxRegressionPct: max(maxPct, 0), RegressionFloorBytes: RegressionFloor}
+	c := &dump.Comparison{ATime: a.Time, BTime: b.Time, RegressionFloorBytes: RegressionFloor}
+	if maxPct >= 0 {
+		c.MaxRegressionPct = &maxPct
+	}
 	fa, fb := figureMap(a), figureMap(b)
 	for name, x := range fa {
 		s := dump.ServiceChange{Name: name, Status: dump.ChangeVanished, A: x}
@@ -94,7 +98,7 @@ func change(s dump.ServiceChange, maxPct float64) dump.ServiceChange {
 	if s.Status == dump.ChangeBoth {
 		s.PeakChangePct = percent(s.PeakChangeBytes, a.PeakPSSBytes)
 		s.EndChangePct = percent(s.EndChangeBytes, a.EndPSSBytes)
-		s.Regression = maxPct > 0 && s.PeakChangePct != nil && *s.PeakChangePct > maxPct && s.PeakChangeBytes > RegressionFloor
+		s.Regression = maxPct >= 0 && s.PeakChangePct != nil && *s.PeakChangePct > maxPct && s.PeakChangeBytes > RegressionFloor
 	}
 	return s
 }
@@ -132,7 +136,7 @@ func ReadSummary(path string) (*dump.Dump, error) {
 		return nil, fmt.Errorf("%s: schema version %d, this oomtrace compares version %d", path, d.Version, dump.Version)
 	}
 	if d.Kind != dump.KindSummary {
-		return nil, fmt.Errorf("%s: a %s dump, not the summary of a run (summary.json)", path, d.Kind)
+		return nil, fmt.Errorf("%s: a dump of kind %s, not a run's summary (summary.json)", path, d.Kind)
 	}
 	return d, nil
 }

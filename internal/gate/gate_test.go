@@ -154,8 +154,11 @@ func TestCompare(t *testing.T) {
 		t.Errorf("Regressions = %q", r)
 	}
 	// Without --max-regression nothing is a regression; at 200% web is not
-	// above it.
-	for _, pct := range []float64{0, 200} {
+	// above it; at 0% anything above the floor is.
+	if r := Regressions(Compare(a, b, 0)); len(r) != 1 {
+		t.Errorf("max 0%%: regressions %q, want web's", r)
+	}
+	for _, pct := range []float64{-1, 200} {
 		if r := Regressions(Compare(a, b, pct)); len(r) != 0 {
 			t.Errorf("max %v%%: regressions %q", pct, r)
 		}
@@ -185,7 +188,7 @@ func TestReadSummary(t *testing.T) {
 	newer := *a
 	newer.Version = dump.Version + 1
 	for path, msg := range map[string]string{
-		write("oom.json", &oom):                                               "a oom dump, not the summary of a run",
+		write("oom.json", &oom):                                               "a dump of kind oom, not a run's summary",
 		write("newer.json", &newer):                                           "is newer than this oomtrace understands",
 		write("pod.json", `{"apiVersion": "v1", "kind": "Pod"}`):              "not an oomtrace dump",
 		write("cut.json", `{"version": 1, "kind": "summary", "time": "2026-`): "cut.json",
