@@ -111,12 +111,13 @@ func percent(delta int64, base uint64) *float64 {
 	return &p
 }
 
-// Regressions lists the regressions as "SERVICE peak PSS X -> Y (+P%)".
+// Regressions lists the regressions as "SERVICE peak PSS regressed X -> Y
+// (+P% > max%)".
 func Regressions(c *dump.Comparison) []string {
 	var out []string
 	for _, s := range c.Services {
 		if s.Regression {
-			out = append(out, fmt.Sprintf("%s peak PSS %s -> %s (%+.1f%%)", s.Name, units.Bytes(s.A.PeakPSSBytes), units.Bytes(s.B.PeakPSSBytes), *s.PeakChangePct))
+			out = append(out, fmt.Sprintf("%s peak PSS regressed %s -> %s (%+.1f%% > %g%%)", s.Name, units.Bytes(s.A.PeakPSSBytes), units.Bytes(s.B.PeakPSSBytes), *s.PeakChangePct, *c.MaxRegressionPct))
 		}
 	}
 	return out

@@ -150,7 +150,7 @@ func TestCompare(t *testing.T) {
 	if old.Status != dump.ChangeVanished || old.B != nil || old.PeakChangeBytes != -30*mib || old.PeakChangePct != nil {
 		t.Errorf("old: %s", js(t, old))
 	}
-	if r := Regressions(c); len(r) != 1 || r[0] != "web peak PSS 64.0MiB -> 192.0MiB (+200.0%)" {
+	if r := Regressions(c); len(r) != 1 || r[0] != "web peak PSS regressed 64.0MiB -> 192.0MiB (+200.0% > 20%)" {
 		t.Errorf("Regressions = %q", r)
 	}
 	// Without --max-regression nothing is a regression; at 200% web is not
