@@ -14,11 +14,21 @@ import (
 const RegressionFloor = 16 << 20
 
 // Figures reads a service's PSS over a dump's window from its samples; ok
-// is false when no sample has a process (the service never ran).
+// is false when no sample has a process (the service never ran). Samples
+// whose PSS is partial (RSS standing in for a member not read yet, which
+// overstates it) count only when the service has no other.
 func Figures(s *dump.Service) (f dump.Figures, ok bool) {
-	for i, p := range s.Samples {
-		if i == 0 {
-			f.GrowthBytes = -int64(p.PSS)
+	covered := false
+	for _, p := range s.Samples {
+		covered = covered || p.Procs > 0 && p.PSSCovered
+	}
+	first := true
+	for _, p := range s.Samples {
+		if covered && !p.PSSCovered {
+			continue
+		}
+		if first {
+			f.GrowthBytes, first = -int64(p.PSS), false
 		}
 		if p.Procs == 0 {
 			continue

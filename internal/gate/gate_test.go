@@ -62,7 +62,7 @@ var t0 = time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 func svc(name string, pss ...int) dump.Service {
 	s := dump.Service{Name: name}
 	for i, p := range pss {
-		smp := dump.Sample{Time: t0.Add(time.Duration(i) * time.Second), Procs: 1, PSS: uint64(p) * mib}
+		smp := dump.Sample{Time: t0.Add(time.Duration(i) * time.Second), Procs: 1, PSS: uint64(p) * mib, PSSCovered: true}
 		if p < 0 {
 			smp.Procs, smp.PSS = 0, 0
 		}
@@ -81,6 +81,23 @@ func TestFigures(t *testing.T) {
 	want := dump.Figures{PeakPSSBytes: 50 * mib, PeakTime: t0.Add(2 * time.Second), EndPSSBytes: 40 * mib, GrowthBytes: 30 * mib}
 	if !ok || f != want {
 		t.Errorf("Figures = %+v, %v; want %+v", f, ok, want)
+	}
+	// RSS standing in for a PSS not read yet overstates it: such a sample
+	// counts only when the service has no other.
+	s = svc("new", 30, 20, 25)
+	s.Samples[0].PSSCovered = false
+	f, ok = Figures(&s)
+	want = dump.Figures{PeakPSSBytes: 25 * mib, PeakTime: t0.Add(2 * time.Second), EndPSSBytes: 25 * mib, GrowthBytes: 5 * mib}
+	if !ok || f != want {
+		t.Errorf("Figures with a stand-in = %+v, %v; want %+v", f, ok, want)
+	}
+	for i := range s.Samples {
+		s.Samples[i].PSSCovered = false
+	}
+	f, ok = Figures(&s)
+	want = dump.Figures{PeakPSSBytes: 30 * mib, PeakTime: t0, EndPSSBytes: 25 * mib, GrowthBytes: -5 * mib}
+	if !ok || f != want {
+		t.Errorf("Figures of stand-ins only = %+v, %v; want %+v", f, ok, want)
 	}
 	s = svc("idle", -1, -1)
 	if _, ok := Figures(&s); ok {
