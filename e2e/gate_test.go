@@ -35,7 +35,8 @@ kill $a $b; wait; exit "$6"`
 func gateRun(t *testing.T, out string, svcs [2]string, mbs [2]int, code int, flags ...string) (int, *dump.Dump, map[string]uint64) {
 	t.Helper()
 	port := freePort(t)
-	args := append([]string{"run", "--out", out, "-d", "200ms", "--pss-interval", "0", "--metrics-addr", fmt.Sprintf(":%d", port)}, flags...)
+	// -d 0.2: a bare number is seconds.
+	args := append([]string{"run", "--out", out, "-d", "0.2", "--pss-interval", "0", "--metrics-addr", fmt.Sprintf(":%d", port)}, flags...)
 	args = append(args, "--", "sh", "-c", gateScript, "sh", testutil.WorkloadBin(t), svcs[0], strconv.Itoa(mbs[0]), svcs[1], strconv.Itoa(mbs[1]), strconv.Itoa(code))
 	cmd := exec.Command(oomtraceBin(t), args...)
 	stdin, err := cmd.StdinPipe()
@@ -69,7 +70,7 @@ func gateRun(t *testing.T, out string, svcs [2]string, mbs [2]int, code int, fla
 	for i, name := range svcs {
 		series := fmt.Sprintf(`oomtrace_service_pss_bytes{kind="tree",service=%q}`, name)
 		want := float64(mbs[i]+8) * (1 << 20)
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(60 * time.Second) // the second kernel runs under emulation
 		for v, err := tryScrape(port, series); err != nil || v < want; v, err = tryScrape(port, series) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: %v %v, want at least %.0f", series, v, err, want)
