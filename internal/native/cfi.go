@@ -20,7 +20,6 @@ const (
 	regRBP = 6
 	regRSP = 7
 	regRA  = 16
-	nRegs  = 17
 )
 
 // reader is a bounds-checked cursor; every read past the end sets err.
@@ -539,9 +538,22 @@ type cfaRule struct {
 	mask, cmp, shift uint64
 }
 
+// unwindRow keeps only what the x86_64 unwinder uses: the CFA, rbp and the
+// return address (other registers' rules are parsed and dropped).
 type unwindRow struct {
-	cfa  cfaRule
-	regs [nRegs]regRule
+	cfa     cfaRule
+	rbp, ra regRule
+}
+
+// reg returns the rule slot of a DWARF register, nil for untracked ones.
+func (row *unwindRow) reg(n uint64) *regRule {
+	switch n {
+	case regRBP:
+		return &row.rbp
+	case regRA:
+		return &row.ra
+	}
+	return nil
 }
 
 // Limits of one CFA program run.
@@ -571,19 +583,17 @@ func (f *fde) rowFor(pc uint64) (unwindRow, error) {
 // while running them. It returns the row at the end.
 func execCFA(c *cie, insns []byte, row *unwindRow, init *unwindRow, loc, target uint64, steps *int) (unwindRow, error) {
 	r := reader{b: insns}
-	var stack [maxRememberDepth]unwindRow
-	depth := 0
+	var stack []unwindRow // remember_state is rare: no fixed array to clear
 	setReg := func(reg uint64, rr regRule) {
-		if reg < nRegs {
-			row.regs[reg] = rr
+		if p := row.reg(reg); p != nil {
+			*p = rr
 		}
 	}
 	restore := func(reg uint64) {
-		if reg < nRegs {
+		if p := row.reg(reg); p != nil {
+			*p = regRule{}
 			if init != nil {
-				row.regs[reg] = init.regs[reg]
-			} else {
-				row.regs[reg] = regRule{}
+				*p = *init.reg(reg)
 			}
 		}
 	}
@@ -642,17 +652,17 @@ func execCFA(c *cie, insns []byte, row *unwindRow, init *unwindRow, loc, target 
 			reg := r.uleb()
 			setReg(reg, regRule{kind: ruleRegister, reg: uint16(min(r.uleb(), 0xffff))})
 		case 0x0a: // remember_state
-			if depth == maxRememberDepth {
+			if len(stack) == maxRememberDepth {
 				return *row, errBad
 			}
-			stack[depth] = *row
-			depth++
+			stack = append(stack, *row)
 		case 0x0b: // restore_state
-			if depth == 0 {
+			if len(stack) == 0 {
 				return *row, errBad
 			}
-			depth-- // the saved state includes the CFA rule, as in libgcc
-			*row = stack[depth]
+			// The saved state includes the CFA rule, as in libgcc.
+			*row = stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
 		case 0x0c: // def_cfa
 			reg := r.uleb()
 			row.cfa = cfaRule{kind: cfaRegOff, reg: reg, off: int64(r.uleb())}

@@ -86,10 +86,10 @@ func TestCFIRows(t *testing.T) {
 			if row.cfa.kind != cfaRegOff || row.cfa.reg != c.reg || row.cfa.off != c.off {
 				t.Errorf("%#x: cfa %+v, want r%d+%d", c.pc, row.cfa, c.reg, c.off)
 			}
-			if got := row.regs[regRBP].kind == ruleOffset && row.regs[regRBP].off == -16; got != c.rbpSaved {
-				t.Errorf("%#x: rbp rule %+v", c.pc, row.regs[regRBP])
+			if got := row.rbp.kind == ruleOffset && row.rbp.off == -16; got != c.rbpSaved {
+				t.Errorf("%#x: rbp rule %+v", c.pc, row.rbp)
 			}
-			if ra := row.regs[regRA]; ra.kind != ruleOffset || ra.off != -8 {
+			if ra := row.ra; ra.kind != ruleOffset || ra.off != -8 {
 				t.Errorf("%#x: RA rule %+v", c.pc, ra)
 			}
 		}
@@ -174,7 +174,7 @@ func TestCFIBounds(t *testing.T) {
 
 func TestApplyRowStops(t *testing.T) {
 	row := unwindRow{cfa: cfaRule{kind: cfaRegOff, reg: regRSP, off: 16}}
-	row.regs[regRA] = regRule{kind: ruleOffset, off: -8}
+	row.ra = regRule{kind: ruleOffset, off: -8}
 	mem := stackMem{base: 0x7000, data: make([]byte, 8)}
 	if _, reason, _ := applyRow(row, mem, 1, 0x7000, 0, true); reason != "stack copy ends" {
 		t.Errorf("read past the copy: %q", reason)
@@ -187,7 +187,7 @@ func TestApplyRowStops(t *testing.T) {
 	if _, reason, _ := applyRow(row, mem, 1, 0x7000, 0, false); !strings.Contains(reason, "rbp unknown") {
 		t.Errorf("CFA from an unknown rbp: %q", reason)
 	}
-	row.regs[regRA] = regRule{kind: ruleUndef}
+	row.ra = regRule{kind: ruleUndef}
 	if _, reason, done := applyRow(row, mem, 1, 0x7000, 0x7000, true); !done || reason != "" {
 		t.Errorf("undefined RA: done=%v %q", done, reason)
 	}

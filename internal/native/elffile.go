@@ -31,6 +31,7 @@ type elfFile struct {
 	dw        *dwarf.Data // loaded on first line lookup, dropped under the DebugFiles cap
 	dwTried   bool        // a load failed: do not retry
 	cache     map[uint64]symResult
+	rows      map[uint64]unwindRow // CFI rows by vaddr, at most rowCacheSize
 }
 
 type segment struct{ vaddr, off, filesz uint64 }
@@ -54,6 +55,10 @@ const maxSymName = 4096
 // symCacheSize bounds the per-file cache of resolved addresses; it is reset
 // when full.
 const symCacheSize = 4096
+
+// rowCacheSize bounds the per-file cache of evaluated CFI rows (~80 bytes
+// each); it is reset when full.
+const rowCacheSize = 4096
 
 // statKey identifies a file without reading it.
 func statKey(fi os.FileInfo) string {

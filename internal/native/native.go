@@ -70,8 +70,9 @@ type Limits struct {
 // DefaultLimits are the cache sizes used for zero fields: 64 files, 1024
 // processes, 200000 symbols and 500000 FDEs per file, DWARF of 2 files,
 // 8192 maps lines, 64 MiB per section, 128 frames. A cached file costs its
-// .eh_frame bytes, 16 bytes per FDE, ~48 bytes per symbol plus names, and a
-// 4096-entry address cache; a process costs ~100 bytes per mapping.
+// .eh_frame bytes, 16 bytes per FDE, ~48 bytes per symbol plus names, and
+// 4096-entry caches of named addresses and CFI rows (~80 bytes each); a
+// process costs ~100 bytes per mapping.
 var DefaultLimits = Limits{
 	Files:          64,
 	Procs:          1024,

@@ -78,6 +78,9 @@ func (r *Resolver) step(pid uint32, ps *procState, m *mapping, mem stackMem, loo
 	if e != nil {
 		var ok bool
 		if v, ok = e.vaddr(look - m.start + m.off); ok {
+			if row, ok := e.rows[v]; ok {
+				return applyRow(row, mem, pc, sp, bp, bpOK)
+			}
 			f, found = e.cfiFor(v)
 		}
 	}
@@ -85,6 +88,10 @@ func (r *Resolver) step(pid uint32, ps *procState, m *mapping, mem stackMem, loo
 	if found {
 		row, err := f.rowFor(v)
 		if err == nil {
+			if e.rows == nil || len(e.rows) >= rowCacheSize {
+				e.rows = make(map[uint64]unwindRow)
+			}
+			e.rows[v] = row
 			return applyRow(row, mem, pc, sp, bp, bpOK)
 		}
 		why = fmt.Sprintf("bad CFI for pc %#x (%v)", pc, err)
@@ -137,7 +144,7 @@ func applyRow(row unwindRow, mem stackMem, pc, sp, bp uint64, bpOK bool) (next r
 	default:
 		return next, fmt.Sprintf("CFA expression at pc %#x", pc), false
 	}
-	ra := row.regs[regRA]
+	ra := row.ra
 	var raAddr uint64
 	switch ra.kind {
 	case ruleUndef:
@@ -160,7 +167,7 @@ func applyRow(row unwindRow, mem stackMem, pc, sp, bp uint64, bpOK bool) (next r
 		return next, "", true
 	}
 	next = regState{pc: retAddr, sp: cfa, bp: bp, bpOK: bpOK}
-	switch b := row.regs[regRBP]; b.kind {
+	switch b := row.rbp; b.kind {
 	case ruleSame:
 	case ruleOffset:
 		next.bp, next.bpOK = mem.read8(cfa + uint64(b.off))
