@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"fmt"
+	"runtime"
 	"hash/fnv"
 	"os"
 	"os/exec"
@@ -344,11 +345,24 @@ func BenchmarkHeldCheck(b *testing.B) {
 		r := t.ranges[i%len(t.ranges)]
 		t.add(stackSample{pid: pid, service: "py", at: time.Now(), weight: 512 << 10, addr: r.start, len: r.end - r.start, frames: frames(fmt.Sprint("f", i%8))})
 	}
-	b.ResetTimer()
-	for range b.N {
-		t.check(func(int) (bool, uint64) { return true, 0 }) // no counters: read every time
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, bc := range []struct {
+		name  string
+		calls func() uint64
+	}{
+		{"read", func() uint64 { return 0 }},      // no counters: the maps are read every time
+		{"unchanged", func() uint64 { return 7 }}, // no memory syscall since the last read
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			cpu0 := threadCPU()
+			for range b.N {
+				t.check(func(int) (bool, uint64) { return true, bc.calls() })
+			}
+			b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(lines), "maps-lines")
+		})
 	}
-	b.ReportMetric(float64(lines), "maps-lines")
 	if t.live != 64 {
 		b.Fatalf("%d live samples after the checks, want 64", t.live)
 	}
