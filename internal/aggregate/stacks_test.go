@@ -2,10 +2,10 @@ package aggregate
 
 import (
 	"fmt"
-	"runtime"
 	"hash/fnv"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
