@@ -155,6 +155,7 @@ func (s *session) finish(stderr io.Writer) {
 	if st, err := s.en.tr.Stats(); err == nil {
 		fmt.Fprint(stderr, formatStats(st))
 	}
+	s.en.stopRemote(stderr)
 }
 
 func (s *session) Close() {
