@@ -54,6 +54,7 @@ type Config struct {
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	FlushWait  time.Duration // FlushTimeout
+	BatchBytes int           // maxBatchBytes
 }
 
 // Stats is what a Writer did with the samples it was given.
@@ -110,6 +111,9 @@ func New(cfg Config, g prometheus.Gatherer) (*Writer, error) {
 	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.BatchBytes == 0 {
+		cfg.BatchBytes = maxBatchBytes
 	}
 	if cfg.FlushWait == 0 {
 		cfg.FlushWait = FlushTimeout
@@ -196,7 +200,7 @@ func (w *Writer) Push(t time.Time) error {
 	return nil
 }
 
-// take removes the oldest snapshots, up to maxBatchBytes, and marks them in
+// take removes the oldest snapshots, up to BatchBytes, and marks them in
 // flight; ok is false once closing with nothing left.
 func (w *Writer) take() (batch []entry, ok bool) {
 	for {
@@ -204,7 +208,7 @@ func (w *Writer) take() (batch []entry, ok bool) {
 		if len(w.queue) > 0 {
 			size := 0
 			n := 0
-			for n < len(w.queue) && (n == 0 || size+w.queue[n].raw <= maxBatchBytes) {
+			for n < len(w.queue) && (n == 0 || size+w.queue[n].raw <= w.cfg.BatchBytes) {
 				size += w.queue[n].raw
 				n++
 			}
