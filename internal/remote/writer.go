@@ -28,9 +28,10 @@ import (
 const QueueSpan = 10 * time.Minute
 
 // QueueBytes bounds the queue's memory whatever the interval and the number
-// of series: snapshots wait snappy-compressed, and the oldest go first
-// beyond this.
-const QueueBytes = 4 << 20
+// of series: snapshots wait snappy-compressed (about 16 bytes a sample),
+// and the oldest go first beyond this. 8 MiB keep QueueSpan of about 900
+// series at 1s.
+const QueueBytes = 8 << 20
 
 // FlushTimeout bounds the flush of the queue at exit; what is left after
 // it is dropped (and counted).
