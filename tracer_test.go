@@ -1,5 +1,6 @@
 // Package oomtrace is the repository root, which holds only tests: the
-// tracer's end-to-end test. The program is in cmd/oomtrace.
+// tracer's end-to-end test (the others are in e2e/). The program is in
+// cmd/oomtrace.
 package oomtrace
 
 import (
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +37,7 @@ func parseHex(t *testing.T, s string) uint64 {
 // counters and streamed events must match them exactly, under its own pid,
 // whether it counts in its slot of the table or in task storage.
 func TestAllocCountersAndEvents(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	t.Run("slot", func(t *testing.T) { allocCountersAndEvents(t, 0, false) })
 	t.Run("storage", func(t *testing.T) { allocCountersAndEvents(t, -1, false) })
 	// A process that predates the tracer takes its slot at its first call.
@@ -46,35 +49,35 @@ func allocCountersAndEvents(t *testing.T, slots int, predates bool) {
 		size    = 3<<20 + 3*4096 // mmap, munmap, mremap and mprotect size
 		brkSize = 2<<20 + 2*4096 // brk growth; then shrink by half
 	)
-	var c *child
+	var c *testutil.Child
 	if predates {
-		c = startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
-		c.expect(t, "ready")
+		c = testutil.StartChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
+		c.Expect(t, "ready")
 	}
-	tr, col := startTracer(t, tracer.Config{MinSize: 1 << 20, ProcSlots: slots})
+	tr, col := tracertest.Start(t, tracer.Config{MinSize: 1 << 20, ProcSlots: slots})
 	if !predates {
-		c = startChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
-		c.expect(t, "ready")
+		c = testutil.StartChild(t, "alloc", strconv.Itoa(size), strconv.Itoa(brkSize))
+		c.Expect(t, "ready")
 	}
-	before, err := tr.Counters(c.pid)
+	before, err := tr.Counters(c.Pid)
 	if predates && errors.Is(err, ebpf.ErrKeyNotExist) {
 		before, err = tracer.Counters{}, nil // no call since the tracer started
 	}
 	if err != nil {
 		t.Fatalf("counters before: %v", err)
 	}
-	c.send(t)
-	mm := c.expect(t, "mmap")
-	c.expect(t, "munmap")
-	brk := c.expect(t, "brk")
-	mr := c.expect(t, "mremap")
-	c.expect(t, "mprotect")
-	c.expect(t, "done")
-	after, err := tr.Counters(c.pid)
+	c.Send(t)
+	mm := c.Expect(t, "mmap")
+	c.Expect(t, "munmap")
+	brk := c.Expect(t, "brk")
+	mr := c.Expect(t, "mremap")
+	c.Expect(t, "mprotect")
+	c.Expect(t, "done")
+	after, err := tr.Counters(c.Pid)
 	if err != nil {
 		t.Fatalf("counters after: %v", err)
 	}
-	checkSlot(t, tr, c.pid, slots >= 0)
+	checkSlot(t, tr, c.Pid, slots >= 0)
 
 	d := func(a, b uint64) uint64 { return b - a }
 	for _, chk := range []struct {
@@ -130,48 +133,48 @@ func allocCountersAndEvents(t *testing.T, slots int, predates bool) {
 		match := func(e *tracer.Event) bool {
 			return e.Type == w.typ && e.Alloc.Addr == w.addr && e.Alloc.Len == w.len && e.Alloc.Prot == w.prot
 		}
-		ev := col.waitFor(t, w.typ.String(), 5*time.Second, match)
-		if ev.PID != uint32(c.pid) || ev.TID != uint32(c.pid) || ev.Comm != "workload" || ev.Alloc.Delta != w.delta {
+		ev := col.WaitFor(t, w.typ.String(), 5*time.Second, match)
+		if ev.PID != uint32(c.Pid) || ev.TID != uint32(c.Pid) || ev.Comm != "workload" || ev.Alloc.Delta != w.delta {
 			t.Errorf("%s at %#x: pid=%d tid=%d comm=%q delta=%d, want pid=tid=%d comm=workload delta=%d",
-				w.typ, w.addr, ev.PID, ev.TID, ev.Comm, ev.Alloc.Delta, c.pid, w.delta)
+				w.typ, w.addr, ev.PID, ev.TID, ev.Comm, ev.Alloc.Delta, c.Pid, w.delta)
 		}
-		if n := len(col.matching(match)); n != 1 {
+		if n := len(col.Matching(match)); n != 1 {
 			t.Errorf("%s at %#x len %d streamed %d times, want once", w.typ, w.addr, w.len, n)
 		}
 	}
 	// Besides the loader's file mappings of libc, the child made exactly these.
 	anonOrOther := func(e *tracer.Event) bool {
-		return e.Type.IsAlloc() && e.PID == uint32(c.pid) && (e.Type != tracer.EventMmap || e.Alloc.Flags&syscall.MAP_ANONYMOUS != 0)
+		return e.Type.IsAlloc() && e.PID == uint32(c.Pid) && (e.Type != tracer.EventMmap || e.Alloc.Flags&syscall.MAP_ANONYMOUS != 0)
 	}
-	if n := len(col.matching(anonOrOther)); n != len(wants) {
+	if n := len(col.Matching(anonOrOther)); n != len(wants) {
 		t.Errorf("child streamed %d allocation events, want %d", n, len(wants))
 	}
 
 	// Lifecycle: fork by us, exec of the workload, exit with status 0.
 	if !predates {
 		self := uint32(syscall.Getpid())
-		fork := col.waitFor(t, "fork", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventFork && e.PID == uint32(c.pid) })
+		fork := col.WaitFor(t, "fork", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventFork && e.PID == uint32(c.Pid) })
 		if fork.Proc.PPID != self {
 			t.Errorf("fork ppid = %d, want %d", fork.Proc.PPID, self)
 		}
-		exec := col.waitFor(t, "exec", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExec && e.PID == uint32(c.pid) })
-		if exec.Proc.Filename != workloadBin(t) || exec.Comm != "workload" || exec.Start != fork.Start || exec.Start == 0 {
+		exec := col.WaitFor(t, "exec", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExec && e.PID == uint32(c.Pid) })
+		if exec.Proc.Filename != testutil.WorkloadBin(t) || exec.Comm != "workload" || exec.Start != fork.Start || exec.Start == 0 {
 			t.Errorf("exec: file=%q comm=%q start=%d (fork start %d)", exec.Proc.Filename, exec.Comm, exec.Start, fork.Start)
 		}
 	}
-	c.send(t) // let it exit
-	exit := col.waitFor(t, "exit", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExit && e.PID == uint32(c.pid) })
+	c.Send(t) // let it exit
+	exit := col.WaitFor(t, "exit", 5*time.Second, func(e *tracer.Event) bool { return e.Type == tracer.EventExit && e.PID == uint32(c.Pid) })
 	if ws := syscall.WaitStatus(exit.Proc.ExitCode); !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Errorf("exit status %#x, want exit 0", exit.Proc.ExitCode)
 	}
 	// The child is a zombie until we wait: its storage and slot must already be gone.
-	if _, err := tr.Counters(c.pid); !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if _, err := tr.Counters(c.Pid); !errors.Is(err, ebpf.ErrKeyNotExist) {
 		t.Errorf("counters of exited process: err=%v, want ErrKeyNotExist", err)
 	}
-	if slices.Contains(slotOwners(t, tr), c.pid) {
-		t.Errorf("exited process %d still owns its slot", c.pid)
+	if slices.Contains(tracertest.SlotOwners(t, tr), c.Pid) {
+		t.Errorf("exited process %d still owns its slot", c.Pid)
 	}
-	if err := c.cmd.Wait(); err != nil {
+	if err := c.Cmd.Wait(); err != nil {
 		t.Errorf("workload: %v", err)
 	}
 }
@@ -181,27 +184,27 @@ func allocCountersAndEvents(t *testing.T, slots int, predates bool) {
 // child counts in its slot or in task storage. Maps of a marker size before
 // and after bound the stretch in the event stream.
 func TestFailedCalls(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	t.Run("slot", func(t *testing.T) { failedCalls(t, 0) })
 	t.Run("storage", func(t *testing.T) { failedCalls(t, -1) })
 }
 
 func failedCalls(t *testing.T, slots int) {
 	const mark = 1<<20 + 5*4096
-	tr, col := startTracer(t, tracer.Config{MinSize: 1 << 20, ProcSlots: slots})
-	c := startChild(t, "fail", strconv.Itoa(mark))
-	c.expect(t, "ready")
-	ours := func(e *tracer.Event) bool { return e.Type.IsAlloc() && e.PID == uint32(c.pid) }
+	tr, col := tracertest.Start(t, tracer.Config{MinSize: 1 << 20, ProcSlots: slots})
+	c := testutil.StartChild(t, "fail", strconv.Itoa(mark))
+	c.Expect(t, "ready")
+	ours := func(e *tracer.Event) bool { return e.Type.IsAlloc() && e.PID == uint32(c.Pid) }
 	isMark := func(e *tracer.Event) bool { return ours(e) && e.Type == tracer.EventMmap && e.Alloc.Len == mark }
-	col.waitFor(t, "first marker mmap", 5*time.Second, isMark)
+	col.WaitFor(t, "first marker mmap", 5*time.Second, isMark)
 	other := func(e *tracer.Event) bool { return ours(e) && !isMark(e) }
-	streamed := len(col.matching(other)) // the loader's
-	before, err := tr.Counters(c.pid)
+	streamed := len(col.Matching(other)) // the loader's
+	before, err := tr.Counters(c.Pid)
 	if err != nil {
 		t.Fatalf("counters before: %v", err)
 	}
-	c.send(t)
-	f := c.expect(t, "fail")
+	c.Send(t)
+	f := c.Expect(t, "fail")
 	t.Logf("workload: %s", strings.Join(f, " "))
 	want := map[string]string{"mmap": "22", "munmap": "22", "mremap": "14", "mprotect": "12"} // EINVAL, EINVAL, EFAULT, ENOMEM
 	for _, kv := range f[1:6] {
@@ -214,7 +217,7 @@ func failedCalls(t *testing.T, slots int) {
 	if err != nil || failed != 5 {
 		t.Errorf("workload reported %q, want failed=5", f[6])
 	}
-	after, err := tr.Counters(c.pid)
+	after, err := tr.Counters(c.Pid)
 	if err != nil {
 		t.Fatalf("counters after: %v", err)
 	}
@@ -223,23 +226,23 @@ func failedCalls(t *testing.T, slots int) {
 	if after != exp {
 		t.Errorf("after %d failed calls counters are\n%+v\nwant\n%+v", failed, after, exp)
 	}
-	c.send(t)
-	c.expect(t, "mark")
-	for end := time.Now().Add(5 * time.Second); len(col.matching(isMark)) < 2; time.Sleep(20 * time.Millisecond) {
+	c.Send(t)
+	c.Expect(t, "mark")
+	for end := time.Now().Add(5 * time.Second); len(col.Matching(isMark)) < 2; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatal("no second marker mmap within 5s")
 		}
 	}
-	for _, e := range col.matching(other)[streamed:] {
+	for _, e := range col.Matching(other)[streamed:] {
 		t.Errorf("failed call streamed: %s len %d addr %#x", e.Type, e.Alloc.Len, e.Alloc.Addr)
 	}
-	c.send(t)
+	c.Send(t)
 }
 
 // The end of Start's context detaches the programs and closes Events; the
 // counters stay readable until Close, which is harmless twice.
 func TestStartContext(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	tr, err := tracer.New(tracer.Config{})
 	if err != nil {
 		t.Fatalf("tracer.New: %+v", err)
@@ -282,11 +285,11 @@ func checkSlot(t *testing.T, tr *tracer.Tracer, pid int, table bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pidMax := readFile(t, "/proc/sys/kernel/pid_max")
+	pidMax := testutil.ReadFile(t, "/proc/sys/kernel/pid_max")
 	t.Logf("pid %d: slot owner %d, pid_max %s", pid, owner, strings.TrimSpace(pidMax))
 	switch {
 	case !table:
-		if slices.Contains(slotOwners(t, tr), pid) {
+		if slices.Contains(tracertest.SlotOwners(t, tr), pid) {
 			t.Errorf("pid %d owns a slot with the table off", pid)
 		}
 	case owner == pid:
@@ -304,44 +307,35 @@ func checkSlot(t *testing.T, tr *tracer.Tracer, pid int, table bool) {
 // slotPerPid says whether the default slot table has a slot for every pid
 // (pid_max at most 32768).
 func slotPerPid(t *testing.T) bool {
-	pidMax, err := strconv.Atoi(strings.TrimSpace(readFile(t, "/proc/sys/kernel/pid_max")))
+	pidMax, err := strconv.Atoi(strings.TrimSpace(testutil.ReadFile(t, "/proc/sys/kernel/pid_max")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pidMax <= 1<<15
 }
 
-func slotOwners(t *testing.T, tr *tracer.Tracer) []int {
-	t.Helper()
-	owners, err := tr.SlotOwners()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return owners
-}
-
 // Threads of one process count into the same slot at once: once a process
 // has a second thread its counters take atomic adds, so no call is lost.
 // mprotect of length 0 takes no lock, so the threads' calls overlap.
 func TestThreadedCounters(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	const threads, n = 4, 100000
-	tr, _ := startTracer(t, tracer.Config{})
-	c := startChild(t, "spin", strconv.Itoa(threads), strconv.Itoa(n))
-	c.expect(t, "ready")
-	before, err := tr.Counters(c.pid)
+	tr, _ := tracertest.Start(t, tracer.Config{})
+	c := testutil.StartChild(t, "spin", strconv.Itoa(threads), strconv.Itoa(n))
+	c.Expect(t, "ready")
+	before, err := tr.Counters(c.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.send(t)
-	if f := c.expect(t, "spin"); f[1] != fmt.Sprintf("calls=%d", threads*n) {
+	c.Send(t)
+	if f := c.Expect(t, "spin"); f[1] != fmt.Sprintf("calls=%d", threads*n) {
 		t.Fatalf("workload reported %q, want calls=%d", strings.Join(f, " "), threads*n)
 	}
-	after, err := tr.Counters(c.pid)
+	after, err := tr.Counters(c.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSlot(t, tr, c.pid, true)
+	checkSlot(t, tr, c.Pid, true)
 	// Besides the spin, glibc makes each thread's stack writable with one mprotect.
 	got, want := after.MprotectCalls-before.MprotectCalls, uint64(threads*n)
 	t.Logf("%d calls by %d threads: %d counted", want, threads, got)
@@ -354,7 +348,7 @@ func TestThreadedCounters(t *testing.T) {
 // the tracer is ended right after: every streamed call is either received or
 // counted lost, exactly.
 func TestFloodAccounting(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	burstAccounting(t, tracer.Config{RingBytes: 4096, WakeupBytes: 1024}, 20000, mustLose)
 }
 
@@ -362,7 +356,7 @@ func TestFloodAccounting(t *testing.T) {
 // catch up: what the rings still hold is read and handed on before Events
 // closes, so received + lost = generated holds exactly at shutdown.
 func TestStopDrainsRings(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	// No wakeup and no poll: the reader sleeps through the burst, whose
 	// events are read at the stop.
 	t.Run("unread", func(t *testing.T) {
@@ -411,10 +405,10 @@ func burstAccounting(t *testing.T, cfg tracer.Config, n int, rule lossRule) {
 			}
 		}
 	}()
-	c := startChild(t, "flood", "2", strconv.Itoa(n), strconv.Itoa(size))
-	pid <- uint32(c.pid)
-	f := c.expect(t, "flood")
-	if err := c.cmd.Wait(); err != nil {
+	c := testutil.StartChild(t, "flood", "2", strconv.Itoa(n), strconv.Itoa(size))
+	pid <- uint32(c.Pid)
+	f := c.Expect(t, "flood")
+	if err := c.Cmd.Wait(); err != nil {
 		t.Fatalf("workload: %v", err)
 	}
 	cancel()
@@ -469,7 +463,7 @@ func burstAccounting(t *testing.T, cfg tracer.Config, n int, rule lossRule) {
 // sum /proc/PID/status shows, and its counters exactly. The walk starts with
 // room for 4 processes and must grow to hold them all.
 func TestProcessesMatchProc(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	eachSampler(t, tracer.Config{WalkCapacity: 4}, processesMatchProc)
 }
 
@@ -488,10 +482,10 @@ func eachSampler(t *testing.T, cfg tracer.Config, f func(*testing.T, *tracer.Tra
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rel := kernelRelease(t)
-			if tc.want == tracer.SamplerWalk && !atLeast(rel, 6, 7) {
+			if tc.want == tracer.SamplerWalk && !testutil.KernelAtLeast(rel, 6, 7) {
 				tc.want = tracer.SamplerIter // no open-coded task iterator before 6.7
 			}
-			tr, _ := startTracer(t, tc.cfg)
+			tr, _ := tracertest.Start(t, tc.cfg)
 			if got := tr.Sampler(); got != tc.want {
 				t.Fatalf("sampler %q, want %q on %s", got, tc.want, rel)
 			}
@@ -505,23 +499,23 @@ func eachSampler(t *testing.T, cfg tracer.Config, f func(*testing.T, *tracer.Tra
 // it, with the memory its live thread touched (as that thread's
 // /proc/TID/status shows it) and its counters.
 func TestLeaderlessProcessSampled(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	eachSampler(t, tracer.Config{}, func(t *testing.T, tr *tracer.Tracer) {
 		const size = 24 << 20
-		c := startChild(t, "leaderless", strconv.Itoa(size))
-		f := c.expect(t, "ready")
+		c := testutil.StartChild(t, "leaderless", strconv.Itoa(size))
+		f := c.Expect(t, "ready")
 		tid, err := strconv.Atoi(f[2])
-		if err != nil || f[1] != strconv.Itoa(c.pid) {
+		if err != nil || f[1] != strconv.Itoa(c.Pid) {
 			t.Fatalf("workload said %q", strings.Join(f, " "))
 		}
 		// The leader's exit is done (its mm dropped) once it is a zombie.
 		for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			st := readFile(t, fmt.Sprintf("/proc/%d/stat", c.pid))
+			st := testutil.ReadFile(t, fmt.Sprintf("/proc/%d/stat", c.Pid))
 			if fs := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); fs[0] == "Z" {
 				break
 			}
 			if time.Now().After(end) {
-				t.Fatalf("leader of %d not a zombie within 5s: %s", c.pid, st)
+				t.Fatalf("leader of %d not a zombie within 5s: %s", c.Pid, st)
 			}
 		}
 		samples, err := tr.Processes()
@@ -530,15 +524,15 @@ func TestLeaderlessProcessSampled(t *testing.T) {
 		}
 		var got []tracer.ProcSample
 		for _, s := range samples {
-			if s.PID == c.pid {
+			if s.PID == c.Pid {
 				got = append(got, s)
 			}
 		}
 		if len(got) != 1 {
-			t.Fatalf("pid %d (leader gone, thread %d live) sampled %d times in %d samples", c.pid, tid, len(got), len(samples))
+			t.Fatalf("pid %d (leader gone, thread %d live) sampled %d times in %d samples", c.Pid, tid, len(got), len(samples))
 		}
 		s := got[0]
-		m, err := procReader(t).Mem(tid)
+		m, err := tracertest.ProcReader(t).Mem(tid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -547,18 +541,18 @@ func TestLeaderlessProcessSampled(t *testing.T) {
 		cpus := uint64(runtime.NumCPU())
 		slack := cpus * max(32, 2*cpus) * uint64(os.Getpagesize())
 		if s.Anon+slack < size || s.Anon > m.RSSAnon+slack || m.RSSAnon > s.Anon+slack {
-			t.Errorf("pid %d: sample anon %d, /proc/%d/status says %d, touched %d", c.pid, s.Anon, tid, m.RSSAnon, size)
+			t.Errorf("pid %d: sample anon %d, /proc/%d/status says %d, touched %d", c.Pid, s.Anon, tid, m.RSSAnon, size)
 		}
-		ctr, err := tr.Counters(c.pid)
+		ctr, err := tr.Counters(c.Pid)
 		if err != nil || !s.HasCounters || s.Counters != ctr || ctr.MmapAnonBytes < size {
-			t.Errorf("pid %d: sample counters %+v (has %v), lookup %+v (%v); %d bytes mapped", c.pid, s.Counters, s.HasCounters, ctr, err, size)
+			t.Errorf("pid %d: sample counters %+v (has %v), lookup %+v (%v); %d bytes mapped", c.Pid, s.Counters, s.HasCounters, ctr, err, size)
 		}
-		t.Logf("pid %d (zombie leader, thread %d): anon %d, /proc says %d; mmap_anon_bytes %d", c.pid, tid, s.Anon, m.RSSAnon, ctr.MmapAnonBytes)
+		t.Logf("pid %d (zombie leader, thread %d): anon %d, /proc says %d; mmap_anon_bytes %d", c.Pid, tid, s.Anon, m.RSSAnon, ctr.MmapAnonBytes)
 	})
 }
 
 func processesMatchProc(t *testing.T, tr *tracer.Tracer) {
-	pids := startService(t, "svc-iter", 2, 12, 0)
+	pids := testutil.StartService(t, "svc-iter", 2, 12, 0)
 	samples, err := tr.Processes()
 	if err != nil {
 		t.Fatal(err)
@@ -577,7 +571,7 @@ func processesMatchProc(t *testing.T, tr *tracer.Tracer) {
 		}
 		byPID[s.PID] = s
 	}
-	pr := procReader(t)
+	pr := tracertest.ProcReader(t)
 	for _, pid := range pids {
 		s, ok := byPID[pid]
 		if !ok {
@@ -587,7 +581,7 @@ func processesMatchProc(t *testing.T, tr *tracer.Tracer) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		slack := counterSlack()
+		slack := testutil.CounterSlack()
 		near := func(a, b uint64) bool { return a <= b+slack && b <= a+slack }
 		if !near(s.Anon, m.RSSAnon) || !near(s.File, m.RSSFile) || !near(s.Shmem, m.RSSShmem) || !near(s.Swap, m.Swap) || s.Anon < 8<<20 {
 			t.Errorf("pid %d: sample anon %d file %d shmem %d swap %d; /proc says %+v", pid, s.Anon, s.File, s.Shmem, s.Swap, m)
@@ -608,11 +602,4 @@ func kernelRelease(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return unix.ByteSliceToString(u.Release[:])
-}
-
-// atLeast says whether a kernel release such as "6.1.0-28-amd64" is at least major.minor.
-func atLeast(release string, major, minor int) bool {
-	var ma, mi int
-	fmt.Sscanf(release, "%d.%d", &ma, &mi)
-	return ma > major || ma == major && mi >= minor
 }

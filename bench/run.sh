@@ -192,7 +192,7 @@ echo "tools:    $(go version | cut -d' ' -f3), $( ((HAVE_BPFTRACE)) && bpftrace 
 echo "commit:   $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 
 (cd "$ROOT" && go build -o "$T/oomtrace" ./cmd/oomtrace) || die "go build failed"
-cc -O2 -pthread -o "$T/workload" "$ROOT/testdata/workload.c" || die "cc workload.c failed"
+cc -O2 -pthread -o "$T/workload" "$ROOT/e2e/testdata/workload.c" || die "cc workload.c failed"
 cc -O2 -o "$T/procs" "$ROOT/bench/testdata/procs.c" || die "cc procs.c failed"
 W=$T/workload
 OT=$T/oomtrace

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the root package's integration tests on a second kernel: Debian's
-# packaged kernel (linux-image-amd64's, 6.1 on bookworm), which has kprobes and
-# fentry, booted under qemu (TCG; no /dev/kvm needed) from an initramfs holding
-# busybox, the prebuilt test binary, oomtrace and a static workload. The CI
-# machine's own kernel has neither kprobes nor fentry, so between the two
-# kernels the fallback chain is exercised both ways.
+# Runs the integration tests (the root package's tracer test and e2e's) on a
+# second kernel: Debian's packaged kernel (linux-image-amd64's, 6.1 on
+# bookworm), which has kprobes and fentry, booted under qemu (TCG; no /dev/kvm
+# needed) from an initramfs holding busybox, the two prebuilt test binaries,
+# oomtrace and a static workload. The CI machine's own kernel has neither
+# kprobes nor fentry, so between the two kernels the fallback chain is
+# exercised both ways.
 #
 # Usage: bash .ci/qemu/run-kernel.sh   (as root, from anywhere in the repo)
 # Environment:
@@ -13,11 +14,12 @@
 #                          takes about 5 minutes on the CI machine)
 #   OOMTRACE_QEMU_KERNEL   Debian package of the kernel (default: what
 #                          linux-image-amd64 depends on)
-#   OOMTRACE_QEMU_RUN      -test.run pattern (default: every root test)
-#   OOMTRACE_QEMU_HIGHPID_RUN  -test.run pattern run first, with pid_max
-#                          4194304 and pids above the 32768-slot table
-#                          (default: the slot tests, or none when
-#                          OOMTRACE_QEMU_RUN is set)
+#   OOMTRACE_QEMU_RUN      -test.run pattern, for both test binaries
+#                          (default: every test)
+#   OOMTRACE_QEMU_HIGHPID_RUN  -test.run pattern of root package tests run
+#                          first, with pid_max 4194304 and pids above the
+#                          32768-slot table (default: the slot tests, or
+#                          none when OOMTRACE_QEMU_RUN is set)
 #   OOMTRACE_QEMU_SKIP     -test.skip pattern (default: TestTopTUIInTmux and
 #                          TestVagrantfileValidates, and TestRecordMetricsScrape
 #                          when the host has no promtool to copy in)
@@ -88,15 +90,18 @@ log "$(basename "$vmlinuz"): BTF, kprobes, fentry (direct calls), memcg built in
 
 # Everything is built here: the VM has no Go toolchain and no compiler.
 root=$work/root
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,src/testdata,opt/oomtrace,lib64}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,src/e2e/testdata,opt/oomtrace,lib64}
 export CGO_ENABLED=0
+# Each test binary runs in its package's directory, as go test runs it: the
+# root package's in /src, e2e's in /src/e2e.
 go test -c -ldflags='-s -w' -o "$root/src/oomtrace.test" .
+go test -c -ldflags='-s -w' -o "$root/src/e2e/e2e.test" ./e2e
 go build -ldflags='-s -w' -o "$root/opt/oomtrace/oomtrace" ./cmd/oomtrace
-cc -O2 -Wall -static -o "$root/opt/oomtrace/workload" testdata/workload.c -lpthread
-cp testdata/workload.c "$root/src/testdata/"
+cc -O2 -Wall -static -o "$root/opt/oomtrace/workload" e2e/testdata/workload.c -lpthread
+cp e2e/testdata/workload.c "$root/src/e2e/testdata/"
 cp /bin/busybox "$root/bin/busybox"
 cp "$here/init" "$root/init"
-chmod 755 "$root" "$root/init" "$root/opt" "$root/opt/oomtrace" "$root/src"
+chmod 755 "$root" "$root/init" "$root/opt" "$root/opt/oomtrace" "$root/src" "$root/src/e2e"
 chmod 1777 "$root/tmp"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"

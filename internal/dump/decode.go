@@ -124,6 +124,9 @@ func decode(data []byte) (*Dump, error) {
 	if err := canonical(d); err != nil {
 		return nil, err
 	}
+	if err := checkStacks(d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -148,6 +151,9 @@ func canonical(d *Dump) error {
 	for i := range d.Services {
 		for j := range d.Services[i].Samples {
 			utc(&d.Services[i].Samples[j].Time)
+		}
+		if len(d.Services[i].Stacks) == 0 {
+			d.Services[i].Stacks = nil
 		}
 	}
 	for i := range d.SystemSamples {

@@ -145,6 +145,8 @@ func FuzzDecode(f *testing.F) {
 	// More seeds are in testdata/fuzz/FuzzDecode.
 	f.Add(encode(f, minimalDump(KindOOM)))
 	f.Add([]byte(`{"version":1,"kind":"warn","time":"2026-11-25T19:02:57+01:00","warning":{"seconds":1e308}}`))
+	f.Add([]byte(`{"version":1,"kind":"snapshot","services":[{"name":"s","stacks":[{"held_bytes":18446744073709551615,` +
+		`"frames":[{"function":"f","line":3,"module":"m"},{"module":"m","offset":16}]},{"held_bytes":1,"truncated":true,"frames":[{}]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Decode(bytes.NewReader(data))
 		if err != nil {
@@ -173,6 +175,11 @@ func FuzzDecode(f *testing.F) {
 		}
 		if err := WriteHTML(&bytes.Buffer{}, d); err != nil {
 			t.Fatal(err)
+		}
+		if HasStacks(d) {
+			if err := WriteProfile(&bytes.Buffer{}, d); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }

@@ -55,7 +55,26 @@ type page struct {
 	RunDumps  []string
 	MemChart  *chart
 	SysChart  *chart
+	// Stacks is set when some service has growth stacks: Flame draws one
+	// service's, StackLists lists every service's.
+	Stacks     bool
+	Flame      *flameView
+	StackLists []stackList
 }
+
+type stackList struct {
+	Service string
+	Victim  bool
+	Stacks  []stackView
+}
+
+type stackView struct {
+	Head, Top string
+	Truncated bool
+	Frames    []frameView
+}
+
+type frameView struct{ Name, Where, Module string }
 
 type kv struct{ K, V string }
 
@@ -127,6 +146,7 @@ func newPage(d *Dump) *page {
 			Victim: s.Victim, Leak: s.LeakSuspect, Color: colors[name],
 		})
 	}
+	p.stacks(d)
 	ev, more := recentEvents(d, time.Time{}, htmlEvents)
 	p.MoreEvts = more
 	for _, e := range ev {
@@ -200,4 +220,27 @@ func systemRows(d *Dump) []kv {
 		kv{"OOM kills (kernel count)", fmt.Sprint(d.OOMKillsKernel)},
 	)
 	return rows
+}
+
+// stacks sets the flame graph of the victim's service (else the top grower
+// with stacks) and the list of every service's stacks.
+func (p *page) stacks(d *Dump) {
+	svcs := stackServices(d)
+	if len(svcs) == 0 {
+		return
+	}
+	p.Stacks, p.Flame = true, newFlame(svcs[0])
+	for _, s := range svcs {
+		l := stackList{Service: safe.Text(s.Name), Victim: s.Victim}
+		total := heldTotal(s.Stacks)
+		for i, st := range s.Stacks {
+			v := stackView{Head: fmt.Sprintf("#%d held %s (%s), grown %s, %d samples", i+1, units.Bytes(st.HeldBytes),
+				share(st.HeldBytes, total), units.Bytes(st.GrownBytes), st.Samples), Top: frameName(st.Frames[0]), Truncated: st.Truncated}
+			for _, f := range st.Frames {
+				v.Frames = append(v.Frames, frameView{Name: frameName(f), Where: frameWhere(f), Module: frameModule(f)})
+			}
+			l.Stacks = append(l.Stacks, v)
+		}
+		p.StackLists = append(p.StackLists, l)
+	}
 }

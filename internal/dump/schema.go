@@ -130,6 +130,10 @@ type Service struct {
 	LeakSuspect  bool     `json:"leak_suspect"`
 	OOMKills     int      `json:"oom_kills"`
 	Samples      []Sample `json:"samples"`
+	// Stacks are the service's top growth stacks by held bytes, from the
+	// last snapshot it was seen in (see AttachStacks); only on the victim's,
+	// the trigger's and the top growers' services.
+	Stacks []aggregate.Stack `json:"stacks,omitempty"`
 }
 
 // Sample is a service at one moment.

@@ -18,6 +18,12 @@ const (
 	textName     = 24 // width of a service name
 	textComm     = 20 // width of a comm (TASK_COMM_LEN is 16, escapes widen it)
 	textDetail   = 34 // width of an event's detail
+
+	textStackServices = 3  // services whose stacks are listed
+	textStacks        = 5  // stacks of each
+	textFrames        = 16 // frames of each stack
+	textFunc          = 42 // width of a function name
+	textWhere         = 24 // width of file:line and of a module
 )
 
 // WriteText writes d as a plain-text summary of at most about 100 columns:
@@ -37,6 +43,7 @@ func WriteText(w io.Writer, d *Dump) error {
 	}
 	t.system(d)
 	t.growth(d)
+	t.stacks(d)
 	t.events(d)
 	t.missed(d)
 	t.run(d)
@@ -177,6 +184,68 @@ func (t *textWriter) growth(d *Dump) {
 	if more > 0 {
 		t.line(fmt.Sprintf("  ... and %d more services", more))
 	}
+}
+
+// stacks lists the top growth stacks of the services that have some, frames
+// innermost first.
+func (t *textWriter) stacks(d *Dump) {
+	svcs := stackServices(d)
+	for i, s := range svcs {
+		if i == textStackServices {
+			t.line("")
+			t.line(fmt.Sprintf("Growth stacks of %d more services are in the JSON dump", len(svcs)-i))
+			break
+		}
+		t.line("")
+		head := "Growth stacks of " + clip(safe.Text(s.Name), textName)
+		if s.Victim {
+			head += " (VICTIM)"
+		}
+		n := min(len(s.Stacks), textStacks)
+		t.line(fmt.Sprintf("%s: top %d of %d by bytes held, innermost first", head, n, len(s.Stacks)))
+		total := heldTotal(s.Stacks)
+		for j, st := range s.Stacks[:n] {
+			trunc := ""
+			if st.Truncated {
+				trunc = "  TRUNCATED"
+			}
+			t.line(fmt.Sprintf("  #%d  held %s (%s)  grown %s  samples %d%s", j+1, units.Bytes(st.HeldBytes),
+				share(st.HeldBytes, total), units.Bytes(st.GrownBytes), st.Samples, trunc))
+			var rows [][]string
+			for _, f := range st.Frames[:min(len(st.Frames), textFrames)] {
+				name := clip(frameName(f), textFunc)
+				if f.Function == "" { // module+0xoffset: the end tells most
+					name = clipLeft(frameName(f), textFunc)
+				}
+				rows = append(rows, []string{"     " + name, clipLeft(frameWhere(f), textWhere), clipLeft(frameModule(f), textWhere)})
+			}
+			t.table(rows, "lll")
+			if more := len(st.Frames) - textFrames; more > 0 {
+				t.line(fmt.Sprintf("     ... %d outer frames in the JSON dump", more))
+			}
+			if st.Truncated {
+				t.line("     (unwinding stopped here)")
+			}
+		}
+	}
+}
+
+// clipLeft cuts s to at most n runes from its end, marking the cut with
+// "~": of a path, the file's name stays.
+func clipLeft(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "~" + string(r[len(r)-n+1:])
+}
+
+// share prints part of total as a percentage, "-" when total is 0.
+func share(part, total uint64) string {
+	if total == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(total))
 }
 
 func (t *textWriter) events(d *Dump) {

@@ -66,7 +66,8 @@ func Unique(base string, taken func(string) bool) string {
 }
 
 // WriteFiles writes d as base+".json", base+".html" and base+".txt" in dir,
-// in that order, and returns the paths written.
+// in that order, then, when some service has growth stacks, their pprof
+// profile as base+".pb.gz"; it returns the paths written.
 //
 // Each file is written atomically: into a new temporary file in dir
 // (O_EXCL, mode 0600), synced, closed, renamed over the final name, and the
@@ -82,13 +83,17 @@ func WriteFiles(dir, base string, d *Dump) ([]string, error) {
 	if base == "" || base == "." || base == ".." || strings.ContainsAny(base, `/\`+"\x00") {
 		return nil, fmt.Errorf("write dump: invalid base name %q", base)
 	}
-	files := []struct {
+	type file struct {
 		ext    string
 		render func(io.Writer) error
-	}{
+	}
+	files := []file{
 		{".json", func(w io.Writer) error { return writeJSON(w, d) }},
 		{".html", func(w io.Writer) error { return WriteHTML(w, d) }},
 		{".txt", func(w io.Writer) error { return WriteText(w, d) }},
+	}
+	if HasStacks(d) {
+		files = append(files, file{".pb.gz", func(w io.Writer) error { return WriteProfile(w, d) }})
 	}
 	var written []string
 	for _, f := range files {

@@ -239,12 +239,15 @@ func (st *svc) add(cfg Config, t time.Time, s *aggregate.Service) {
 	if s.Procs > 0 {
 		st.lastSeen = t
 	}
-	leak, growth := st.latest.LeakSuspect, st.latest.Growth
+	leak, growth, stacks := st.latest.LeakSuspect, st.latest.Growth, st.latest.Stacks
 	st.latest = *s
 	st.latest.Processes = nil
 	if s.Procs == 0 && st.lastSeen.Before(t) {
 		// Gone: keep the figures it had while it lived, not the fall to zero.
 		st.latest.LeakSuspect, st.latest.Growth = leak, growth
+		if len(s.Stacks) == 0 {
+			st.latest.Stacks = stacks
+		}
 	}
 }
 
@@ -349,6 +352,16 @@ func (h *History) Services(start, end, at time.Time) []dump.Service {
 		return out[i].Name < out[j].Name
 	})
 	return out
+}
+
+// Stacks returns the growth stacks of a service in the newest snapshot that
+// had it (the last ones it had while it lived, once it is gone), nil for
+// none. They are the snapshot's, not a copy: the caller must not modify them.
+func (h *History) Stacks(name string) []aggregate.Stack {
+	if st := h.services[name]; st != nil {
+		return st.latest.Stacks
+	}
+	return nil
 }
 
 // System returns system samples in [start, end].

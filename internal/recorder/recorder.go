@@ -586,6 +586,7 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		d.Constraint, d.OOMMemcg, d.TaskMemcg = k.Constraint, k.OOMMemcg, k.TaskMemcg
 		markVictim(d)
 	}
+	dump.AttachStacks(d, r.hist.Stacks)
 	if v, ok := r.kernelKillsLocked(); ok {
 		d.OOMKillsKernel = v
 		// Kills pending, or reported by the kernel and waiting for their
