@@ -212,7 +212,7 @@ type remoteWriteFlags struct {
 
 func (f *remoteWriteFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.url, "remote-write", "", "push the series of /metrics every interval to this Prometheus remote-write `URL` (https: TLS with the system's roots)")
-	fs.StringArrayVar(&f.headers, "remote-write-header", nil, "add the header NAME=VALUE to every remote-write request (repeatable)")
+	fs.StringArrayVar(&f.headers, "remote-write-header", nil, "add the header `NAME=VALUE` to every remote-write request (repeatable)")
 	fs.StringVar(&f.tokenFile, "remote-write-token-file", "", "send the bearer token in `FILE` with every remote-write request (re-read each time)")
 }
 
