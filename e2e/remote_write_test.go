@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,24 @@ func TestRemoteWritePrometheus(t *testing.T) {
 	prom.start(t)
 
 	pids := testutil.StartService(t, "svc-remote", 1, 32, 0)
-	_, rec, stderr := startRecorder(t, "-d", interval.String(), "--remote-write", prom.base+"/api/v1/write")
+	// startRecorder's stderr is read only after the recorder ends; this
+	// test reads it while the recorder runs.
+	stderr := &lockedBuffer{}
+	ready := filepath.Join(t.TempDir(), "ready")
+	rec := exec.Command(oomtraceBin(t), "record", "--out", filepath.Join(t.TempDir(), "dumps"), "--ready-file", ready,
+		"-d", interval.String(), "--remote-write", prom.base+"/api/v1/write")
+	rec.Stderr = stderr
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rec.Process.Signal(syscall.SIGTERM)
+		rec.Wait()
+		if t.Failed() {
+			t.Logf("oomtrace record stderr:\n%s", stderr)
+		}
+	})
+	waitFile(t, ready, 15*time.Second)
 
 	// The latest sample is the service's RSS: the master's and the worker's
 	// from smaps_rollup, read on its own (the workload does not grow).
@@ -119,6 +137,25 @@ func TestRemoteWritePrometheus(t *testing.T) {
 	if !strings.Contains(line, " 0 dropped") || strings.Contains(line, " 0 samples sent") {
 		t.Errorf("exit line %q, want samples sent and 0 dropped", line)
 	}
+}
+
+// lockedBuffer is an io.Writer whose content may be read while a command
+// writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // prometheus is a Prometheus server on a loopback port with its remote-write
