@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,5 +382,40 @@ func TestCloseFlushes(t *testing.T) {
 	}
 	if st := w.Close(); st.Sent != 50 || st.Dropped() != 0 {
 		t.Errorf("stats %+v, want 50 sent", st)
+	}
+}
+
+// An https URL is TLS: verified against the system's roots, a self-signed
+// receiver is refused (and the samples count as unsent); with a client that
+// trusts its certificate the same receiver gets them.
+func TestHTTPS(t *testing.T) {
+	var tlsRequests atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			tlsRequests.Add(1)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	u, err := ParseURL(srv.URL + "/api/v1/write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := gaugeRegistry(t)
+
+	w := newWriter(t, Config{URL: u, FlushWait: 300 * time.Millisecond}, reg)
+	if err := w.Push(t0); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Close(); st.Sent != 0 || st.Unsent != 1 || tlsRequests.Load() != 0 {
+		t.Errorf("self-signed receiver, system roots: stats %+v, %d requests served; want none sent", st, tlsRequests.Load())
+	}
+
+	w = newWriter(t, Config{URL: u, Client: srv.Client()}, reg)
+	if err := w.Push(t0); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Close(); st.Sent != 1 || tlsRequests.Load() != 1 {
+		t.Errorf("trusted receiver: stats %+v, %d TLS requests served; want 1 sent over TLS", st, tlsRequests.Load())
 	}
 }
