@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/gate"
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/metrics"
 	"github.com/oomtrace/oomtrace/internal/remote"
@@ -48,6 +51,35 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		return usageError{err}
 	}
 	return nil
+}
+
+// durationValue is a duration flag that also takes a bare number of
+// seconds ("-d 1"), as top and vmstat do.
+type durationValue time.Duration
+
+func (d *durationValue) Set(s string) error {
+	v, err := units.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) Type() string { return "duration" }
+
+// String prints Go's syntax; zero is "0", which --help leaves out as a default.
+func (d *durationValue) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+
+// durationVar registers a durationValue flag; short may be "".
+func durationVar(fs *pflag.FlagSet, p *time.Duration, name, short string, def time.Duration, usage string) {
+	*p = def
+	fs.VarP((*durationValue)(p), name, short, usage)
 }
 
 // tracerFlags are the flags of every command that loads the tracer: events,
@@ -99,7 +131,7 @@ func (f *scriptFlags) registerReadyFile(fs *pflag.FlagSet) {
 }
 
 func (f *scriptFlags) registerDuration(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until interrupted)")
+	durationVar(fs, &f.duration, "duration", "", 0, "stop after this long (default: until interrupted)")
 }
 
 func (f *scriptFlags) validate() error {
@@ -137,11 +169,11 @@ type engineFlags struct {
 }
 
 func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
-	fs.DurationVarP(&e.interval, "interval", "d", interval, "sampling interval")
+	durationVar(fs, &e.interval, "interval", "d", interval, "sampling interval (a bare number is seconds, as in every duration flag: -d 1, -d 500ms)")
 	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
 	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
-	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
-	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
+	durationVar(fs, &e.pssInterval, "pss-interval", "", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
+	durationVar(fs, &e.leakWindow, "leak-window", "", 5*time.Minute, "window over which steady growth flags a leak suspect")
 	e.tracerFlags.register(fs)
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
@@ -286,8 +318,8 @@ type recordFlags struct {
 
 func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
 	fs.StringVar(&f.out, "out", out, "directory for the dumps")
-	fs.DurationVar(&f.window, "window", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
-	fs.DurationVar(&f.warnAt, "warn-at", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
+	durationVar(fs, &f.window, "window", "", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
+	durationVar(fs, &f.warnAt, "warn-at", "", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
 	f.scriptFlags.registerReadyFile(fs)
 	f.engineFlags.register(fs, time.Second)
@@ -323,4 +355,87 @@ func (f *recordFlags) config() (engineConfig, error) {
 		return engineConfig{}, err
 	}
 	return cfg, nil
+}
+
+// gateFlags judge a run by its services' peak PSS: budgets, and a baseline
+// (an earlier run's summary). run takes them.
+type gateFlags struct {
+	budgets       []string
+	budgetsFile   string
+	baseline      string
+	maxRegression float64
+}
+
+func (f *gateFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.budgets, "budget", nil, fmt.Sprintf("budget SERVICE=SIZE (e.g. web=800MiB): exit %d if the service's peak PSS exceeds it (repeatable)", exitGate))
+	fs.StringVar(&f.budgetsFile, "budgets", "", "file of budgets, one SERVICE=SIZE a line, # comments")
+	fs.StringVar(&f.baseline, "baseline", "", "an earlier run's summary.json: compare peak PSS, end PSS and growth per service with it")
+	fs.Float64Var(&f.maxRegression, "max-regression", 0, fmt.Sprintf("with --baseline: exit %d if a service's peak PSS grew by more than `PCT` percent (and more than %s)", exitGate, units.Bytes(gate.RegressionFloor)))
+}
+
+// gateConfig is the gate, validated: the budgets, and the baseline read.
+type gateConfig struct {
+	budgets  []gate.Budget
+	baseline *dump.Dump
+	basePath string
+	maxPct   float64 // negative: no --max-regression
+}
+
+func (f *gateFlags) config(fs *pflag.FlagSet) (gateConfig, error) {
+	var g gateConfig
+	if f.budgetsFile != "" {
+		fh, err := os.Open(f.budgetsFile)
+		if err != nil {
+			return g, usagef("--budgets: %v", err)
+		}
+		defer fh.Close()
+		if g.budgets, err = gate.ParseBudgets(fh, f.budgetsFile); err != nil {
+			return g, usagef("--budgets: %v", err)
+		}
+	}
+	for _, s := range f.budgets {
+		b, err := gate.ParseBudget(s)
+		if err != nil {
+			return g, usagef("--budget: %v", err)
+		}
+		g.budgets = append(g.budgets, b)
+	}
+	if err := gate.Unique(g.budgets); err != nil {
+		return g, usagef("--budget: %v", err)
+	}
+	g.maxPct = -1
+	if fs.Changed("max-regression") {
+		if f.baseline == "" {
+			return g, usagef("--max-regression needs --baseline")
+		}
+		if !(f.maxRegression >= 0) || math.IsInf(f.maxRegression, 0) { // NaN too
+			return g, usagef("--max-regression %v: must be a percentage, 0 or more", f.maxRegression)
+		}
+		g.maxPct = f.maxRegression
+	}
+	if f.baseline != "" {
+		d, err := gate.ReadSummary(f.baseline)
+		if err != nil {
+			return g, usagef("--baseline: %v", err)
+		}
+		g.baseline, g.basePath = d, f.baseline
+	}
+	return g, nil
+}
+
+// judge adds the budgets and the comparison to a run's summary and returns
+// what failed, one line each.
+func (g *gateConfig) judge(d *dump.Dump) []string {
+	var failed []string
+	if len(g.budgets) > 0 {
+		d.Run.Budgets = gate.Check(d, g.budgets)
+		failed = append(failed, gate.Failed(d.Run.Budgets)...)
+	}
+	if g.baseline != nil {
+		c := gate.Compare(g.baseline, d, g.maxPct)
+		c.AFile = g.basePath
+		d.Run.Baseline = c
+		failed = append(failed, gate.Regressions(c)...)
+	}
+	return failed
 }

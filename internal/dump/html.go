@@ -53,6 +53,7 @@ type page struct {
 	Missed    string
 	Run       []kv
 	RunDumps  []string
+	Gate      []gateTable // budgets and baseline of a run
 	MemChart  *chart
 	SysChart  *chart
 	// Stacks is set when some service has growth stacks: Flame draws one
@@ -167,6 +168,7 @@ func newPage(d *Dump) *page {
 		for _, x := range r.Dumps {
 			p.RunDumps = append(p.RunDumps, safe.Text(x))
 		}
+		p.Gate = gateTables(d, 0)
 	}
 	return p
 }

@@ -167,4 +167,8 @@ type Run struct {
 	End      time.Time `json:"end"`
 	ExitCode int       `json:"exit_code"`
 	Dumps    []string  `json:"dumps"` // files written for OOM kills during the run
+	// Budgets are the run's --budget results, in the order given.
+	Budgets []Budget `json:"budgets,omitempty"`
+	// Baseline compares the run (B) with --baseline's summary (A).
+	Baseline *Comparison `json:"baseline,omitempty"`
 }

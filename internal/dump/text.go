@@ -47,6 +47,7 @@ func WriteText(w io.Writer, d *Dump) error {
 	t.events(d)
 	t.missed(d)
 	t.run(d)
+	t.gate(d)
 	return t.err
 }
 
