@@ -53,6 +53,7 @@ type member struct {
 	exe, comm string // the family: exe, or comm when exe is ""
 	pss, uss  uint64
 	read      bool // smaps_rollup was read: pss and uss are facts
+	kids      int  // children of its family, counted by workerCost
 }
 
 // addMember notes a process summed into st this tick.
@@ -75,20 +76,18 @@ func workerCost(ms []member, root int) Workers {
 		i, ok := slices.BinarySearchFunc(ms, m.ppid, func(q member, pid int) int { return cmp.Compare(q.pid, pid) })
 		return i, ok && sameFamily(ms[i], m)
 	}
-	// Children of each member of its family, counted in place of a map.
-	kids := make([]int, len(ms))
 	for _, m := range ms {
 		if i, ok := parent(m); ok {
-			kids[i]++
+			ms[i].kids++
 		}
 	}
-	master := -1
-	for i, n := range kids {
-		if master < 0 || n > kids[master] || n == kids[master] && ms[i].pid == root {
+	master := 0
+	for i, m := range ms {
+		if m.kids > ms[master].kids || m.kids == ms[master].kids && m.pid == root {
 			master = i
 		}
 	}
-	if kids[master] < 2 {
+	if ms[master].kids < 2 {
 		return Workers{}
 	}
 	var w Workers
