@@ -76,8 +76,8 @@ def post_fork(server, worker):
 	}
 	tree, log := startServer(t, dir, workersN, gunicorn, "--preload", "-w", strconv.Itoa(workersN), "-c", "costly_conf.py",
 		"-b", "unix:"+filepath.Join(dir, "g.sock"), "costly:application")
-	master, workers := tree[0], tree[1:]
-	slices.Sort(workers)
+	master, workers := tree[0], slices.Clone(tree[1:])
+	slices.Sort(tree)
 
 	var got aggregate.Service
 	n := topJSON(t, []string{"-d", "500ms", "-n", "40", "--pss-interval", "0"}, func(n int, _ []byte, snap aggregate.Snapshot) bool {
@@ -91,9 +91,10 @@ def post_fork(server, worker):
 		return got.Workers.Count != workersN || got.Unread > 0 || got.USSMax < workersPrivate
 	})
 	b, _ := os.ReadFile(log)
-	if got.Name != "costly" || got.Workers.Count != workersN || got.Unread > 0 {
-		t.Fatalf("after %d snapshots: service %q pids %v workers %+v, want costly with %d workers %v all read\n%s",
-			n, got.Name, got.PIDs, got.Workers, workersN, workers, b)
+	// Its name is costly, or costly#2 beside another app of that name.
+	if !strings.HasPrefix(got.Name, "costly") || !slices.Equal(got.PIDs, tree) || got.Workers.Count != workersN || got.Unread > 0 {
+		t.Fatalf("after %d snapshots: service %q pids %v workers %+v, want costly's tree %v with %d workers, all read\n%s",
+			n, got.Name, got.PIDs, got.Workers, tree, workersN, b)
 	}
 	var uss, pss, largest uint64
 	for _, w := range workers {
