@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/metrics"
 	"github.com/oomtrace/oomtrace/internal/native"
+	"github.com/oomtrace/oomtrace/internal/remote"
 	"github.com/oomtrace/oomtrace/internal/service"
 	"github.com/oomtrace/oomtrace/internal/units"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -176,6 +178,7 @@ type engineFlags struct {
 	redactAll   bool
 	cpuProfile  string
 	processes   bool // per-process figures in snapshots (top's drill-down)
+	remoteWriteFlags
 }
 
 func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
@@ -188,6 +191,7 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
 	fs.StringVar(&e.cpuProfile, "cpu-profile", "", "write a Go CPU profile of oomtrace itself to `FILE` (read it with go tool pprof)")
+	e.remoteWriteFlags.register(fs)
 }
 
 // engineConfig is what startEngine needs, validated. A command builds it
@@ -195,7 +199,8 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 type engineConfig struct {
 	tracer      tracer.Config
 	agg         aggregate.Config
-	metricsAddr string // HOST:PORT; "" without --metrics-addr
+	metricsAddr string         // HOST:PORT; "" without --metrics-addr
+	remote      *remote.Config // nil without --remote-write
 	cpuProfile  string
 	verbose     bool
 }
@@ -224,6 +229,10 @@ func (e *engineFlags) config() (engineConfig, error) {
 			return engineConfig{}, usagef("--metrics-addr: %v", err)
 		}
 	}
+	rw, err := e.remoteWriteFlags.config(e.interval)
+	if err != nil {
+		return engineConfig{}, err
+	}
 	rules, err := loadRules(e.rules, e.rulesFile)
 	if err != nil {
 		return engineConfig{}, err
@@ -238,7 +247,55 @@ func (e *engineFlags) config() (engineConfig, error) {
 	if tcfg.StackSample > 0 {
 		acfg.Stacks = native.NewResolver(stackLimits)
 	}
-	return engineConfig{tracer: tcfg, agg: acfg, metricsAddr: addr, cpuProfile: e.cpuProfile, verbose: e.verbose}, nil
+	return engineConfig{tracer: tcfg, agg: acfg, metricsAddr: addr, remote: rw, cpuProfile: e.cpuProfile, verbose: e.verbose}, nil
+}
+
+// remoteWriteFlags push the series of /metrics to a Prometheus remote-write
+// receiver: top, record and run.
+type remoteWriteFlags struct {
+	url       string
+	headers   []string
+	tokenFile string
+}
+
+func (f *remoteWriteFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.url, "remote-write", "", "push the series of /metrics every interval to this Prometheus remote-write `URL` (https: TLS with the system's roots)")
+	fs.StringArrayVar(&f.headers, "remote-write-header", nil, "add the header `NAME=VALUE` to every remote-write request (repeatable)")
+	fs.StringVar(&f.tokenFile, "remote-write-token-file", "", "send the bearer token in `FILE` with every remote-write request (re-read each time)")
+}
+
+// config validates the flags; nil without --remote-write.
+func (f *remoteWriteFlags) config(interval time.Duration) (*remote.Config, error) {
+	if f.url == "" {
+		if len(f.headers) > 0 || f.tokenFile != "" {
+			return nil, usagef("--remote-write-header and --remote-write-token-file need --remote-write")
+		}
+		return nil, nil
+	}
+	u, err := remote.ParseURL(f.url)
+	if err != nil {
+		return nil, usagef("--remote-write %v", err)
+	}
+	cfg := &remote.Config{URL: u, Headers: http.Header{}, TokenFile: f.tokenFile, Interval: interval,
+		UserAgent: "oomtrace/" + versionString()}
+	for _, h := range f.headers {
+		k, v, err := remote.ParseHeader(h)
+		if err != nil {
+			return nil, usagef("--remote-write-header %v", err)
+		}
+		if k == "Authorization" && f.tokenFile != "" {
+			return nil, usagef("--remote-write-header Authorization and --remote-write-token-file exclude each other")
+		}
+		cfg.Headers.Add(k, v)
+	}
+	if f.tokenFile != "" {
+		if _, err := remote.ReadToken(f.tokenFile); err != nil {
+			return nil, usagef("--remote-write-token-file: %v", err)
+		}
+	}
+	host, _ := os.Hostname()
+	cfg.Labels = []remote.Label{{Name: "job", Value: "oomtrace"}, {Name: "instance", Value: host}}
+	return cfg, nil
 }
 
 func loadRules(flags []string, file string) ([]service.Rule, error) {

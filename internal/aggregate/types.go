@@ -169,6 +169,7 @@ type Service struct {
 	// TimeToOOMCovered is the Covered of the estimate behind TimeToOOMS.
 	TimeToOOMCovered bool      `json:"time_to_oom_covered,omitempty"`
 	Processes        []Process `json:"processes,omitempty"`
+	Workers                    // a master's workers, when it has some
 	// Stacks are the service's top growth stacks by held bytes.
 	Stacks []Stack `json:"stacks,omitempty"`
 }

@@ -61,6 +61,10 @@ type page struct {
 	Stacks     bool
 	Flame      *flameView
 	StackLists []stackList
+	// Workers are the services that are a master with workers.
+	Workers     []workerView
+	MoreWorkers int
+	WorkersNote string
 }
 
 type stackList struct {
@@ -147,6 +151,7 @@ func newPage(d *Dump) *page {
 			Victim: s.Victim, Leak: s.LeakSuspect, Color: colors[name],
 		})
 	}
+	p.Workers, p.MoreWorkers, p.WorkersNote = workerViews(d)
 	p.stacks(d)
 	ev, more := recentEvents(d, time.Time{}, htmlEvents)
 	p.MoreEvts = more

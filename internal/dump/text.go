@@ -43,6 +43,7 @@ func WriteText(w io.Writer, d *Dump) error {
 	}
 	t.system(d)
 	t.growth(d)
+	t.workers(d)
 	t.stacks(d)
 	t.events(d)
 	t.missed(d)
