@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/testutil"
+	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -72,17 +74,17 @@ func counters(t *testing.T, tr *tracer.Tracer, pid int) tracer.Counters {
 
 // startGrow runs `workload grow N SIZE BRK KEEP` up to its growth and
 // returns the child, the growth it reports and pid's counters before it.
-func startGrow(t *testing.T, tr *tracer.Tracer, n, size, brk int, keep bool) (*child, uint64, tracer.Counters) {
+func startGrow(t *testing.T, tr *tracer.Tracer, n, size, brk int, keep bool) (*testutil.Child, uint64, tracer.Counters) {
 	t.Helper()
 	k := "0"
 	if keep {
 		k = "1"
 	}
-	c := startChild(t, "grow", strconv.Itoa(n), strconv.Itoa(size), strconv.Itoa(brk), k)
-	c.expect(t, "ready")
-	before := counters(t, tr, c.pid)
-	c.send(t)
-	f := c.expect(t, "grown")
+	c := testutil.StartChild(t, "grow", strconv.Itoa(n), strconv.Itoa(size), strconv.Itoa(brk), k)
+	c.Expect(t, "ready")
+	before := counters(t, tr, c.Pid)
+	c.Send(t)
+	f := c.Expect(t, "grown")
 	g, err := strconv.ParseUint(f[1], 10, 64)
 	if err != nil {
 		t.Fatal(err)
@@ -98,11 +100,11 @@ func isSampleOf(pid int) func(*tracer.Event) bool {
 // the workload's, less the growth since the last sample; each sample's
 // registers, stack and region agree with /proc.
 func TestStackSampleWeights(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	const interval = 512 << 10
-	tr, col := startTracer(t, tracer.Config{StackSample: interval})
+	tr, col := tracertest.Start(t, tracer.Config{StackSample: interval})
 	c, want, before := startGrow(t, tr, 64, 64<<10, 1<<20, true)
-	after := counters(t, tr, c.pid)
+	after := counters(t, tr, c.Pid)
 	if got := grown(after) - grown(before); got != want {
 		t.Fatalf("counters saw %d bytes of growth, the workload grew %d", got, want)
 	}
@@ -114,7 +116,7 @@ func TestStackSampleWeights(t *testing.T) {
 	var sum uint64
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		samples, sum = col.matching(isSampleOf(c.pid)), 0
+		samples, sum = col.Matching(isSampleOf(c.Pid)), 0
 		for _, ev := range samples {
 			sum += ev.Sample.Weight
 		}
@@ -136,7 +138,7 @@ func TestStackSampleWeights(t *testing.T) {
 	}
 	t.Logf("%d bytes grown, %d samples (%d in the workload's growth), weights %d; hooks: %s", grown(after), len(samples), n, sum, hookMechanisms(tr))
 
-	maps := readMaps(t, c.pid)
+	maps := readMaps(t, c.Pid)
 	var stack *mapping
 	for i := range maps {
 		if maps[i].name == "[stack]" {
@@ -144,10 +146,10 @@ func TestStackSampleWeights(t *testing.T) {
 		}
 	}
 	if stack == nil {
-		t.Fatalf("no [stack] in /proc/%d/maps", c.pid)
+		t.Fatalf("no [stack] in /proc/%d/maps", c.Pid)
 	}
-	startStack := statField(t, c.pid, 28) // where argv, the environment and auxv begin
-	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", c.pid))
+	startStack := statField(t, c.Pid, 28) // where argv, the environment and auxv begin
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", c.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func TestStackSampleWeights(t *testing.T) {
 		// The copy ends at the stack's end, at the first page not present
 		// (never touched: the gap below the environment's strings), or at
 		// the most the chunks hold (the first reaches a 1 KiB boundary).
-		wantLen := min(firstAbsent(t, c.pid, s.Regs.SP, stack.end)-s.Regs.SP, stackCopyMax-s.Regs.SP%1024)
+		wantLen := min(firstAbsent(t, c.Pid, s.Regs.SP, stack.end)-s.Regs.SP, stackCopyMax-s.Regs.SP%1024)
 		if uint64(len(s.Stack)) != wantLen {
 			t.Errorf("sample %d: copied %d bytes of stack from SP %#x; want %d (stack ends at %#x)", i, len(s.Stack), s.Regs.SP, wantLen, stack.end)
 		}
@@ -181,7 +183,7 @@ func TestStackSampleWeights(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, real) {
-				t.Errorf("sample %d: the %d bytes copied from %#x differ from /proc/%d/mem", i, len(got), startStack, c.pid)
+				t.Errorf("sample %d: the %d bytes copied from %#x differ from /proc/%d/mem", i, len(got), startStack, c.Pid)
 			}
 		} else {
 			t.Errorf("sample %d: start of stack %#x not in the copy [%#x, +%d)", i, startStack, s.Regs.SP, len(s.Stack))
@@ -249,10 +251,10 @@ func statField(t *testing.T, pid, field int) uint64 {
 
 // Interval 0: the sampling code does not run at all.
 func TestStackSampleOff(t *testing.T) {
-	requireRoot(t)
-	tr, col := startTracer(t, tracer.Config{})
+	testutil.NeedRoot(t)
+	tr, col := tracertest.Start(t, tracer.Config{})
 	c, _, _ := startGrow(t, tr, 64, 64<<10, 1<<20, true)
-	after := counters(t, tr, c.pid)
+	after := counters(t, tr, c.Pid)
 	if after.MmapAnonBytes < 64*64<<10 || after.BrkGrowBytes < 1<<20 {
 		t.Fatalf("counters missed the workload: %+v", after)
 	}
@@ -263,7 +265,7 @@ func TestStackSampleOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(col.matching(func(ev *tracer.Event) bool { return ev.Sample != nil })); n != 0 || st.SamplesReceived != 0 {
+	if n := len(col.Matching(func(ev *tracer.Event) bool { return ev.Sample != nil })); n != 0 || st.SamplesReceived != 0 {
 		t.Fatalf("sampling off, but %d samples (stats: %d)", n, st.SamplesReceived)
 	}
 }
@@ -271,7 +273,7 @@ func TestStackSampleOff(t *testing.T) {
 // A flood of samples the reader does not take: each is received or counted
 // lost, and the kernel took one per call.
 func TestStackSampleFlood(t *testing.T) {
-	requireRoot(t)
+	testutil.NeedRoot(t)
 	const calls = 20000
 	tr, err := tracer.New(tracer.Config{StackSample: 4096})
 	if err != nil {
@@ -285,7 +287,7 @@ func TestStackSampleFlood(t *testing.T) {
 	}
 	// Nothing reads Events until the flood is over.
 	c, _, before := startGrow(t, tr, calls, 64<<10, 0, false)
-	after := counters(t, tr, c.pid)
+	after := counters(t, tr, c.Pid)
 	// Each 64 KiB call crosses an interval below 6 KiB: the mmaps, and the
 	// mmap, mremap and mprotect after them.
 	if n := after.Samples - before.Samples; n != calls+3 {
@@ -297,7 +299,7 @@ func TestStackSampleFlood(t *testing.T) {
 	cancel()
 	var got uint64
 	for ev := range tr.Events() {
-		if isSampleOf(c.pid)(&ev) {
+		if isSampleOf(c.Pid)(&ev) {
 			got++
 		}
 	}
