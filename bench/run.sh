@@ -7,25 +7,28 @@
 #   bench/run.sh [--rounds N]   full run, N interleaved rounds (default 9), ~10 min
 #   bench/run.sh --smoke        seconds-long run for CI: checks the harness
 #                               works end to end, never fails on timing
+#   bench/run.sh --loops        the syscall loops and program run times only
 set -euo pipefail
 
 usage() {
-	echo "usage: bench/run.sh [--smoke] [--rounds N]" >&2
+	echo "usage: bench/run.sh [--smoke] [--loops] [--rounds N]" >&2
 	exit 2
 }
 
 SMOKE=0
+LOOPS_ONLY=0
 ROUNDS=
 while (($#)); do
 	case $1 in
 	--smoke) SMOKE=1 ;;
+	--loops) LOOPS_ONLY=1 ;;
 	--rounds)
 		[[ ${2-} =~ ^[1-9][0-9]{0,2}$ ]] || usage
 		ROUNDS=$2
 		shift
 		;;
 	-h | --help)
-		echo "usage: bench/run.sh [--smoke] [--rounds N]"
+		echo "usage: bench/run.sh [--smoke] [--loops] [--rounds N]"
 		exit 0
 		;;
 	*) usage ;;
@@ -191,7 +194,7 @@ echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
 echo "tools:    $(go version | cut -d' ' -f3), $( ((HAVE_BPFTRACE)) && bpftrace --version || echo "bpftrace absent"), bpftool $( ((HAVE_BPFTOOL)) && bpftool version | awk 'NR==1 {print $2}' || echo absent)"
 echo "commit:   $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 
-(cd "$ROOT" && go build -o "$T/oomtrace" ./cmd/oomtrace) || die "go build failed"
+(cd "$ROOT" && go build -o "$T/oomtrace" ./cmd/oomtrace && go build -o "$T/attach" ./bench/attach) || die "go build failed"
 cc -O2 -pthread -o "$T/workload" "$ROOT/e2e/testdata/workload.c" || die "cc workload.c failed"
 cc -O2 -o "$T/procs" "$ROOT/bench/testdata/procs.c" || die "cc procs.c failed"
 W=$T/workload
@@ -207,9 +210,12 @@ fi
 HOOKS=tracepoint:syscalls:sys_exit_mmap,tracepoint:syscalls:sys_exit_munmap,tracepoint:syscalls:sys_exit_brk,tracepoint:syscalls:sys_exit_mremap,tracepoint:syscalls:sys_exit_mprotect
 FLOOR_PROG="$HOOKS { }"
 COUNT_PROG="$HOOKS { @[pid] = count(); }"
-CONFIGS=(untraced floor oomtrace bpftrace)
+# nostacks and stacks: the tracer alone (bench/attach), stack sampling off
+# and at the default interval, so that the two differ only in sampling.
+STACK_SAMPLE=$((512 << 10))
+CONFIGS=(untraced floor oomtrace nostacks stacks bpftrace)
 if ((!HAVE_BPFTRACE)); then
-	CONFIGS=(untraced oomtrace)
+	CONFIGS=(untraced oomtrace nostacks stacks)
 	echo "WARNING: no bpftrace: the floor (empty programs) and the bpftrace configuration are left out"
 fi
 LOOPS=(mmap brk getppid)
@@ -231,6 +237,12 @@ start_config() {
 		rm -f "$T/ready"
 		bg "$T/record.log" "$OT" record --out "$T/rec-loops" --ready-file "$T/ready"
 		await "$BG" "oomtrace record" test -s "$T/ready"
+		TRACER=$BG
+		;;
+	nostacks | stacks)
+		rm -f "$T/ready"
+		bg "$T/attach.log" "$T/attach" --stack-sample "$([[ $1 == stacks ]] && echo "$STACK_SAMPLE" || echo 0)" --ready-file "$T/ready"
+		await "$BG" "attach ($1)" test -s "$T/ready"
 		TRACER=$BG
 		;;
 	esac
@@ -261,7 +273,7 @@ foreign_tps() {
 stop_config() {
 	[[ -n $TRACER ]] || return 0
 	case $1 in
-	oomtrace) stop "$TRACER" INT ;;
+	oomtrace | nostacks | stacks) stop "$TRACER" INT ;;
 	*) stop "$TRACER" TERM ;;
 	esac
 	TRACER=
@@ -334,6 +346,10 @@ for loop in "${LOOPS[@]}"; do
 		printf '   %-10s %12.1f %8.3f %8.3f %9.1f   %s\n' "$cfg" "$v" "$(awk -v v="$v" -v b="$base" 'BEGIN {print v / b}')" \
 			"$(paired "$loop" "$cfg" untraced)" "$(awk -v v="$v" -v b="$base" 'BEGIN {print v - b}')" "$(spread "$loop" "$cfg")"
 	done
+	st=$(value "$loop" stacks)
+	ns=$(value "$loop" nostacks)
+	printf '   stacks (every %d KiB grown) above nostacks: %.3fx (%+.1f ns/op); paired %.3fx\n' $((STACK_SAMPLE >> 10)) \
+		"$(awk -v a="$st" -v b="$ns" 'BEGIN {print a / b}')" "$(awk -v a="$st" -v b="$ns" 'BEGIN {print a - b}')" "$(paired "$loop" stacks nostacks)"
 	((HAVE_BPFTRACE)) || continue
 	fl=$(value "$loop" floor)
 	ot=$(value "$loop" oomtrace)
@@ -367,10 +383,17 @@ if ((HAVE_BPFTOOL)); then
 		printf '   %-10s %14s %16s %13s\n' "$cfg" "${per[sys_exit_mmap]-?}" "${per[sys_exit_munmap]-?}" "${per[sys_exit_brk]-?}"
 		unset per
 		stop_config "$cfg"
+		[[ $cfg != stacks ]] || echo "              stack $(grep '^samples' "$T/attach.log" || echo 'samples: ?')"
 	done
 	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
 	echo "   the program alone, from the kernel's run_time_ns / run_cnt (which adds two clock reads a run);"
 	echo "   the rest of the floor is the tracepoint's own dispatch"
+fi
+
+if ((LOOPS_ONLY)); then
+	echo
+	echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at the end"
+	exit 0
 fi
 
 # --- flood: every call streamed ----------------------------------------------

@@ -144,19 +144,35 @@ static __always_inline void count_stack_lost(void)
 
 /* Copies the user stack from sp's 1 KiB boundary below it up, in chunks
  * that do not cross a page: a read fails whole when any of it is unmapped,
- * so the copy ends at the stack's end, or at a page not resident. The
- * chunks go to constant offsets, which every verifier can bound. Returns
- * the bytes copied. */
-static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
+ * so the copy ends at the stack's end, or at a page not resident. On the
+ * main thread's stack it ends at the chunk holding the initial stack
+ * pointer: above lie argv, the environment and auxv, no frames, then a
+ * gap never touched, whose fault costs more than the rest of a sample.
+ * The chunks go to constant offsets, which every verifier can bound.
+ * Returns the bytes copied. */
+static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp, struct task_struct *task)
 {
 	__u64 base = sp & ~(__u64)(STACK_CHUNK - 1);
-	__u32 i;
+	__u64 top = task->mm->start_stack;
+	__u32 i, n = STACK_BYTES / STACK_CHUNK;
 
-	for (i = 0; i < STACK_BYTES / STACK_CHUNK; i++) {
+	if (top >= base && top - base < STACK_BYTES)
+		n = (top - base) / STACK_CHUNK + 1;
+	for (i = 0; i < STACK_BYTES / STACK_CHUNK && i < n; i++) {
 		if (bpf_probe_read_user(dst + i * STACK_CHUNK, STACK_CHUNK, (void *)(base + i * STACK_CHUNK)))
 			break;
 	}
 	return i * STACK_CHUNK;
+}
+
+/* A wakeup costs the sampling CPU an interrupt (several µs in a VM, more
+ * than the rest of a sample): the reader polls, and is woken only once the
+ * ring is half full. */
+static __always_inline __u64 stacks_wakeup(void)
+{
+	if (bpf_ringbuf_query(&stacks, BPF_RB_AVAIL_DATA) >= bpf_ringbuf_query(&stacks, BPF_RB_RING_SIZE) / 2)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
 }
 
 /* A sampled call: its record goes to the stacks ring instead of the events
@@ -189,10 +205,10 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	e->ip = regs->ip;
 	e->sp = regs->sp;
 	e->bp = regs->bp;
-	e->stack_len = copy_stack(e->stack, e->sp);
+	e->stack_len = copy_stack(e->stack, e->sp, task);
 	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
 	e->nr_frames = n > 0 ? n / sizeof(e->frames[0]) : 0;
-	bpf_ringbuf_submit(e, wakeup_flags(&stacks));
+	bpf_ringbuf_submit(e, stacks_wakeup());
 }
 
 static __always_inline __u64 abs64(__s64 v)
