@@ -55,6 +55,7 @@ type page struct {
 	RunDumps  []string
 	MemChart  *chart
 	SysChart  *chart
+	Domains   []domainView
 	// Stacks is set when some service has growth stacks: Flame draws one
 	// service's, StackLists lists every service's.
 	Stacks     bool
@@ -77,6 +78,12 @@ type stackView struct {
 type frameView struct{ Name, Where, Module string }
 
 type kv struct{ K, V string }
+
+type domainView struct {
+	Name  string
+	Chart *chart
+	Lines []string
+}
 
 type killView struct {
 	Heading string
@@ -129,6 +136,9 @@ func newPage(d *Dump) *page {
 		}
 	}
 	p.System = systemRows(d)
+	for _, dm := range d.Domains {
+		p.Domains = append(p.Domains, domainView{Name: domainName(dm), Chart: domainChart(d, dm), Lines: domainLines(d, dm)})
+	}
 	colors := map[string]string{}
 	if c := p.MemChart; c != nil {
 		for _, l := range c.Legend {

@@ -21,6 +21,8 @@ type Event struct {
 	Victim  *OOMTask `json:"victim,omitempty"`
 	Trigger *Task    `json:"trigger,omitempty"`
 	Source  string   `json:"source,omitempty"`
+	// Service is the process's service, set in dumps where it was known.
+	Service string `json:"service,omitempty"`
 }
 
 // Alloc holds the fields of mmap, munmap, brk, mremap and mprotect events.
