@@ -35,7 +35,7 @@ func TestMemcgSeries(t *testing.T) {
 		t.Errorf("kept %v; want /near and /full", len(h.memcgs))
 	}
 	// Unlimited cgroups are not kept.
-	s = snap(t0.Add(6*time.Second))
+	s = snap(t0.Add(6 * time.Second))
 	s.System.Memcgs = []aggregate.MemcgDomain{{Path: "/nolimit", UsageBytes: 1 << 20}}
 	h.Add(s)
 	if h.Memcg("/nolimit", t0, t0.Add(time.Hour)) != nil {
