@@ -169,3 +169,31 @@ func TestDecodeDomains(t *testing.T) {
 		}
 	}
 }
+
+// The system's domain draws available memory against the low and min
+// watermarks; a memcg without samples says so rather than draw nothing.
+func TestDomainChartSystemAndEmpty(t *testing.T) {
+	d := testDump()
+	d.Domains = []Domain{{Kill: testEnd, MinWatermarkBytes: 64 * mib, LowWatermarkBytes: 80 * mib}, {Memcg: "/gone", Kill: testEnd}}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if _, err := indexes(out, "<h2>OOM domain: the system</h2>", `<svg class="chart domain"`, `<polyline class="available"`,
+		`<polyline class="limit"`, "<title>low watermark 80.0MiB</title>", "<title>min watermark 64.0MiB</title>",
+		"zone watermarks: min 64.0MiB, low 80.0MiB", "<h2>OOM domain: memory cgroup /gone</h2>",
+		"No usage samples of memory cgroup /gone in this dump."); err != nil {
+		t.Error(err)
+	}
+	b.Reset()
+	if err := WriteText(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	// Available is 6 GiB less used: in the last minute nova-api grew 204.8
+	// MiB and the hostile service shrank 8 MiB, 3.28 MiB/s in all.
+	if _, err := indexes(b.String(), "Domain      the system: zone watermarks: min 64.0MiB, low 80.0MiB",
+		"last minute: filled at +3.3MiB/s, available 1.8GiB → 1.6GiB, 1m0s from 19:01:57 to the kill", "Domain      memory cgroup /gone: no usage samples of the cgroup in this dump"); err != nil {
+		t.Errorf("%v in:\n%s", err, b.String())
+	}
+}
