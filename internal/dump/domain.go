@@ -333,11 +333,8 @@ func domainChart(d *Dump, dm Domain) *chart {
 func (t *textWriter) domains(d *Dump) {
 	for _, dm := range d.Domains {
 		t.line("")
-		for i, l := range domainLines(d, dm) {
-			if i == 0 {
-				t.field("Domain", domainName(dm)+": "+l)
-				continue
-			}
+		t.field("Domain", domainName(dm)) // a path of its own: it can be long
+		for _, l := range domainLines(d, dm) {
 			t.field("", l)
 		}
 	}

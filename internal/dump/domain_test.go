@@ -192,8 +192,8 @@ func TestDomainChartSystemAndEmpty(t *testing.T) {
 	}
 	// Available is 6 GiB less used: in the last minute nova-api grew 204.8
 	// MiB and the hostile service shrank 8 MiB, 3.28 MiB/s in all.
-	if _, err := indexes(b.String(), "Domain      the system: zone watermarks: min 64.0MiB, low 80.0MiB",
-		"last minute: filled at +3.3MiB/s, available 1.8GiB → 1.6GiB, 1m0s from 19:01:57 to the kill", "Domain      memory cgroup /gone: no usage samples of the cgroup in this dump"); err != nil {
+	if _, err := indexes(b.String(), "Domain      the system\n            zone watermarks: min 64.0MiB, low 80.0MiB",
+		"last minute: filled at +3.3MiB/s, available 1.8GiB → 1.6GiB, 1m0s from 19:01:57 to the kill", "Domain      memory cgroup /gone\n            no usage samples of the cgroup in this dump"); err != nil {
 		t.Errorf("%v in:\n%s", err, b.String())
 	}
 }
