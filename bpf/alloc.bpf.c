@@ -12,6 +12,7 @@ const struct proc_counters *unused_proc_counters __attribute__((unused));
 const struct lost_counters *unused_lost_counters __attribute__((unused));
 const struct proc_slot *unused_proc_slot __attribute__((unused));
 const enum imm_marker *unused_imm_marker __attribute__((unused));
+const struct stack_event *unused_stack_event __attribute__((unused));
 
 #define PROT_WRITE 0x2
 #define MAP_SHARED 0x01
@@ -19,6 +20,23 @@ const enum imm_marker *unused_imm_marker __attribute__((unused));
 
 /* Calls at or above this many bytes are streamed. */
 #define MIN_SIZE IMM(IMM_MIN_SIZE)
+
+/* Growth bytes between stack samples, on average; 0: no sampling. */
+#define STACK_SAMPLE IMM(IMM_STACK_SAMPLE)
+
+/* Stack samples have their own ring, so that a flood of them cannot crowd
+ * out the events, and their own loss counter (per CPU, one slot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 2 * 1024 * 1024);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} stacks_lost SEC(".maps");
 
 /* Layout of every syscalls:sys_exit_* record (see its format file). */
 struct sys_exit_ctx {
@@ -52,16 +70,141 @@ static __always_inline void emit(__u32 type, struct task_struct *task, __u64 add
 	bpf_ringbuf_submit(e, wakeup_flags(&events));
 }
 
+/* An interval drawn uniformly from [I/2, 3I/2), so that periodic
+ * allocation patterns do not alias with the sampling. */
+static __always_inline __u64 jittered(void)
+{
+	__u64 iv = STACK_SAMPLE;
+	__u64 r = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
+
+	return iv / 2 + r % iv;
+}
+
+/* The slow half of grow: the countdown crossed zero. Returns the weight of
+ * a sample to take, 0 for none. Threads of a process take turns through
+ * sample_busy; one that finds it taken leaves the sample to the next call. */
+static __noinline __u64 rearm(struct proc_counters *c, int shared)
+{
+	__s64 left, step;
+	__u64 grown, weight = 0;
+
+	if (shared && __sync_val_compare_and_swap(&c->sample_busy, 0, 1) != 0)
+		return 0;
+	if (c->sample_armed == 0) {
+		/* The process's first growth arms it; a sample only if it
+		 * outgrows the first interval. */
+		step = jittered();
+		c->sample_armed = step;
+		add(shared, (__u64 *)&c->sample_left, step);
+	}
+	/* Only the turn's holder changes sample_armed, so armed - left is the
+	 * growth counted up to this read, and the weights sum to it exactly.
+	 * Positive: another thread's turn re-armed since this call crossed. */
+	left = *(volatile __s64 *)&c->sample_left;
+	if (left > 0)
+		goto out;
+	grown = c->sample_armed - left;
+	weight = grown - c->sample_taken;
+	c->sample_taken = grown;
+	c->samples++;
+	/* The next interval starts now, however far below zero the
+	 * countdown went; growth counted meanwhile stays counted. */
+	step = jittered() - left;
+	c->sample_armed += step;
+	add(shared, (__u64 *)&c->sample_left, step);
+out:
+	if (shared)
+		__sync_lock_test_and_set(&c->sample_busy, 0);
+	return weight;
+}
+
+/* Counts growth against the process's countdown: one subtraction unless
+ * it crosses zero. Returns the weight of a sample to take, 0 for none. */
+static __always_inline __u64 grow(struct proc_counters *c, int shared, __u64 bytes)
+{
+	__s64 left;
+
+	if (shared)
+		left = __sync_fetch_and_add(&c->sample_left, -(__s64)bytes) - (__s64)bytes;
+	else
+		left = (c->sample_left -= bytes);
+	if (left > 0)
+		return 0;
+	return rearm(c, shared);
+}
+
+static __always_inline void count_stack_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&stacks_lost, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* Copies the user stack from sp's 1 KiB boundary below it up, in chunks
+ * that do not cross a page: a read fails whole when any of it is unmapped,
+ * so the copy ends at the stack's end, or at a page not resident. The
+ * chunks go to constant offsets, which every verifier can bound. Returns
+ * the bytes copied. */
+static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
+{
+	__u64 base = sp & ~(__u64)(STACK_CHUNK - 1);
+	__u32 i;
+
+	for (i = 0; i < STACK_BYTES / STACK_CHUNK; i++) {
+		if (bpf_probe_read_user(dst + i * STACK_CHUNK, STACK_CHUNK, (void *)(base + i * STACK_CHUNK)))
+			break;
+	}
+	return i * STACK_CHUNK;
+}
+
+/* A sampled call: its record goes to the stacks ring instead of the events
+ * ring. When that is full the sample is counted lost, and a call big enough
+ * to stream is still sent as a plain event. */
+static __always_inline void sample(void *ctx, struct proc_counters *c, int shared, __u32 type, struct task_struct *task, struct pt_regs *regs,
+				   __u64 addr, __u64 len, __s64 delta, __u64 old_len, __u32 flags, __u32 prot,
+				   __u64 weight, __u64 region_addr, __u64 region_len, int big)
+{
+	struct stack_event *e = bpf_ringbuf_reserve(&stacks, sizeof(*e), 0);
+	long n;
+
+	if (!e) {
+		count_stack_lost();
+		add(shared, &c->samples_lost, 1);
+		if (big)
+			emit(type, task, addr, len, delta, old_len, flags, prot);
+		return;
+	}
+	fill_hdr(&e->alloc.hdr, type, task);
+	e->alloc.addr = addr;
+	e->alloc.len = len;
+	e->alloc.delta = delta;
+	e->alloc.old_len = old_len;
+	e->alloc.flags = flags;
+	e->alloc.prot = prot;
+	e->weight = weight;
+	e->region_addr = region_addr;
+	e->region_len = region_len;
+	e->ip = regs->ip;
+	e->sp = regs->sp;
+	e->bp = regs->bp;
+	e->stack_len = copy_stack(e->stack, e->sp);
+	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
+	e->nr_frames = n > 0 ? n / sizeof(e->frames[0]) : 0;
+	bpf_ringbuf_submit(e, wakeup_flags(&stacks));
+}
+
 static __always_inline __u64 abs64(__s64 v)
 {
 	return v < 0 ? -v : v;
 }
 
-static __always_inline int on_mmap(struct task_struct *task, struct pt_regs *regs, long ret)
+static __always_inline int on_mmap(void *ctx, struct task_struct *task, struct pt_regs *regs, long ret)
 {
 	int shared;
 	struct proc_counters *c = counters_of(task, EV_MMAP, &shared);
-	__u64 len;
+	__u64 len, w;
 	__u32 prot, flags;
 
 	if (!c)
@@ -80,12 +223,20 @@ static __always_inline int on_mmap(struct task_struct *task, struct pt_regs *reg
 		add(shared, &c->mmap_anon_bytes, len);
 	else
 		add(shared, &c->mmap_file_bytes, len);
+	/* Growth: anonymous or writable; PROT_NONE counts once made writable. */
+	if (STACK_SAMPLE && prot != 0 && ((flags & MAP_ANONYMOUS) || (prot & PROT_WRITE))) {
+		w = grow(c, shared, len);
+		if (w) {
+			sample(ctx, c, shared, EV_MMAP, task, regs, ret, len, len, 0, flags, prot, w, ret, len, len >= MIN_SIZE);
+			return 0;
+		}
+	}
 	if (len >= MIN_SIZE)
 		emit(EV_MMAP, task, ret, len, len, 0, flags, prot);
 	return 0;
 }
 
-static __always_inline int on_munmap(struct task_struct *task, struct pt_regs *regs, long ret)
+static __always_inline int on_munmap(void *ctx, struct task_struct *task, struct pt_regs *regs, long ret)
 {
 	int shared;
 	struct proc_counters *c = counters_of(task, EV_MUNMAP, &shared);
@@ -105,11 +256,11 @@ static __always_inline int on_munmap(struct task_struct *task, struct pt_regs *r
 	return 0;
 }
 
-static __always_inline int on_brk(struct task_struct *task, struct pt_regs *regs, long ret)
+static __always_inline int on_brk(void *ctx, struct task_struct *task, struct pt_regs *regs, long ret)
 {
 	int shared;
 	struct proc_counters *c = counters_of(task, EV_BRK, &shared);
-	__u64 req, cur = ret, prev;
+	__u64 req, cur = ret, prev, w;
 	__s64 delta;
 
 	if (!c)
@@ -131,20 +282,29 @@ static __always_inline int on_brk(struct task_struct *task, struct pt_regs *regs
 	if (prev == 0 || prev == cur)
 		return 0;
 	delta = (__s64)(cur - prev);
-	if (delta > 0)
+	if (delta > 0) {
 		add(shared, &c->brk_grow_bytes, delta);
-	else
+		if (STACK_SAMPLE) {
+			w = grow(c, shared, delta);
+			if (w) {
+				sample(ctx, c, shared, EV_BRK, task, regs, cur, delta, delta, 0, 0, 0, w, prev, delta,
+				       delta >= MIN_SIZE);
+				return 0;
+			}
+		}
+	} else {
 		add(shared, &c->brk_shrink_bytes, -delta);
+	}
 	if (abs64(delta) >= MIN_SIZE)
 		emit(EV_BRK, task, cur, abs64(delta), delta, 0, 0, 0);
 	return 0;
 }
 
-static __always_inline int on_mremap(struct task_struct *task, struct pt_regs *regs, long ret)
+static __always_inline int on_mremap(void *ctx, struct task_struct *task, struct pt_regs *regs, long ret)
 {
 	int shared;
 	struct proc_counters *c = counters_of(task, EV_MREMAP, &shared);
-	__u64 old_len, new_len;
+	__u64 old_len, new_len, w;
 	__s64 delta;
 
 	if (!c)
@@ -157,20 +317,29 @@ static __always_inline int on_mremap(struct task_struct *task, struct pt_regs *r
 	new_len = PAGE_ALIGN(regs->dx);
 	delta = (__s64)(new_len - old_len);
 	add(shared, &c->mremap_calls, 1);
-	if (delta > 0)
+	if (delta > 0) {
 		add(shared, &c->mremap_grow_bytes, delta);
-	else if (delta < 0)
+		if (STACK_SAMPLE) {
+			w = grow(c, shared, delta);
+			if (w) {
+				/* The grown tail, wherever the mapping now lies. */
+				sample(ctx, c, shared, EV_MREMAP, task, regs, ret, new_len, delta, old_len, regs->r10, 0, w,
+				       ret + old_len, delta, delta >= MIN_SIZE);
+				return 0;
+			}
+		}
+	} else if (delta < 0)
 		add(shared, &c->mremap_shrink_bytes, -delta);
 	if (abs64(delta) >= MIN_SIZE)
 		emit(EV_MREMAP, task, ret, new_len, delta, old_len, regs->r10, 0);
 	return 0;
 }
 
-static __always_inline int on_mprotect(struct task_struct *task, struct pt_regs *regs, long ret)
+static __always_inline int on_mprotect(void *ctx, struct task_struct *task, struct pt_regs *regs, long ret)
 {
 	int shared;
 	struct proc_counters *c = counters_of(task, EV_MPROTECT, &shared);
-	__u64 len;
+	__u64 len, w;
 	__u32 prot;
 
 	if (!c)
@@ -185,6 +354,14 @@ static __always_inline int on_mprotect(struct task_struct *task, struct pt_regs 
 	if (!(prot & PROT_WRITE))
 		return 0;
 	add(shared, &c->mprotect_write_bytes, len);
+	if (STACK_SAMPLE) {
+		w = grow(c, shared, len);
+		if (w) {
+			sample(ctx, c, shared, EV_MPROTECT, task, regs, regs->di, len, len, 0, 0, prot, w, regs->di, len,
+			       len >= MIN_SIZE);
+			return 0;
+		}
+	}
 	if (len >= MIN_SIZE)
 		emit(EV_MPROTECT, task, regs->di, len, len, 0, 0, prot);
 	return 0;
@@ -196,12 +373,12 @@ static __always_inline int on_mprotect(struct task_struct *task, struct pt_regs 
 	int exit_##name(struct sys_exit_ctx *ctx)                     \
 	{                                                             \
 		struct task_struct *task = bpf_get_current_task_btf(); \
-		return on_##name(task, user_regs(task), ctx->ret);     \
+		return on_##name(ctx, task, user_regs(task), ctx->ret); \
 	}                                                             \
 	SEC("fexit/__x64_sys_" #name)                                 \
 	int BPF_PROG(fexit_##name, struct pt_regs *regs, long ret)    \
 	{                                                             \
-		return on_##name(bpf_get_current_task_btf(), regs, ret); \
+		return on_##name(ctx, bpf_get_current_task_btf(), regs, ret); \
 	}
 
 HOOKS(mmap)

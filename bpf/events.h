@@ -47,6 +47,26 @@ struct alloc_event {
 	__u32 prot;     /* mmap/mprotect prot */
 };
 
+#define STACK_BYTES (32 * 1024)
+#define STACK_CHUNK 1024
+#define STACK_FRAMES 64
+
+/* A sampled call, on the stacks ring: the call as an alloc_event, the
+ * growth it stands for, and what userspace needs to unwind its stack. */
+struct stack_event {
+	struct alloc_event alloc;
+	__u64 weight;      /* growth bytes since the process's previous sample */
+	__u64 region_addr; /* [region_addr, +region_len): what this call grew */
+	__u64 region_len;
+	__u64 ip;          /* user registers at the syscall */
+	__u64 sp;
+	__u64 bp;
+	__u32 stack_len;   /* bytes of stack copied from sp & ~(STACK_CHUNK - 1) up */
+	__u32 nr_frames;   /* entries of frames */
+	__u64 frames[STACK_FRAMES]; /* frame-pointer walk, innermost first */
+	__u8 stack[STACK_BYTES];
+};
+
 /* fork (new process, not thread), exec and group exit. */
 struct life_event {
 	struct event_hdr hdr;
@@ -97,6 +117,15 @@ struct proc_counters {
 	__u64 mprotect_calls;
 	__u64 mprotect_write_bytes; /* made writable */
 	__u64 failed_calls;
+	/* Stack sampling (see grow in alloc.bpf.c): the growth since the
+	 * first is sample_armed - sample_left, of which the samples so far
+	 * weighed sample_taken. */
+	__s64 sample_left;  /* growth bytes until the next sample */
+	__u64 sample_armed; /* sum of the intervals armed */
+	__u64 sample_taken; /* sum of the samples' weights */
+	__u64 sample_busy;  /* a thread of the process is taking a sample */
+	__u64 samples;      /* samples taken */
+	__u64 samples_lost; /* of which the stacks ring had no room for */
 };
 
 /* The fast path's home for a process's counters: a table indexed by
@@ -117,6 +146,7 @@ enum imm_marker {
 	IMM_MIN_SIZE = 0x6d696e31,  /* streaming threshold, bytes */
 	IMM_SLOT_MASK = 0x736c6f74, /* table size - 1; above 32 bits: no table */
 	IMM_GROUP_DEAD = 0x67646561, /* 1: sched_process_exit has group_dead (6.16+) */
+	IMM_STACK_SAMPLE = 0x73746b31, /* stack sampling interval, bytes; 0: off */
 };
 
 /* One process, as the task iterator reads it: what /proc/PID/status and

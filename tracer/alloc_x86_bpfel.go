@@ -38,9 +38,10 @@ type allocEventHdr struct {
 type allocImmMarker uint32
 
 const (
-	allocImmMarkerIMM_MIN_SIZE   allocImmMarker = 1835626033
-	allocImmMarkerIMM_SLOT_MASK  allocImmMarker = 1936486260
-	allocImmMarkerIMM_GROUP_DEAD allocImmMarker = 1734632801
+	allocImmMarkerIMM_MIN_SIZE     allocImmMarker = 1835626033
+	allocImmMarkerIMM_SLOT_MASK    allocImmMarker = 1936486260
+	allocImmMarkerIMM_GROUP_DEAD   allocImmMarker = 1734632801
+	allocImmMarkerIMM_STACK_SAMPLE allocImmMarker = 1937009457
 )
 
 type allocLostCounters struct {
@@ -67,6 +68,12 @@ type allocProcCounters struct {
 	MprotectCalls      uint64
 	MprotectWriteBytes uint64
 	FailedCalls        uint64
+	SampleLeft         int64
+	SampleArmed        uint64
+	SampleTaken        uint64
+	SampleBusy         uint64
+	Samples            uint64
+	SamplesLost        uint64
 }
 
 type allocProcSlot struct {
@@ -77,6 +84,21 @@ type allocProcSlot struct {
 	Counters allocProcCounters
 }
 
+type allocStackEvent struct {
+	_          structs.HostLayout
+	Alloc      allocAllocEvent
+	Weight     uint64
+	RegionAddr uint64
+	RegionLen  uint64
+	Ip         uint64
+	Sp         uint64
+	Bp         uint64
+	StackLen   uint32
+	NrFrames   uint32
+	Frames     [64]uint64
+	Stack      [32768]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -85,6 +107,8 @@ const (
 	allocMapLost               = "lost"
 	allocMapProcs              = "procs"
 	allocMapSlots              = "slots"
+	allocMapStacks             = "stacks"
+	allocMapStacksLost         = "stacks_lost"
 	allocProgExitBrk           = "exit_brk"
 	allocProgExitMmap          = "exit_mmap"
 	allocProgExitMprotect      = "exit_mprotect"
@@ -101,6 +125,7 @@ const (
 	allocVarUnusedLostCounters = "unused_lost_counters"
 	allocVarUnusedProcCounters = "unused_proc_counters"
 	allocVarUnusedProcSlot     = "unused_proc_slot"
+	allocVarUnusedStackEvent   = "unused_stack_event"
 	allocVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -162,10 +187,12 @@ type allocProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type allocMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Lost   *ebpf.MapSpec `ebpf:"lost"`
-	Procs  *ebpf.MapSpec `ebpf:"procs"`
-	Slots  *ebpf.MapSpec `ebpf:"slots"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Lost       *ebpf.MapSpec `ebpf:"lost"`
+	Procs      *ebpf.MapSpec `ebpf:"procs"`
+	Slots      *ebpf.MapSpec `ebpf:"slots"`
+	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
+	StacksLost *ebpf.MapSpec `ebpf:"stacks_lost"`
 }
 
 // allocVariableSpecs contains global variables before they are loaded into the kernel.
@@ -178,6 +205,7 @@ type allocVariableSpecs struct {
 	UnusedLostCounters *ebpf.VariableSpec `ebpf:"unused_lost_counters"`
 	UnusedProcCounters *ebpf.VariableSpec `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.VariableSpec `ebpf:"unused_proc_slot"`
+	UnusedStackEvent   *ebpf.VariableSpec `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -201,10 +229,12 @@ func (o *allocObjects) Close() error {
 //
 // It can be passed to loadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type allocMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Lost   *ebpf.Map `ebpf:"lost"`
-	Procs  *ebpf.Map `ebpf:"procs"`
-	Slots  *ebpf.Map `ebpf:"slots"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Lost       *ebpf.Map `ebpf:"lost"`
+	Procs      *ebpf.Map `ebpf:"procs"`
+	Slots      *ebpf.Map `ebpf:"slots"`
+	Stacks     *ebpf.Map `ebpf:"stacks"`
+	StacksLost *ebpf.Map `ebpf:"stacks_lost"`
 }
 
 func (m *allocMaps) Close() error {
@@ -213,6 +243,8 @@ func (m *allocMaps) Close() error {
 		m.Lost,
 		m.Procs,
 		m.Slots,
+		m.Stacks,
+		m.StacksLost,
 	)
 }
 
@@ -226,6 +258,7 @@ type allocVariables struct {
 	UnusedLostCounters *ebpf.Variable `ebpf:"unused_lost_counters"`
 	UnusedProcCounters *ebpf.Variable `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.Variable `ebpf:"unused_proc_slot"`
+	UnusedStackEvent   *ebpf.Variable `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -58,7 +58,30 @@ type Event struct {
 	Alloc Alloc    // mmap, munmap, brk, mremap, mprotect
 	Proc  Proc     // fork, exec, exit
 	OOM   *OOMKill // oom_kill
+	// Sample is the stack sample this call was chosen for (see
+	// Config.StackSample), nil for most events. A sampled call is an
+	// event whatever its size.
+	Sample *Sample
 }
+
+// Sample is a call chosen by the byte-weighted stack sampling: it stands
+// for the growth of its process since the previous sample.
+type Sample struct {
+	Weight     uint64 // growth bytes since the process's previous sample
+	RegionAddr uint64 // [RegionAddr, RegionAddr+RegionLen) is what this call grew
+	RegionLen  uint64
+	Regs       UserRegs
+	// Stack is the user stack copied from Regs.SP upward (at most 32 KiB;
+	// shorter where the stack mapping ends or a page is not resident).
+	Stack []byte
+	// FramePointers is the kernel's frame-pointer walk of the user stack,
+	// innermost first (at most 64); it stops or goes wrong in code built
+	// without frame pointers.
+	FramePointers []uint64
+}
+
+// UserRegs are the user registers at the sampled syscall.
+type UserRegs struct{ IP, SP, BP uint64 }
 
 // Alloc describes a traced memory syscall that succeeded.
 type Alloc struct {
@@ -162,6 +185,36 @@ func decodeEvent(raw []byte, c clock, ev *Event) error {
 		ev.Proc = Proc{PPID: p.Ppid, ParentStart: p.ParentStartNs, ExitCode: p.ExitCode, Filename: cstr(p.Filename[:])}
 	default:
 		return fmt.Errorf("unknown event type %d", h.Type)
+	}
+	return nil
+}
+
+const stackChunk = 1024 // bpf/events.h STACK_CHUNK
+
+// decodeStack decodes a sample of the stacks ring into ev: the call, and
+// its sample. The stack and frames are copied out of the ring.
+func decodeStack(raw []byte, c clock, ev *Event) error {
+	e, err := view[allocStackEvent](raw)
+	if err != nil {
+		return err
+	}
+	if err := decodeEvent(raw[:unsafe.Sizeof(e.Alloc)], c, ev); err != nil {
+		return err
+	}
+	if !ev.Type.IsAlloc() {
+		return fmt.Errorf("stack sample of a %s event", ev.Type)
+	}
+	// The copy starts at SP's 1 KiB boundary below it.
+	skip := int(e.Sp % stackChunk)
+	n := max(min(int(e.StackLen), len(e.Stack)), skip)
+	f := min(int(e.NrFrames), len(e.Frames))
+	ev.Sample = &Sample{
+		Weight:        e.Weight,
+		RegionAddr:    e.RegionAddr,
+		RegionLen:     e.RegionLen,
+		Regs:          UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp},
+		Stack:         append([]byte(nil), e.Stack[skip:n]...),
+		FramePointers: append([]uint64(nil), e.Frames[:f]...),
 	}
 	return nil
 }

@@ -27,6 +27,8 @@ type objects struct {
 	colls     []*ebpf.Collection
 	events    *ebpf.Map
 	oomEvents *ebpf.Map
+	stacks    *ebpf.Map // stack samples
+	stackLost *ebpf.Map
 	lost      *ebpf.Map
 	procs     *ebpf.Map
 	slots     *ebpf.Map
@@ -62,6 +64,7 @@ func load(cfg Config) (*objects, []Hook, error) {
 	}
 	o.colls = append(o.colls, alloc)
 	o.events, o.lost, o.procs, o.slots = alloc.Maps[allocMapEvents], alloc.Maps[allocMapLost], alloc.Maps[allocMapProcs], alloc.Maps[allocMapSlots]
+	o.stacks, o.stackLost = alloc.Maps[allocMapStacks], alloc.Maps[allocMapStacksLost]
 	shared := map[string]*ebpf.Map{allocMapEvents: o.events, allocMapLost: o.lost, allocMapProcs: o.procs, allocMapSlots: o.slots}
 	o.shared, o.cache = shared, cache
 
@@ -154,7 +157,7 @@ func loadSyscalls(cfg Config, cache *btf.Cache) (*ebpf.Collection, []Hook, error
 			}
 			delete(spec.Programs, drop)
 		}
-		if err := fitSpec(spec, cfg, "allocation", imms(cfg, allocImmMarkerIMM_MIN_SIZE, allocImmMarkerIMM_SLOT_MASK)); err != nil {
+		if err := fitSpec(spec, cfg, "allocation", imms(cfg, allocImmMarkerIMM_MIN_SIZE, allocImmMarkerIMM_SLOT_MASK, allocImmMarkerIMM_STACK_SAMPLE)); err != nil {
 			return nil, nil, err
 		}
 		if err := setVars(spec, map[string]any{allocVarWakeupBytes: cfg.WakeupBytes}); err != nil {
@@ -272,6 +275,9 @@ func fitSpec(spec *ebpf.CollectionSpec, cfg Config, set string, vals map[allocIm
 	if m, ok := spec.Maps[allocMapEvents]; ok {
 		m.MaxEntries = cfg.RingBytes
 	}
+	if m, ok := spec.Maps[allocMapStacks]; ok {
+		m.MaxEntries = cfg.StackRingBytes
+	}
 	if m, ok := spec.Maps[oomMapOomEvents]; ok {
 		m.MaxEntries = cfg.OOMRingBytes
 	}
@@ -287,7 +293,8 @@ func imms(cfg Config, markers ...allocImmMarker) map[allocImmMarker]uint64 {
 	if cfg.ProcSlots < 0 {
 		mask = math.MaxUint64 // no table
 	}
-	all := map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: cfg.MinSize, allocImmMarkerIMM_SLOT_MASK: mask}
+	all := map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: cfg.MinSize, allocImmMarkerIMM_SLOT_MASK: mask,
+		allocImmMarkerIMM_STACK_SAMPLE: cfg.StackSample}
 	out := map[allocImmMarker]uint64{}
 	for _, m := range markers {
 		out[m] = all[m]
@@ -296,9 +303,10 @@ func imms(cfg Config, markers ...allocImmMarker) map[allocImmMarker]uint64 {
 }
 
 var immNames = map[allocImmMarker]string{
-	allocImmMarkerIMM_MIN_SIZE:   "IMM_MIN_SIZE",
-	allocImmMarkerIMM_SLOT_MASK:  "IMM_SLOT_MASK",
-	allocImmMarkerIMM_GROUP_DEAD: "IMM_GROUP_DEAD",
+	allocImmMarkerIMM_MIN_SIZE:     "IMM_MIN_SIZE",
+	allocImmMarkerIMM_SLOT_MASK:    "IMM_SLOT_MASK",
+	allocImmMarkerIMM_GROUP_DEAD:   "IMM_GROUP_DEAD",
+	allocImmMarkerIMM_STACK_SAMPLE: "IMM_STACK_SAMPLE",
 }
 
 // patchImm writes each marker's value over the 64-bit immediate loads of

@@ -13,13 +13,13 @@ import (
 // marker in the programs must have a value: either way round, a program
 // would otherwise run with the marker itself as its threshold or mask.
 func TestPatchImmMarkers(t *testing.T) {
-	all := map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: 1 << 20, allocImmMarkerIMM_SLOT_MASK: 0xff}
+	all := map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: 1 << 20, allocImmMarkerIMM_SLOT_MASK: 0xff, allocImmMarkerIMM_STACK_SAMPLE: 512 << 10}
 	spec, err := loadAlloc()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := patchImm(spec, "allocation", all); err != nil {
-		t.Fatalf("patch of both markers the allocation programs load: %v", err)
+		t.Fatalf("patch of the markers the allocation programs load: %v", err)
 	}
 	for name, p := range spec.Programs {
 		for _, ins := range p.Instructions {
@@ -42,7 +42,7 @@ func TestPatchImmMarkers(t *testing.T) {
 			map[allocImmMarker]uint64{allocImmMarkerIMM_MIN_SIZE: 1, allocImmMarkerIMM_SLOT_MASK: 1},
 			[]string{"task iterator programs", "IMM_MIN_SIZE"}},
 		{"no value", loadAlloc, "allocation",
-			map[allocImmMarker]uint64{allocImmMarkerIMM_SLOT_MASK: 1},
+			map[allocImmMarker]uint64{allocImmMarkerIMM_SLOT_MASK: 1, allocImmMarkerIMM_STACK_SAMPLE: 1},
 			[]string{"allocation programs", "IMM_MIN_SIZE"}},
 		{"absent from oom", loadOom, "OOM",
 			map[allocImmMarker]uint64{allocImmMarkerIMM_SLOT_MASK: 1},

@@ -40,6 +40,7 @@ type sink struct {
 	received  *[numEventTypes]atomic.Uint64
 	dropped   *[numEventTypes]atomic.Uint64
 	undecoded *atomic.Uint64
+	samples   *[2]atomic.Uint64 // events with a Sample: received, dropped
 }
 
 // pump reads one ring until it is closed, or until it has been read dry
@@ -101,6 +102,13 @@ func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, s *sink) error {
 		}
 		if int(ev.Type) < numEventTypes {
 			counter[ev.Type].Add(1)
+		}
+		if ev.Sample != nil && s.samples != nil {
+			if counter == s.dropped {
+				s.samples[1].Add(1)
+			} else {
+				s.samples[0].Add(1)
+			}
 		}
 	}
 }

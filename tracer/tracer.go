@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"structs"
 	"sync"
@@ -29,6 +30,15 @@ type Config struct {
 	OOMRingBytes uint32        // OOM ring size (default 64 KiB)
 	WakeupBytes  uint64        // wake the reader once this much is queued (default 64 KiB)
 	Poll         time.Duration // longest delay before a queued event is read (default 100ms)
+	// StackSample is the stack sampling interval: a process's call is
+	// sampled (Event.Sample) each time its growth (anonymous or writable
+	// mmap, brk and mremap growth, mprotect to writable) crosses this many
+	// bytes since its previous sample, jittered by ±50%. 0 turns sampling
+	// off; DefaultStackSample is the CLI's default.
+	StackSample uint64
+	// StackRingBytes is the stack samples' ring size, a power of two pages
+	// (default 2 MiB: 62 samples of the largest size).
+	StackRingBytes uint32
 	// ForceTracepoint skips tp_btf where a plain tracepoint can stand in
 	// (oom/mark_victim), to exercise the fallback.
 	ForceTracepoint bool
@@ -48,6 +58,9 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
+// DefaultStackSample is the stack sampling interval oomtrace uses unless told.
+const DefaultStackSample = 512 << 10
+
 func (c *Config) defaults() {
 	if c.MinSize == 0 {
 		c.MinSize = 1 << 20
@@ -58,6 +71,12 @@ func (c *Config) defaults() {
 	}
 	if c.RingBytes == 0 {
 		c.RingBytes = 512 << 10
+	}
+	if c.StackRingBytes == 0 {
+		c.StackRingBytes = 2 << 20
+		if c.StackSample == 0 {
+			c.StackRingBytes = uint32(os.Getpagesize()) // unused
+		}
 	}
 	if c.OOMRingBytes == 0 {
 		c.OOMRingBytes = 64 << 10
@@ -96,6 +115,13 @@ type Counters struct {
 	MprotectCalls      uint64
 	MprotectWriteBytes uint64 // made writable
 	FailedCalls        uint64
+	// Stack sampling (feat/stack-bpf's fields of proc_counters).
+	SampleLeft  int64 // growth bytes before the next sample
+	SampleArmed uint64
+	SampleTaken uint64
+	SampleBusy  uint64
+	Samples     uint64
+	SamplesLost uint64
 }
 
 // Stats are per-type event counts: received by userspace and lost. Once
@@ -106,6 +132,12 @@ type Stats struct {
 	LostMap   map[EventType]uint64 // per-process storage could not be created
 	Dropped   map[EventType]uint64 // read at Close with no room left in Events
 	Undecoded uint64
+	// Stack samples: events with a Sample, also counted in Received or
+	// Dropped by type. A sample lost is not an event lost: a call big
+	// enough to stream is still sent without its sample.
+	SamplesReceived uint64
+	SamplesLost     uint64 // stacks ring full
+	SamplesDropped  uint64 // read at Close with no room left in Events
 }
 
 // Lost sums every kind of loss of one type.
@@ -142,6 +174,7 @@ type Tracer struct {
 	received  [numEventTypes]atomic.Uint64
 	dropped   [numEventTypes]atomic.Uint64
 	undecoded atomic.Uint64
+	samples   [2]atomic.Uint64 // received, dropped
 
 	startOnce sync.Once
 	stopOnce  sync.Once
@@ -262,6 +295,15 @@ func (t *Tracer) start() error {
 		return fmt.Errorf("oom ring reader: %w", err)
 	}
 	t.readers = []ringReader{evr, oomr}
+	if t.cfg.StackSample > 0 {
+		str, err := ringbuf.NewReader(t.objs.stacks)
+		if err != nil {
+			t.Close()
+			return fmt.Errorf("stacks ring reader: %w", err)
+		}
+		t.readers = append(t.readers, str)
+		t.run(str, decodeStack, pumpOpts{poll: t.cfg.Poll})
+	}
 	flushed := make(chan struct{}, 1)
 	evDone := t.run(evr, decodeEvent, pumpOpts{poll: t.cfg.Poll, flushed: flushed})
 	// OOM events wake their reader at once. What the events ring already
@@ -285,7 +327,7 @@ func drain(r *ringbuf.Reader, flushed, pumpDone <-chan struct{}) {
 // run starts a read loop; the channel returned is closed when it returns.
 func (t *Tracer) run(r ringReader, d decodeFunc, o pumpOpts) <-chan struct{} {
 	s := &sink{out: t.events, stopping: t.stopping, gone: t.gone,
-		received: &t.received, dropped: &t.dropped, undecoded: &t.undecoded}
+		received: &t.received, dropped: &t.dropped, undecoded: &t.undecoded, samples: &t.samples}
 	done := make(chan struct{})
 	t.wg.Add(1)
 	go func() {
@@ -364,6 +406,14 @@ func (t *Tracer) Stats() (Stats, error) {
 		s.Dropped[et] = t.dropped[et].Load()
 	}
 	s.Undecoded = t.undecoded.Load()
+	s.SamplesReceived, s.SamplesDropped = t.samples[0].Load(), t.samples[1].Load()
+	var stackLost []uint64
+	if err := t.objs.stackLost.Lookup(uint32(0), &stackLost); err != nil {
+		return s, fmt.Errorf("read lost stack samples: %w", err)
+	}
+	for _, n := range stackLost {
+		s.SamplesLost += n
+	}
 	var perCPU []allocLostCounters
 	if err := t.objs.lost.Lookup(uint32(0), &perCPU); err != nil {
 		return s, fmt.Errorf("read lost counters: %w", err)

@@ -37,6 +37,12 @@ type walkProcCounters struct {
 	MprotectCalls      uint64
 	MprotectWriteBytes uint64
 	FailedCalls        uint64
+	SampleLeft         int64
+	SampleArmed        uint64
+	SampleTaken        uint64
+	SampleBusy         uint64
+	Samples            uint64
+	SamplesLost        uint64
 }
 
 type walkProcSample struct {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/native"
 	"github.com/oomtrace/oomtrace/internal/safe"
 	"github.com/oomtrace/oomtrace/internal/schema"
 	"github.com/oomtrace/oomtrace/internal/units"
@@ -23,6 +25,7 @@ func init() {
 const eventsExamples = `  sudo oomtrace events                      # large allocations, processes, OOM kills
   sudo oomtrace events --json --min-size 4M # JSON lines for logstash/ELK
   sudo oomtrace events --pid 1234 --duration 30s
+  sudo oomtrace events --json --stack-sample 512K   # also calls sampled for their stack, with it
 `
 
 func cmdEvents(args []string, stdout, stderr io.Writer) error {
@@ -30,7 +33,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print one JSON object per line")
 	pid := fs.Int("pid", 0, "only show events of this process id")
 	var tf tracerFlags
-	tf.register(fs)
+	tf.register(fs, "0")
 	var sf scriptFlags
 	sf.registerReadyFile(fs)
 	sf.registerDuration(fs)
@@ -77,12 +80,24 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(w)
 	flush := time.NewTicker(200 * time.Millisecond)
 	defer flush.Stop()
+	var stacks *native.Resolver // sampled calls' stacks, in JSON
+	if *jsonOut && cfg.StackSample > 0 {
+		stacks = native.NewResolver(stackLimits)
+	}
 	print := func(ev *tracer.Event) error {
+		if stacks != nil && (ev.Type == tracer.EventExit || ev.Type == tracer.EventExec) {
+			defer stacks.Forget(ev.PID) // its address space is gone
+		}
 		if *pid != 0 && ev.PID != uint32(*pid) && (ev.OOM == nil || ev.OOM.Trigger.PID != uint32(*pid)) {
 			return nil
 		}
 		if *jsonOut {
-			return enc.Encode(schema.FromEvent(ev))
+			out := schema.FromEvent(ev)
+			if s := ev.Sample; s != nil && stacks != nil {
+				frames, truncated := aggregate.FramesOf(stacks.Resolve(ev.PID, ev.Start, native.Regs{IP: s.Regs.IP, SP: s.Regs.SP, BP: s.Regs.BP}, s.Stack, s.FramePointers))
+				out.WithStack(ev, frames, truncated)
+			}
+			return enc.Encode(out)
 		}
 		_, err := fmt.Fprintln(w, formatEvent(ev))
 		return err

@@ -73,3 +73,17 @@ func formatStats(s tracer.Stats) string {
 	b.WriteString("\n")
 	return b.String()
 }
+
+// belowMinSize says an allocation event came only because its call was
+// sampled for its stack: the kernel streams calls of at least --min-size,
+// and a sampled call of any size. The recorder keeps only the former.
+func belowMinSize(ev *tracer.Event, minSize uint64) bool {
+	if ev.Sample == nil || !ev.Type.IsAlloc() {
+		return false
+	}
+	switch ev.Type {
+	case tracer.EventBrk, tracer.EventMremap:
+		return uint64(max(ev.Alloc.Delta, -ev.Alloc.Delta)) < minSize
+	}
+	return ev.Alloc.Len < minSize
+}

@@ -49,6 +49,11 @@ type Config struct {
 	Cgroups       *cgroup.Hierarchy // memory cgroup figures when set
 	WithProcesses bool              // fill Service.PIDs and Service.Processes
 	RedactAll     bool              // mask every argument of command lines, not only secrets
+	// Stacks resolves sampled growth stacks; nil leaves samples out.
+	Stacks StackResolver
+	// StackWindow is the span a stack's grown bytes are summed over: the
+	// recorder's --window (default 10m).
+	StackWindow time.Duration
 }
 
 func (c *Config) defaults() {
@@ -72,6 +77,9 @@ func (c *Config) defaults() {
 	}
 	if c.KeepDead <= 0 {
 		c.KeepDead = 5 * time.Minute
+	}
+	if c.StackWindow <= 0 {
+		c.StackWindow = 10 * time.Minute
 	}
 }
 
@@ -124,6 +132,9 @@ type Aggregator struct {
 	unreadProcs int
 
 	tableSize, goneSize, svcsSize, claimsSize, holdersSize peak // of the maps, to resize them after a burst
+
+	stk *stackTable // growth stacks (stacks.go)
+	stq stackQueue  // samples being resolved (stackqueue.go)
 }
 
 // New makes an aggregator. ctrs may be nil.
@@ -144,6 +155,7 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 		holders:  map[string]instance{},
 		domains:  map[string]*domainState{},
 		system:   newSeries(capacityFor(15*time.Minute, cfg.Interval)),
+		stk:      newStackTable(cfg.StackWindow, "/proc"),
 	}
 }
 
@@ -153,6 +165,7 @@ func capacityFor(window, interval time.Duration) int {
 
 // HandleEvent updates the process table from a lifecycle or OOM event.
 func (a *Aggregator) HandleEvent(ev *tracer.Event) {
+	a.stackEvent(ev)
 	switch ev.Type {
 	case tracer.EventExec:
 		if p, ok := a.table[int(ev.PID)]; ok {
@@ -205,6 +218,7 @@ func (a *Aggregator) Tick(now time.Time) (Snapshot, error) {
 	u.UnexplainedCovered = u.UnexplainedBytes >= 0 && a.unreadBytes <= u.UsedBytes/32
 	snap.System.Procs = len(a.table)
 	a.timeToOOM(&snap, a.memcgFigures(now, &snap))
+	a.stackFigures(now, &snap)
 	a.prevTick = now
 	a.table = shrink(&a.tableSize, a.table)
 	a.gone = shrink(&a.goneSize, a.gone)

@@ -49,6 +49,7 @@ type System struct {
 	SystemTimeToOOM *TimeToOOM        `json:"system_time_to_oom,omitempty"`
 	Memcgs          []MemcgDomain     `json:"memcgs,omitempty"`
 	Hooks           map[string]string `json:"hooks,omitempty"`
+	Stacks          *StackStats       `json:"stacks,omitempty"` // nil when stacks are off
 }
 
 // UnexplainedPartial says why UnexplainedBytes is not a fact, "" when it
@@ -172,6 +173,7 @@ type Service struct {
 	// TimeToOOMCovered is the Covered of the estimate behind TimeToOOMS.
 	TimeToOOMCovered bool      `json:"time_to_oom_covered,omitempty"`
 	Processes        []Process `json:"processes,omitempty"`
+	Workers                    // a master's workers, when it has some
 	// Stacks are the service's top growth stacks by held bytes.
 	Stacks []Stack `json:"stacks,omitempty"`
 }

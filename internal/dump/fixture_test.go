@@ -51,6 +51,9 @@ func testDump() *Dump {
 	nova := mk(victimSvc, "unit", 4, func(i int) uint64 { return 300*mib + uint64(i)*(2*gib/120) })
 	nova.Victim, nova.LeakSuspect, nova.OOMKills = true, true, 1
 	pg := mk("postgres.service", "unit", 9, func(i int) uint64 { return 1200*mib + uint64(i%3)*mib })
+	// nova-api's master has three workers, one not read yet; postgres's eight.
+	nova.Workers = aggregate.Workers{Count: 3, USSMean: 500 * mib, USSMax: 700 * mib, Shared: 150 * mib, Unread: 1}
+	pg.Workers = aggregate.Workers{Count: 8, USSMean: 90 * mib, USSMax: 110 * mib, Shared: 400 * mib}
 	evil := mk(hostileName, "comm", 1, func(i int) uint64 { return 80*mib + uint64(i%7)*4*mib })
 
 	victim := Victim{

@@ -53,6 +53,7 @@ type page struct {
 	Missed    string
 	Run       []kv
 	RunDumps  []string
+	Gate      []gateTable // budgets and baseline of a run
 	MemChart  *chart
 	SysChart  *chart
 	Domains   []domainView
@@ -61,6 +62,10 @@ type page struct {
 	Stacks     bool
 	Flame      *flameView
 	StackLists []stackList
+	// Workers are the services that are a master with workers.
+	Workers     []workerView
+	MoreWorkers int
+	WorkersNote string
 }
 
 type stackList struct {
@@ -156,6 +161,7 @@ func newPage(d *Dump) *page {
 			Victim: s.Victim, Leak: s.LeakSuspect, Color: colors[name],
 		})
 	}
+	p.Workers, p.MoreWorkers, p.WorkersNote = workerViews(d)
 	p.stacks(d)
 	ev, more := recentEvents(d, time.Time{}, htmlEvents)
 	p.MoreEvts = more
@@ -177,6 +183,7 @@ func newPage(d *Dump) *page {
 		for _, x := range r.Dumps {
 			p.RunDumps = append(p.RunDumps, safe.Text(x))
 		}
+		p.Gate = gateTables(d, 0)
 	}
 	return p
 }

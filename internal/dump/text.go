@@ -45,10 +45,12 @@ func WriteText(w io.Writer, d *Dump) error {
 	t.domains(d)
 	t.system(d)
 	t.growth(d)
+	t.workers(d)
 	t.stacks(d)
 	t.events(d)
 	t.missed(d)
 	t.run(d)
+	t.gate(d)
 	return t.err
 }
 

@@ -261,12 +261,12 @@ func (st *svc) add(cfg Config, t time.Time, s *aggregate.Service) {
 	if s.Procs > 0 {
 		st.lastSeen = t
 	}
-	leak, growth, stacks := st.latest.LeakSuspect, st.latest.Growth, st.latest.Stacks
+	leak, growth, stacks, workers := st.latest.LeakSuspect, st.latest.Growth, st.latest.Stacks, st.latest.Workers
 	st.latest = *s
 	st.latest.Processes = nil
 	if s.Procs == 0 && st.lastSeen.Before(t) {
 		// Gone: keep the figures it had while it lived, not the fall to zero.
-		st.latest.LeakSuspect, st.latest.Growth = leak, growth
+		st.latest.LeakSuspect, st.latest.Growth, st.latest.Workers = leak, growth, workers
 		if len(s.Stacks) == 0 {
 			st.latest.Stacks = stacks
 		}
@@ -344,7 +344,7 @@ func (h *History) Services(start, end, at time.Time) []dump.Service {
 			continue
 		}
 		s := dump.Service{Name: name, Kind: st.kind, Procs: int(pts[len(pts)-1].procs), LeakSuspect: st.latest.LeakSuspect,
-			OOMKills: st.latest.OOMKills, GrowthPerSec: st.latest.Growth, Samples: make([]dump.Sample, len(pts))}
+			OOMKills: st.latest.OOMKills, GrowthPerSec: st.latest.Growth, Samples: make([]dump.Sample, len(pts)), Workers: st.latest.Workers}
 		var startRSS, endRSS, peak uint64
 		first, live := true, false
 		for i, p := range pts {

@@ -105,6 +105,10 @@ func collectEvents(ch chan<- prometheus.Metric, v *view) {
 	if v.undecoded != nil {
 		emit(ch, descEventsUndecoded, counter, float64(*v.undecoded))
 	}
+	if s := v.stacks; s != nil {
+		emit(ch, descStackSamples, counter, float64(s.Samples))
+		emit(ch, descStackTruncated, counter, float64(s.Truncated))
+	}
 }
 
 const (

@@ -94,6 +94,9 @@ var (
 	descEvents          = desc("events_total", "Events received from the kernel, by type.", "type")
 	descEventsLost      = desc("events_lost_total", "Events lost in the kernel, by type and reason: ring (ring buffer full) or map (no per-process storage).", "type", "reason")
 	descEventsUndecoded = desc("events_undecoded_total", "Events received from the kernel that could not be decoded.")
+
+	descStackSamples   = desc("stack_samples_total", "Growth stack samples resolved and merged into a service's stacks; absent when stacks are off.")
+	descStackTruncated = desc("stack_truncated_total", "Of the growth stack samples, those whose unwinding stopped before the outermost frame.")
 )
 
 // allDescs lists every descriptor but the service gauges, for Describe.
@@ -103,6 +106,7 @@ var allDescs = []*prometheus.Desc{
 	descSwapTotal, descSwapFree, descProcesses, descSystemOOMKills, descPSISome, descPSIFull, descTimeToOOM,
 	descMemcgUsage, descMemcgLimit, descMemcgOOMKills, descMemcgTimeToOOM,
 	descHookInfo, descEvents, descEventsLost, descEventsUndecoded,
+	descStackSamples, descStackTruncated,
 }
 
 func b2f(b bool) float64 {

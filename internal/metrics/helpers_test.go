@@ -40,7 +40,8 @@ func fixture() (aggregate.Snapshot, tracer.Stats) {
 					TimeToOOM: &aggregate.TimeToOOM{Domain: "/sys/fs/cgroup/db.slice", Seconds: 90, Service: "db"}},
 				{Path: "/sys/fs/cgroup/web.slice", UsageBytes: 100 << 20, LimitBytes: 2 << 30},
 			},
-			Hooks: map[string]string{"mmap": "fentry", "oom_kill": "tracepoint"},
+			Hooks:  map[string]string{"mmap": "fentry", "oom_kill": "tracepoint"},
+			Stacks: &aggregate.StackStats{Samples: 1500, Truncated: 40, Untracked: 2},
 		},
 		Services: []aggregate.Service{
 			{Name: "web", Kind: "unit", Procs: 4, Memory: aggregate.Memory{RSS: 400 << 20, PSS: 300 << 20, USS: 200 << 20,

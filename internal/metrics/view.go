@@ -23,6 +23,7 @@ type view struct {
 	hooks     [][2]string // hook, mechanism
 	events    []eventCounts
 	undecoded *uint64 // nil when stats were not given
+	stacks    *aggregate.StackStats
 }
 
 type service struct {
@@ -55,7 +56,11 @@ type eventCounts struct {
 
 func newView(snap aggregate.Snapshot, stats tracer.Stats) *view {
 	v := &view{time: snap.Time, sys: snap.System}
-	v.sys.Lost, v.sys.Memcgs, v.sys.Hooks, v.sys.PSI, v.sys.TimeToOOM = nil, nil, nil, nil, nil
+	v.sys.Lost, v.sys.Memcgs, v.sys.Hooks, v.sys.PSI, v.sys.TimeToOOM, v.sys.Stacks = nil, nil, nil, nil, nil, nil
+	if s := snap.System.Stacks; s != nil {
+		c := *s
+		v.stacks = &c
+	}
 	if p := snap.System.PSI; p != nil {
 		c := *p
 		v.psi = &c

@@ -535,6 +535,13 @@ func (r *Recorder) Snapshot() ([]string, error) {
 
 // Summary writes the end-of-run summary with every kill of the run.
 func (r *Recorder) Summary(run *dump.Run, start time.Time) ([]string, error) {
+	return r.SummaryJudged(run, start, nil)
+}
+
+// SummaryJudged is Summary with judge, if not nil, called on the summary
+// before it is written: run's budgets and baseline are judged on the
+// services it holds, and written with them.
+func (r *Recorder) SummaryJudged(run *dump.Run, start time.Time, judge func(*dump.Dump)) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
@@ -545,6 +552,9 @@ func (r *Recorder) Summary(run *dump.Run, start time.Time) ([]string, error) {
 	d.SystemSamples = r.hist.System(start, now)
 	run.Dumps = append([]string(nil), r.dumps...)
 	d.Run = run
+	if judge != nil {
+		judge(d)
+	}
 	return r.writeLocked(dump.Name(dump.KindSummary, now, 0), d)
 }
 

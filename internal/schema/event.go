@@ -5,6 +5,7 @@ package schema
 import (
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -21,8 +22,29 @@ type Event struct {
 	Victim  *OOMTask `json:"victim,omitempty"`
 	Trigger *Task    `json:"trigger,omitempty"`
 	Source  string   `json:"source,omitempty"`
+	Stack   *Stack   `json:"stack,omitempty"` // a sampled call's
 	// Service is the process's service, set in dumps where it was known.
 	Service string `json:"service,omitempty"`
+}
+
+// Stack is the growth stack of a sampled call: Weight bytes of its
+// process's growth since its previous sample stand on it.
+type Stack struct {
+	Weight    uint64            `json:"weight_bytes"`
+	Truncated bool              `json:"truncated"`
+	Frames    []aggregate.Frame `json:"frames"` // innermost first
+}
+
+// WithStack adds a sampled call's resolved stack to its event; an event
+// without a sample is left as it is.
+func (e *Event) WithStack(ev *tracer.Event, frames []aggregate.Frame, truncated bool) {
+	if ev.Sample == nil {
+		return
+	}
+	if frames == nil {
+		frames = []aggregate.Frame{}
+	}
+	e.Stack = &Stack{Weight: ev.Sample.Weight, Truncated: truncated, Frames: frames}
 }
 
 // Alloc holds the fields of mmap, munmap, brk, mremap and mprotect events.

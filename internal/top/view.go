@@ -153,7 +153,7 @@ func (m Model) chrome() int {
 	n := len(m.header()) + len(m.help()) + 1 // + the table titles
 	if m.screen == screenProcesses {
 		if s, ok := m.service(); ok {
-			n += len(m.summary(s))
+			n += len(m.summary(s)) + len(m.stackLines(s))
 		}
 	}
 	return n
@@ -241,7 +241,7 @@ func (m Model) processView() []string {
 			truncate(m.st.warn.Render("no longer in the snapshot"), m.width),
 		}
 	}
-	out := m.summary(s)
+	out := append(m.summary(s), m.stackLines(s)...)
 	ps := m.processes()
 	if len(ps) == 0 {
 		msg := "no per-process figures in this snapshot"
@@ -300,7 +300,8 @@ func (m Model) summary(s aggregate.Service) []string {
 		}
 		more = append(more, m.st.oom.Render(o))
 	}
-	return append(wrap(items, "  ", m.width), wrap(more, "  ", m.width)...)
+	out := append(wrap(items, "  ", m.width), wrap(more, "  ", m.width)...)
+	return append(out, wrap(workerItems(s), "  ", m.width)...)
 }
 
 // sortKeysHelp names the direct sort keys, on both screens.
