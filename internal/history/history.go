@@ -20,7 +20,7 @@
 //	events   = (MaxEvents + MaxLifecycle) × 352
 //	system   = fine × (40 + 40)
 //	memcgs   = MaxMemcgs × (fine × (24 + 56) + 512)
-//	pids     = 2 × MaxPIDs × 48
+//	pids     = 2 × MaxPIDs × 64
 //	service  = fine × (48 + 96) + coarse × 48 + 4096
 //	MaxServices = (Budget − events − system − memcgs − pids) / service
 //
@@ -30,8 +30,9 @@
 // fine one (so the history and a dump built from it fit the budget together);
 // 40 a system sample, twice for the same reason; 4096 a service's
 // bookkeeping and its row in a dump; a memcg's 24-byte samples likewise
-// with the 56 of a dump's, and 48 bytes a pid map entry. With the recorder's 24 MiB and the
-// defaults (fine 600, coarse 720): 6.7 MiB of events, 127 KiB a service, 135
+// with the 56 of a dump's; 64 bytes a pid map entry (a map's table runs
+// half empty after it grows). With the recorder's 24 MiB and the
+// defaults (fine 600, coarse 720): 6.7 MiB of events, 127 KiB a service, 134
 // services; at the widest window (fine 3600): 544 KiB a service, 27 services.
 package history
 

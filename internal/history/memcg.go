@@ -23,7 +23,7 @@ const (
 	pidGen = 30 * time.Second
 	// MaxPIDs bounds each generation of the pid map; pidBytes is an entry.
 	MaxPIDs  = 2048
-	pidBytes = 48
+	pidBytes = 64
 )
 
 // memcgPoint is a memcg at one moment, sizes in KiB (exact: the kernel
