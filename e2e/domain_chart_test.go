@@ -101,9 +101,10 @@ func TestDomainChart(t *testing.T) {
 		t.Fatalf("no fill rate in the text:\n%s", text)
 	}
 	t.Logf("text: %s", m[0])
-	// The cgroup lives less than its minute: the rate includes the
-	// start-up's 12 MiB (8 shared, 4 private) too, hence 25%.
-	if r, _ := strconv.ParseFloat(m[1], 64); math.Abs(r-grow) > 0.25*grow {
+	// The cgroup lives less than its minute: the rate may include the
+	// start-up's 12 MiB (8 shared, 4 private) over the ~9 s it lives, up
+	// to +1.3 MiB/s, hence 30%.
+	if r, _ := strconv.ParseFloat(m[1], 64); math.Abs(r-grow) > 0.3*grow {
 		t.Errorf("filled at %s MiB/s, the workload grows %d MiB/s", m[1], grow)
 	}
 	// The event list starts with the victim's service; the poller's
@@ -116,25 +117,26 @@ func TestDomainChart(t *testing.T) {
 	if len(rows) < 3 || len(strings.Fields(rows[2])) < 3 || strings.Fields(rows[2])[2] != strconv.Itoa(pid) {
 		t.Errorf("the first event is not the victim's (pid %d):\n%s", pid, strings.Join(rows[:min(len(rows), 4)], "\n"))
 	}
-	// The poller ran after the victim's last event (so a plain "last
-	// events" would show it), yet none of its runs is among the victim's.
-	// (Other tests' processes may be newer still: which of all those the
-	// other events show is not this test's to say.)
-	var victimLast, pollLast time.Time
+	// The poller ran while the victim lived (in time order its runs mix
+	// with the victim's events and follow them), yet none of its runs is
+	// among the victim's service's. (Other tests' processes may be newer
+	// still: which of all those the other events show is not this test's
+	// to say.)
+	var victimFirst, pollLast time.Time
 	for _, e := range d.Events {
 		et, err := time.Parse(time.RFC3339Nano, e.Time)
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch {
-		case e.PID == uint32(pid) && e.Victim == nil:
-			victimLast = et
-		case e.Proc != nil && e.Filename == "/bin/true":
+		case e.PID == uint32(pid) && victimFirst.IsZero():
+			victimFirst = et
+		case e.Proc != nil && e.Filename == "/bin/true" && !et.After(kill):
 			pollLast = et
 		}
 	}
-	if victimLast.IsZero() || !pollLast.After(victimLast) {
-		t.Errorf("the victim's last event at %s, the poller's at %s: want the poller's later", victimLast, pollLast)
+	if victimFirst.IsZero() || !pollLast.After(victimFirst) {
+		t.Errorf("the victim's first event at %s, the poller's last before the kill at %s: want the poller's later", victimFirst, pollLast)
 	}
 	other := strings.Index(text, "other events")
 	if other < i || strings.Contains(text[i:other], "/bin/true") {
