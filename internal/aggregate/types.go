@@ -97,6 +97,10 @@ type MemcgDomain struct {
 	LimitBytes uint64     `json:"limit_bytes"`
 	OOMKills   uint64     `json:"oom_kills"` // the kernel's counter
 	TimeToOOM  *TimeToOOM `json:"time_to_oom,omitempty"`
+	// Swap and its limit (see cgroup.Memcg.Swap), read while the machine
+	// has swap.
+	SwapBytes      uint64 `json:"swap_bytes,omitempty"`
+	SwapLimitBytes uint64 `json:"swap_limit_bytes,omitempty"`
 }
 
 // Memory is a process's memory and kernel counters, or their sum over a

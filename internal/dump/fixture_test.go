@@ -112,8 +112,15 @@ func testDump() *Dump {
 		used += 900 * mib
 		sys = append(sys, SystemSample{Time: testStart.Add(time.Duration(i) * step), Used: used, Available: 6*gib - min(used, 6*gib)})
 	}
+	// The victim's memcg: nova-api's RSS and 40 MiB of page cache, under a
+	// 2432 MiB limit; oomtrace warned two minutes before the kill.
+	dom := Domain{Memcg: kill.OOMMemcg, Kill: testEnd, Warned: testEnd.Add(-2 * time.Minute)}
+	for _, p := range nova.Samples {
+		dom.Samples = append(dom.Samples, DomainSample{Time: p.Time, Usage: p.RSS + 40*mib, Limit: 2432 * mib})
+	}
 	return &Dump{
 		Version: Version, Kind: KindOOM, Time: testEnd,
+		Domains:    []Domain{dom},
 		Host:       Host{Hostname: "ci-runner-7", Kernel: "6.8.0-45-generic", Oomtrace: "v0.3.0"},
 		Window:     Window{Start: testStart, End: testEnd},
 		Kills:      []Kill{kill},

@@ -56,6 +56,7 @@ type page struct {
 	Gate      []gateTable // budgets and baseline of a run
 	MemChart  *chart
 	SysChart  *chart
+	Domains   []domainView
 	// Stacks is set when some service has growth stacks: Flame draws one
 	// service's, StackLists lists every service's.
 	Stacks     bool
@@ -82,6 +83,12 @@ type stackView struct {
 type frameView struct{ Name, Where, Module string }
 
 type kv struct{ K, V string }
+
+type domainView struct {
+	Name  string
+	Chart *chart
+	Lines []string
+}
 
 type killView struct {
 	Heading string
@@ -134,6 +141,9 @@ func newPage(d *Dump) *page {
 		}
 	}
 	p.System = systemRows(d)
+	for _, dm := range d.Domains {
+		p.Domains = append(p.Domains, domainView{Name: domainName(dm), Chart: domainChart(d, dm), Lines: domainLines(d, dm)})
+	}
 	colors := map[string]string{}
 	if c := p.MemChart; c != nil {
 		for _, l := range c.Legend {

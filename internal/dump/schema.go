@@ -53,6 +53,8 @@ type Dump struct {
 	Missed         uint64 `json:"missed_kills,omitempty"`
 	// Run is set on a summary of `oomtrace run`.
 	Run *Run `json:"run,omitempty"`
+	// Domains are the memory the kills ran out of, or the warning's (see domain.go).
+	Domains []Domain `json:"domains,omitempty"`
 }
 
 // Host names the machine a dump was taken on.
