@@ -49,8 +49,10 @@ func TestRunGateMode(t *testing.T) {
 	if svc == nil || !svc.Victim || svc.PeakBytes < 16<<20 {
 		t.Errorf("summary service gater %+v, want the victim's, peaking above 16 MiB", svc)
 	}
-	if len(d.Run.Dumps) != 3 {
-		t.Errorf("summary lists dumps %v, want the kill's three files", d.Run.Dumps)
+	// The gater's growth is sampled (--stack-sample is on by default): the
+	// stacks' pprof profile comes with the three files.
+	if len(d.Run.Dumps) != 4 || !strings.HasSuffix(d.Run.Dumps[3], ".pb.gz") {
+		t.Errorf("summary lists dumps %v, want the kill's three files and its stacks' profile", d.Run.Dumps)
 	}
 	for _, f := range d.Run.Dumps {
 		if _, err := os.Stat(f); err != nil {
@@ -63,7 +65,7 @@ func TestRunGateMode(t *testing.T) {
 	}
 	for _, want := range []string{
 		fmt.Sprintf("Victim      pid %d  comm gater  service gater", victim),
-		"Constraint  CONSTRAINT_MEMCG", "\ngater ", "exit code 0", "dumps written: 3",
+		"Constraint  CONSTRAINT_MEMCG", "\ngater ", "exit code 0", "dumps written: 4",
 	} {
 		if !strings.Contains(string(txt), want) {
 			t.Errorf("summary.txt lacks %q:\n%s", want, txt)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/pprof"
@@ -12,6 +13,7 @@ import (
 	"github.com/oomtrace/oomtrace/internal/metrics"
 	"github.com/oomtrace/oomtrace/internal/proc"
 	"github.com/oomtrace/oomtrace/internal/python"
+	"github.com/oomtrace/oomtrace/internal/remote"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -22,9 +24,10 @@ type engine struct {
 	cfg     aggregate.Config
 	onEv    func(*tracer.Event) // events of at least --min-size, as before stacks
 	minSize uint64
-	metrics *metrics.Exporter // nil without --metrics-addr
-	addr    string
-	prof    *os.File // --cpu-profile
+	metrics *metrics.Exporter // nil without --metrics-addr and --remote-write
+	addr    string            // --metrics-addr; "" for none
+	remote  *remote.Writer    // nil without --remote-write
+	prof    *os.File          // --cpu-profile
 }
 
 func startEngine(cfg engineConfig) (*engine, error) {
@@ -44,8 +47,19 @@ func startEngine(cfg engineConfig) (*engine, error) {
 		cfg.agg.Python = py
 	}
 	en := &engine{tr: tr, agg: aggregate.New(cfg.agg, pr, tr), cfg: cfg.agg, addr: cfg.metricsAddr, minSize: cfg.tracer.MinSize}
-	if cfg.metricsAddr != "" {
+	if cfg.metricsAddr != "" || cfg.remote != nil {
 		en.metrics = metrics.New()
+	}
+	if cfg.remote != nil {
+		w, err := remote.New(*cfg.remote, en.metrics.Gatherer())
+		if err == nil {
+			err = en.metrics.Register(w.Collectors()...)
+		}
+		if err != nil {
+			tr.Close()
+			return nil, err
+		}
+		en.remote = w
 	}
 	if cfg.cpuProfile != "" {
 		if en.prof, err = startProfile(cfg.cpuProfile); err != nil {
@@ -74,7 +88,7 @@ func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool)
 	for _, h := range en.tr.Hooks() {
 		hooks[h.Name] = h.Mechanism
 	}
-	if en.metrics != nil {
+	if en.addr != "" {
 		addr, err := metrics.Serve(ctx, en.addr, en.metrics)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
@@ -93,6 +107,11 @@ func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool)
 		if en.metrics != nil {
 			if st, err := en.tr.Stats(); err == nil {
 				en.metrics.Update(snap, st)
+				if en.remote != nil {
+					if err := en.remote.Push(now); err != nil {
+						slog.Warn("remote write: cannot gather the metrics", "err", err)
+					}
+				}
 			}
 		}
 		return onSnap(snap), nil
@@ -120,7 +139,21 @@ func (en *engine) run(ctx context.Context, onSnap func(aggregate.Snapshot) bool)
 	}
 }
 
+// stopRemote flushes the remote-write queue (within remote.FlushTimeout)
+// and says on stderr what was sent and what was dropped, and why.
+func (en *engine) stopRemote(stderr io.Writer) {
+	if en.remote == nil {
+		return
+	}
+	st := en.remote.Close()
+	fmt.Fprintf(stderr, "oomtrace: remote write: %d samples sent, %d dropped (%d rejected, %d evicted from the full queue, %d unsent at exit)\n",
+		st.Sent, st.Dropped(), st.Rejected, st.Evicted, st.Unsent)
+}
+
 func (en *engine) Close() error {
+	if en.remote != nil {
+		en.remote.Close() // idempotent: a no-op after stopRemote
+	}
 	if en.prof != nil {
 		pprof.StopCPUProfile()
 		en.prof.Close()

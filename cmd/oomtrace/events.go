@@ -84,7 +84,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	var stacks *native.Resolver // sampled calls' stacks, in JSON
 	var py *python.Reader
 	if *jsonOut && cfg.StackSample > 0 {
-		stacks = native.NewResolver(native.Limits{})
+		stacks = native.NewResolver(stackLimits)
 		py = python.NewReader(tr)
 		tr.OnExec(py.Exec)
 		py.ScanRunning()

@@ -4,14 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/cgroup"
+	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/gate"
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/metrics"
 	"github.com/oomtrace/oomtrace/internal/native"
+	"github.com/oomtrace/oomtrace/internal/remote"
 	"github.com/oomtrace/oomtrace/internal/service"
 	"github.com/oomtrace/oomtrace/internal/units"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -47,6 +52,35 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		return usageError{err}
 	}
 	return nil
+}
+
+// durationValue is a duration flag that also takes a bare number of
+// seconds ("-d 1"), as top and vmstat do.
+type durationValue time.Duration
+
+func (d *durationValue) Set(s string) error {
+	v, err := units.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) Type() string { return "duration" }
+
+// String prints Go's syntax; zero is "0", which --help leaves out as a default.
+func (d *durationValue) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+
+// durationVar registers a durationValue flag; short may be "".
+func durationVar(fs *pflag.FlagSet, p *time.Duration, name, short string, def time.Duration, usage string) {
+	*p = def
+	fs.VarP((*durationValue)(p), name, short, usage)
 }
 
 // tracerFlags are the flags of every command that loads the tracer: events,
@@ -110,7 +144,7 @@ func (f *scriptFlags) registerReadyFile(fs *pflag.FlagSet) {
 }
 
 func (f *scriptFlags) registerDuration(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until interrupted)")
+	durationVar(fs, &f.duration, "duration", "", 0, "stop after this long (default: until interrupted)")
 }
 
 func (f *scriptFlags) validate() error {
@@ -144,18 +178,20 @@ type engineFlags struct {
 	redactAll   bool
 	cpuProfile  string
 	processes   bool // per-process figures in snapshots (top's drill-down)
+	remoteWriteFlags
 }
 
 func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
-	fs.DurationVarP(&e.interval, "interval", "d", interval, "sampling interval")
+	durationVar(fs, &e.interval, "interval", "d", interval, "sampling interval (a bare number is seconds, as in every duration flag: -d 1, -d 500ms)")
 	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
 	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
-	fs.DurationVar(&e.pssInterval, "pss-interval", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
-	fs.DurationVar(&e.leakWindow, "leak-window", 5*time.Minute, "window over which steady growth flags a leak suspect")
+	durationVar(fs, &e.pssInterval, "pss-interval", "", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
+	durationVar(fs, &e.leakWindow, "leak-window", "", 5*time.Minute, "window over which steady growth flags a leak suspect")
 	e.tracerFlags.register(fs, "512KiB")
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
 	fs.StringVar(&e.cpuProfile, "cpu-profile", "", "write a Go CPU profile of oomtrace itself to `FILE` (read it with go tool pprof)")
+	e.remoteWriteFlags.register(fs)
 }
 
 // engineConfig is what startEngine needs, validated. A command builds it
@@ -163,7 +199,8 @@ func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
 type engineConfig struct {
 	tracer      tracer.Config
 	agg         aggregate.Config
-	metricsAddr string // HOST:PORT; "" without --metrics-addr
+	metricsAddr string         // HOST:PORT; "" without --metrics-addr
+	remote      *remote.Config // nil without --remote-write
 	cpuProfile  string
 	verbose     bool
 }
@@ -192,6 +229,10 @@ func (e *engineFlags) config() (engineConfig, error) {
 			return engineConfig{}, usagef("--metrics-addr: %v", err)
 		}
 	}
+	rw, err := e.remoteWriteFlags.config(e.interval)
+	if err != nil {
+		return engineConfig{}, err
+	}
 	rules, err := loadRules(e.rules, e.rulesFile)
 	if err != nil {
 		return engineConfig{}, err
@@ -204,9 +245,57 @@ func (e *engineFlags) config() (engineConfig, error) {
 		acfg.Cgroups = &h
 	}
 	if tcfg.StackSample > 0 {
-		acfg.Stacks = native.NewResolver(native.Limits{})
+		acfg.Stacks = native.NewResolver(stackLimits)
 	}
-	return engineConfig{tracer: tcfg, agg: acfg, metricsAddr: addr, cpuProfile: e.cpuProfile, verbose: e.verbose}, nil
+	return engineConfig{tracer: tcfg, agg: acfg, metricsAddr: addr, remote: rw, cpuProfile: e.cpuProfile, verbose: e.verbose}, nil
+}
+
+// remoteWriteFlags push the series of /metrics to a Prometheus remote-write
+// receiver: top, record and run.
+type remoteWriteFlags struct {
+	url       string
+	headers   []string
+	tokenFile string
+}
+
+func (f *remoteWriteFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.url, "remote-write", "", "push the series of /metrics every interval to this Prometheus remote-write `URL` (https: TLS with the system's roots)")
+	fs.StringArrayVar(&f.headers, "remote-write-header", nil, "add the header `NAME=VALUE` to every remote-write request (repeatable)")
+	fs.StringVar(&f.tokenFile, "remote-write-token-file", "", "send the bearer token in `FILE` with every remote-write request (re-read each time)")
+}
+
+// config validates the flags; nil without --remote-write.
+func (f *remoteWriteFlags) config(interval time.Duration) (*remote.Config, error) {
+	if f.url == "" {
+		if len(f.headers) > 0 || f.tokenFile != "" {
+			return nil, usagef("--remote-write-header and --remote-write-token-file need --remote-write")
+		}
+		return nil, nil
+	}
+	u, err := remote.ParseURL(f.url)
+	if err != nil {
+		return nil, usagef("--remote-write %v", err)
+	}
+	cfg := &remote.Config{URL: u, Headers: http.Header{}, TokenFile: f.tokenFile, Interval: interval,
+		UserAgent: "oomtrace/" + versionString()}
+	for _, h := range f.headers {
+		k, v, err := remote.ParseHeader(h)
+		if err != nil {
+			return nil, usagef("--remote-write-header %v", err)
+		}
+		if k == "Authorization" && f.tokenFile != "" {
+			return nil, usagef("--remote-write-header Authorization and --remote-write-token-file exclude each other")
+		}
+		cfg.Headers.Add(k, v)
+	}
+	if f.tokenFile != "" {
+		if _, err := remote.ReadToken(f.tokenFile); err != nil {
+			return nil, usagef("--remote-write-token-file: %v", err)
+		}
+	}
+	host, _ := os.Hostname()
+	cfg.Labels = []remote.Label{{Name: "job", Value: "oomtrace"}, {Name: "instance", Value: host}}
+	return cfg, nil
 }
 
 func loadRules(flags []string, file string) ([]service.Rule, error) {
@@ -233,6 +322,17 @@ func loadRules(flags []string, file string) ([]service.Rule, error) {
 	return rules, nil
 }
 
+// stackLimits bound the stack resolver's caches within the recorder's
+// memory (README, "Growth stacks"): its defaults are sized for a tool run
+// once, not for a recorder under a 48 MiB limit.
+var stackLimits = native.Limits{
+	Files:      16,
+	Procs:      256,
+	DebugFiles: -1, // file:line costs ~20 MiB for glibc's debug file alone
+	FileBytes:  8 << 20,
+	Frames:     aggregate.StackFrames + 1, // one more than kept: the cut is seen
+}
+
 // recordFlags are the flags of the recorder: record and run.
 type recordFlags struct {
 	engineFlags
@@ -245,8 +345,8 @@ type recordFlags struct {
 
 func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
 	fs.StringVar(&f.out, "out", out, "directory for the dumps")
-	fs.DurationVar(&f.window, "window", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
-	fs.DurationVar(&f.warnAt, "warn-at", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
+	durationVar(fs, &f.window, "window", "", 10*time.Minute, "history in each dump, at the sampling interval (older history is kept at 10s for 2h)")
+	durationVar(fs, &f.warnAt, "warn-at", "", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
 	f.scriptFlags.registerReadyFile(fs)
 	f.engineFlags.register(fs, time.Second)
@@ -283,4 +383,87 @@ func (f *recordFlags) config() (engineConfig, error) {
 	}
 	cfg.agg.StackWindow = f.window // a stack's grown bytes: over a dump's window
 	return cfg, nil
+}
+
+// gateFlags judge a run by its services' peak PSS: budgets, and a baseline
+// (an earlier run's summary). run takes them.
+type gateFlags struct {
+	budgets       []string
+	budgetsFile   string
+	baseline      string
+	maxRegression float64
+}
+
+func (f *gateFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.budgets, "budget", nil, fmt.Sprintf("budget SERVICE=SIZE (e.g. web=800MiB): exit %d if the service's peak PSS exceeds it (repeatable)", exitGate))
+	fs.StringVar(&f.budgetsFile, "budgets", "", "file of budgets, one SERVICE=SIZE a line, # comments")
+	fs.StringVar(&f.baseline, "baseline", "", "an earlier run's summary.json: compare peak PSS, end PSS and growth per service with it")
+	fs.Float64Var(&f.maxRegression, "max-regression", 0, fmt.Sprintf("with --baseline: exit %d if a service's peak PSS grew by more than `PCT` percent (and more than %s)", exitGate, units.Bytes(gate.RegressionFloor)))
+}
+
+// gateConfig is the gate, validated: the budgets, and the baseline read.
+type gateConfig struct {
+	budgets  []gate.Budget
+	baseline *dump.Dump
+	basePath string
+	maxPct   float64 // negative: no --max-regression
+}
+
+func (f *gateFlags) config(fs *pflag.FlagSet) (gateConfig, error) {
+	var g gateConfig
+	if f.budgetsFile != "" {
+		fh, err := os.Open(f.budgetsFile)
+		if err != nil {
+			return g, usagef("--budgets: %v", err)
+		}
+		defer fh.Close()
+		if g.budgets, err = gate.ParseBudgets(fh, f.budgetsFile); err != nil {
+			return g, usagef("--budgets: %v", err)
+		}
+	}
+	for _, s := range f.budgets {
+		b, err := gate.ParseBudget(s)
+		if err != nil {
+			return g, usagef("--budget: %v", err)
+		}
+		g.budgets = append(g.budgets, b)
+	}
+	if err := gate.Unique(g.budgets); err != nil {
+		return g, usagef("--budget: %v", err)
+	}
+	g.maxPct = -1
+	if fs.Changed("max-regression") {
+		if f.baseline == "" {
+			return g, usagef("--max-regression needs --baseline")
+		}
+		if !(f.maxRegression >= 0) || math.IsInf(f.maxRegression, 0) { // NaN too
+			return g, usagef("--max-regression %v: must be a percentage, 0 or more", f.maxRegression)
+		}
+		g.maxPct = f.maxRegression
+	}
+	if f.baseline != "" {
+		d, err := gate.ReadSummary(f.baseline)
+		if err != nil {
+			return g, usagef("--baseline: %v", err)
+		}
+		g.baseline, g.basePath = d, f.baseline
+	}
+	return g, nil
+}
+
+// judge adds the budgets and the comparison to a run's summary and returns
+// what failed, one line each.
+func (g *gateConfig) judge(d *dump.Dump) []string {
+	var failed []string
+	if len(g.budgets) > 0 {
+		d.Run.Budgets = gate.Check(d, g.budgets)
+		failed = append(failed, gate.Failed(d.Run.Budgets)...)
+	}
+	if g.baseline != nil {
+		c := gate.Compare(g.baseline, d, g.maxPct)
+		c.AFile = g.basePath
+		d.Run.Baseline = c
+		failed = append(failed, gate.Regressions(c)...)
+	}
+	return failed
 }

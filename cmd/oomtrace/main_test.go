@@ -24,6 +24,9 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
+// goldenOOM is a dump that is not a run's summary.
+const goldenOOM = "../../internal/dump/testdata/golden/oom.json"
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -42,6 +45,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"events", "extra"}, `unexpected argument "extra"`},
 		{[]string{"top", "--sort", "size"}, `--sort: invalid sort key "size"`},
 		{[]string{"top", "-d", "0s"}, "--interval 0s: must be between 10ms and 1h"},
+		{[]string{"top", "-d", "0"}, "--interval 0s: must be between 10ms and 1h"},
+		{[]string{"top", "-d", "7200"}, "--interval 2h0m0s: must be between 10ms and 1h"},
+		{[]string{"top", "-d", "1x"}, `invalid duration "1x"`},
+		{[]string{"top", "-d", "1e3"}, `invalid duration "1e3"`},
 		{[]string{"top", "-n", "-1"}, "must not be negative"},
 		{[]string{"top", "--json", "--batch"}, "exclude each other"},
 		{[]string{"top", "--service", "web"}, `--service: invalid rule "web"`},
@@ -64,7 +71,28 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"record", "--duration", "-1s"}, "invalid --duration"},
 		{[]string{"run"}, "no command given"},
 		{[]string{"run", "--", "/nonexistent/cmd"}, `command "/nonexistent/cmd"`},
+		{[]string{"top", "--remote-write", "ftp://h/w"}, `--remote-write "ftp://h/w": want an http:// or https:// URL`},
+		{[]string{"record", "--remote-write", "http://[::1/w"}, `--remote-write "http://[::1/w": missing ']'`},
+		{[]string{"run", "--remote-write", "localhost:9090", "--", "true"}, "--remote-write"},
+		{[]string{"top", "--remote-write", "http://h/w", "--remote-write-header", "X-A"}, `--remote-write-header "X-A": want NAME=VALUE`},
+		{[]string{"top", "--remote-write", "http://h/w", "--remote-write-header", "X-A=1\nX-B: 2"}, "control character"},
+		{[]string{"top", "--remote-write", "http://h/w", "--remote-write-header", "content-type=x"}, "Content-Type: set by oomtrace itself"},
+		{[]string{"top", "--remote-write", "http://h/w", "--remote-write-token-file", "/nonexistent/token"}, "--remote-write-token-file: open /nonexistent/token"},
+		{[]string{"top", "--remote-write", "http://h/w", "--remote-write-token-file", "/etc/hostname", "--remote-write-header", "Authorization=x"}, "exclude each other"},
+		{[]string{"record", "--remote-write-header", "X-A=1"}, "need --remote-write"},
 		{[]string{"report"}, "want exactly one dump file"},
+		{[]string{"run", "--budget", "web", "--", "true"}, `--budget: invalid budget "web" (want SERVICE=SIZE`},
+		{[]string{"run", "--budget", "web=1Q", "--", "true"}, `--budget: budget "web=1Q": invalid size "1Q"`},
+		{[]string{"run", "--budget", "web=1G", "--budget", "web=2G", "--", "true"}, `service "web" has more than one budget`},
+		{[]string{"run", "--budgets", "/nonexistent/budgets", "--", "true"}, "--budgets: open /nonexistent/budgets: no such file"},
+		{[]string{"run", "--max-regression", "20", "--", "true"}, "--max-regression needs --baseline"},
+		{[]string{"run", "--baseline", "/nonexistent/summary.json", "--", "true"}, "--baseline: /nonexistent/summary.json: no such file"},
+		{[]string{"run", "--baseline", goldenOOM, "--", "true"}, "not a run's summary"},
+		{[]string{"run", "--baseline", goldenOOM, "--max-regression", "-5", "--", "true"}, "--max-regression -5: must be a percentage"},
+		{[]string{"run", "--baseline", goldenOOM, "--max-regression", "NaN", "--", "true"}, "--max-regression NaN: must be a percentage"},
+		{[]string{"compare", goldenOOM}, "want two summary files"},
+		{[]string{"compare", "/nonexistent/a.json", goldenOOM}, "/nonexistent/a.json: no such file"},
+		{[]string{"compare", goldenOOM, goldenOOM}, "a dump of kind oom, not a run's summary"},
 		{[]string{"doctor", "x"}, `unexpected argument "x"`},
 	} {
 		code, _, stderr := runCLI(tc.args...)

@@ -15,6 +15,7 @@ import (
 	"github.com/oomtrace/oomtrace/internal/history"
 	"github.com/oomtrace/oomtrace/internal/kmsg"
 	"github.com/oomtrace/oomtrace/internal/recorder"
+	"github.com/oomtrace/oomtrace/internal/remote"
 	"github.com/oomtrace/oomtrace/tracer"
 	"golang.org/x/sys/unix"
 )
@@ -82,7 +83,11 @@ const historyBudget = memoryLimit / 2
 
 func startSession(f *recordFlags, cfg engineConfig) (*session, error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
+		limit := int64(memoryLimit)
+		if cfg.remote != nil { // the queue has its own bound
+			limit += remote.QueueBytes
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	// Without BPF privileges the engine fails in one line: say only that.
 	if err := tracer.CheckPrivileges(); err != nil {
@@ -155,6 +160,7 @@ func (s *session) finish(stderr io.Writer) {
 	if st, err := s.en.tr.Stats(); err == nil {
 		fmt.Fprint(stderr, formatStats(st))
 	}
+	s.en.stopRemote(stderr)
 }
 
 func (s *session) Close() {

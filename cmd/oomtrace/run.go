@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/dump"
+	"github.com/oomtrace/oomtrace/internal/safe"
 )
 
 func init() {
@@ -20,16 +22,29 @@ func init() {
 
 const runExamples = `  sudo oomtrace run --out artifacts/oomtrace -- ./stack.sh
   sudo oomtrace run --fail-on-oom -- tox -e functional
+  sudo oomtrace run --budget nova-api=800MiB --budgets budgets.conf -- ./stack.sh
+  sudo oomtrace run --baseline main/summary.json --max-regression 20 -- ./stack.sh
+
+Exit status: CMD's own when it failed (128+signal if killed); else 3 if
+--fail-on-oom and an OOM kill happened; else 4 if a budget was exceeded or a
+peak regressed beyond --max-regression; else 0. A budget for a service that
+never ran is reported as not seen, not as a failure.
 `
 
 // exitOOM is run's status when --fail-on-oom finds a kill and CMD succeeded.
 const exitOOM = 3
+
+// exitGate is run's status when CMD succeeded, no OOM failure applies, and
+// a budget was exceeded or a peak regressed.
+const exitGate = 4
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "run [flags] -- CMD [ARGS...]", runExamples, stdout)
 	var f recordFlags
 	f.register(fs, "oomtrace-out")
 	failOnOOM := fs.Bool("fail-on-oom", false, fmt.Sprintf("exit %d if any OOM kill happened (when CMD itself succeeded)", exitOOM))
+	var gf gateFlags
+	gf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -38,6 +53,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return usagef("no command given (oomtrace run [flags] -- CMD [ARGS...])")
 	}
 	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	g, err := gf.config(fs)
 	if err != nil {
 		return err
 	}
@@ -83,8 +102,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	summary := &dump.Run{Command: argv, Start: start.UTC(), End: time.Now().UTC(), ExitCode: code}
 	s.finish(stderr)
-	if _, err := s.rec.Summary(summary, start); err != nil {
+	var failed []string
+	judge := func(d *dump.Dump) { failed = g.judge(d) }
+	if _, err := s.rec.SummaryJudged(summary, start, judge); err != nil {
 		fmt.Fprintf(stderr, "oomtrace run: cannot write the summary: %v\n", oneLine(err))
+	}
+	for _, b := range summary.Budgets {
+		if b.Result == dump.BudgetNotSeen {
+			fmt.Fprintf(stderr, "oomtrace run: budget for %s: the service was not seen during the run (not a failure)\n", safe.Text(b.Service))
+		}
 	}
 	if runErr != nil {
 		return runErr
@@ -95,6 +121,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return exitCodeError{code: code}
 	case *failOnOOM && kills > 0:
 		return exitCodeError{code: exitOOM, msg: fmt.Sprintf("%d OOM kill(s) during the run (--fail-on-oom)", kills)}
+	case len(failed) > 0:
+		return exitCodeError{code: exitGate, msg: "gate failed: " + strings.Join(failed, "; ")}
 	}
 	return nil
 }

@@ -83,6 +83,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) error {
 		if rerr := <-errc; err == nil {
 			err = rerr
 		}
+		en.stopRemote(stderr)
 		return err
 	}
 
@@ -101,6 +102,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) error {
 		n++
 		return werr == nil && (*iterations == 0 || n < *iterations)
 	})
+	en.stopRemote(stderr)
 	if err == nil {
 		err = werr
 	}

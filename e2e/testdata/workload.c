@@ -4,8 +4,9 @@
  *   workload alloc MMAP BRK   on "go": mmap/munmap MMAP, brk +BRK then -BRK/2,
  *                             mremap MMAP -> 2*MMAP, mprotect rw MMAP; prints
  *                             what it did, then waits for a line before exit
- *   workload grow N SIZE BRK KEEP   on "go": N anonymous writable mmaps of SIZE
- *                             (unmapped at once unless KEEP), brk +BRK in SIZE steps,
+ *   workload grow N SIZE BRK KEEP [BIG]   on "go": one anonymous writable mmap of
+ *                             BIG (if given), N of SIZE (each unmapped at once unless
+ *                             KEEP), brk +BRK in SIZE steps,
  *                             mremap SIZE -> 2*SIZE and a PROT_NONE SIZE made writable;
  *                             prints "grown BYTES" (the growth), then waits for a line
  *   workload hog CHUNK        on "go": maps and touches CHUNK bytes at a time forever
@@ -110,7 +111,7 @@ static int do_alloc(unsigned long size, unsigned long brk_size)
 	return 0;
 }
 
-static int do_grow(long n, unsigned long size, unsigned long brk_size, int keep)
+static int do_grow(long n, unsigned long size, unsigned long brk_size, int keep, unsigned long big)
 {
 	unsigned long b, grown = 0;
 	void *p, *q;
@@ -118,6 +119,14 @@ static int do_grow(long n, unsigned long size, unsigned long brk_size, int keep)
 
 	say("ready %d\n", getpid());
 	wait_line();
+	if (big) {
+		p = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return 1;
+		grown += big;
+		if (!keep)
+			munmap(p, big);
+	}
 	for (i = 0; i < n; i++) {
 		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
@@ -540,8 +549,9 @@ int main(int argc, char **argv)
 		return do_burst(atol(argv[2]), atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "alloc"))
 		return do_alloc(strtoul(argv[2], 0, 0), strtoul(argv[3], 0, 0));
-	if (argc == 6 && !strcmp(argv[1], "grow"))
-		return do_grow(atol(argv[2]), strtoul(argv[3], 0, 0), strtoul(argv[4], 0, 0), atoi(argv[5]));
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "grow"))
+		return do_grow(atol(argv[2]), strtoul(argv[3], 0, 0), strtoul(argv[4], 0, 0), atoi(argv[5]),
+			       argc == 7 ? strtoul(argv[6], 0, 0) : 0);
 	if (argc == 3 && !strcmp(argv[1], "fail"))
 		return do_fail(strtoul(argv[2], 0, 0));
 	if (argc == 3 && !strcmp(argv[1], "hog"))
@@ -562,6 +572,6 @@ int main(int argc, char **argv)
 		return do_leaderless(strtoul(argv[2], 0, 0));
 	if (argc >= 6 && !strcmp(argv[1], "service")) /* more arguments are ignored */
 		return do_service(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]));
-	say("usage: workload service NAME WORKERS MB GROW | preload NAME WORKERS SHARED PRIVATE | group THREADS MB CODE | leaderless SIZE | alloc MMAP BRK | grow N SIZE BRK KEEP | hog CHUNK | threadhog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
+	say("usage: workload service NAME WORKERS MB GROW | preload NAME WORKERS SHARED PRIVATE | group THREADS MB CODE | leaderless SIZE | alloc MMAP BRK | grow N SIZE BRK KEEP [BIG] | hog CHUNK | threadhog CHUNK | flood THREADS N SIZE | spin THREADS N | loop KIND N\n");
 	return 2;
 }

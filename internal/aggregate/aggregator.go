@@ -137,6 +137,7 @@ type Aggregator struct {
 	tableSize, goneSize, svcsSize, claimsSize, holdersSize peak // of the maps, to resize them after a burst
 
 	stk *stackTable // growth stacks (stacks.go)
+	stq stackQueue  // samples being resolved (stackqueue.go)
 }
 
 // New makes an aggregator. ctrs may be nil.

@@ -65,6 +65,9 @@ func (a *Aggregator) memcgFigures(now time.Time, snap *Snapshot) map[string]*Tim
 		}
 		d := &MemcgDomain{Path: path, UsageBytes: usage, LimitBytes: limit}
 		d.OOMKills, _ = m.OOMKills()
+		if snap.System.SwapTotalBytes > 0 {
+			d.SwapBytes, d.SwapLimitBytes, _ = m.Swap(usage, limit)
+		}
 		if ds.usage == nil {
 			ds.usage = newSeries(capacityFor(15*time.Minute, a.cfg.Interval))
 		}

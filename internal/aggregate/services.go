@@ -15,6 +15,7 @@ type serviceState struct {
 	calls     uint64   // this tick's call count
 	procs     int      // processes at the last tick
 	memcgs    []string // memory cgroups of this tick's processes
+	members   []member // this tick's processes, for the worker figures
 	gone      bool     // dropped from the table
 	rss       *series
 	oomKills  int
@@ -46,7 +47,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 	}
 	if st.gen != a.gen {
 		clear(st.memcgs)
-		st.gen, st.calls, st.memcgs = a.gen, 0, st.memcgs[:0]
+		st.gen, st.calls, st.memcgs, st.members = a.gen, 0, st.memcgs[:0], st.members[:0]
 		st.cur = Service{Name: p.key.Name, Kind: string(p.key.Kind)}
 		if a.cfg.WithProcesses {
 			st.cur.PIDs = make([]int, 0, st.procs)
@@ -64,6 +65,7 @@ func (a *Aggregator) sum(now time.Time, p *procState) {
 		a.unreadBytes += pss
 	}
 	s.Procs++
+	st.addMember(p, pss, uss)
 	if a.cfg.WithProcesses {
 		s.PIDs = append(s.PIDs, p.info.PID)
 	}
@@ -106,6 +108,7 @@ func (a *Aggregator) serviceFigures(now time.Time) []Service {
 		slices.Sort(s.PIDs)
 		sort.Slice(s.Processes, func(i, j int) bool { return s.Processes[i].RSS > s.Processes[j].RSS })
 		a.growth(now, st, s)
+		s.Workers = workerCost(st.members, st.key.Root)
 		out = append(out, *s)
 		st.cur = Service{} // the snapshot owns its slices now
 	}

@@ -60,6 +60,9 @@ type StackStats struct {
 	// Untracked samples count in grown bytes but not in held ones: the live
 	// samples' caps were reached.
 	Untracked uint64 `json:"untracked"`
+	// Unresolved samples found the resolver's queue full: merged with no
+	// frames, truncated.
+	Unresolved uint64 `json:"unresolved"`
 }
 
 // stackSample is a sampled growth event, resolved: weight bytes of growth
@@ -160,13 +163,6 @@ func (t *stackTable) intern(s string) string {
 // FramesOf converts a resolved native stack into frames, innermost first,
 // cut at StackFrames (then truncated); names longer than StackNameMax are cut.
 func FramesOf(s native.Stack) ([]Frame, bool) {
-	return framesOf(s, nil)
-}
-
-func framesOf(s native.Stack, intern func(string) string) ([]Frame, bool) {
-	if intern == nil {
-		intern = func(s string) string { return s }
-	}
 	n := min(len(s.Frames), StackFrames)
 	out := make([]Frame, n)
 	for i, f := range s.Frames[:n] {
@@ -174,8 +170,7 @@ func framesOf(s native.Stack, intern func(string) string) ([]Frame, bool) {
 		if kind == "" {
 			kind = "native"
 		}
-		out[i] = Frame{Function: intern(cut(f.Function)), File: intern(cut(f.File)), Line: f.Line,
-			Module: intern(cut(f.Module)), Offset: f.ModOff, Kind: intern(kind)}
+		out[i] = Frame{Function: cut(f.Function), File: cut(f.File), Line: f.Line, Module: cut(f.Module), Offset: f.ModOff, Kind: kind}
 	}
 	return out, s.Truncated || len(s.Frames) > StackFrames
 }
@@ -227,6 +222,10 @@ func (t *stackTable) add(s stackSample) {
 			t.evict(sv, s.at)
 		} else if t.stacks >= StacksTotal {
 			t.evictAny(s.at)
+		}
+		for i := range s.frames {
+			f := &s.frames[i]
+			f.Function, f.File, f.Module, f.Kind = t.intern(f.Function), t.intern(f.File), t.intern(f.Module), t.intern(f.Kind)
 		}
 		e = &stackEntry{frames: s.frames, truncated: s.truncated, key: strings.Clone(key)}
 		sv.byKey[e.key] = e
@@ -588,10 +587,8 @@ func (t *stackTable) dropServices(listed func(name string) bool) {
 // regions unmapped by an event dead early.
 func (a *Aggregator) stackEvent(ev *tracer.Event) {
 	pid := int(ev.PID)
-	if s := ev.Sample; s != nil && a.cfg.Stacks != nil {
-		frames, truncated := a.resolveStack(ev)
-		a.stk.add(stackSample{pid: pid, service: a.ServiceOf(pid, ev.Comm).Name, at: ev.Time, weight: s.Weight,
-			addr: s.RegionAddr, len: s.RegionLen, frames: frames, truncated: truncated})
+	if ev.Sample != nil && a.cfg.Stacks != nil {
+		a.queueSample(ev)
 	}
 	switch ev.Type {
 	case tracer.EventExit, tracer.EventExec:
@@ -611,20 +608,11 @@ func (a *Aggregator) stackEvent(ev *tracer.Event) {
 	}
 }
 
-// resolveStack unwinds and names a sampled event's stack, innermost frame
-// first, with the aggregator's resolver.
-func (a *Aggregator) resolveStack(ev *tracer.Event) ([]Frame, bool) {
-	s := ev.Sample
-	ns := a.cfg.Stacks.Resolve(ev.PID, ev.Start, native.Regs{IP: s.Regs.IP, SP: s.Regs.SP, BP: s.Regs.BP}, s.Stack, s.FramePointers)
-	if a.cfg.Python != nil {
-		ns = a.cfg.Python.Merge(ev.PID, ns, s.Python)
-	}
-	return framesOf(ns, a.stk.intern)
-}
-
 // stackFigures checks what the live samples still hold and gives each
 // service its top stacks.
 func (a *Aggregator) stackFigures(now time.Time, snap *Snapshot) {
+	a.drainSamples(stackWait)
+	a.nameLater()
 	t := a.stk
 	t.check(func(pid int) (bool, uint64) {
 		p, ok := a.table[pid]

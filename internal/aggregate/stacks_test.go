@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -344,11 +345,24 @@ func BenchmarkHeldCheck(b *testing.B) {
 		r := t.ranges[i%len(t.ranges)]
 		t.add(stackSample{pid: pid, service: "py", at: time.Now(), weight: 512 << 10, addr: r.start, len: r.end - r.start, frames: frames(fmt.Sprint("f", i%8))})
 	}
-	b.ResetTimer()
-	for range b.N {
-		t.check(func(int) (bool, uint64) { return true, 0 }) // no counters: read every time
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, bc := range []struct {
+		name  string
+		calls func() uint64
+	}{
+		{"read", func() uint64 { return 0 }},      // no counters: the maps are read every time
+		{"unchanged", func() uint64 { return 7 }}, // no memory syscall since the last read
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			cpu0 := threadCPU()
+			for range b.N {
+				t.check(func(int) (bool, uint64) { return true, bc.calls() })
+			}
+			b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(lines), "maps-lines")
+		})
 	}
-	b.ReportMetric(float64(lines), "maps-lines")
 	if t.live != 64 {
 		b.Fatalf("%d live samples after the checks, want 64", t.live)
 	}
@@ -474,5 +488,104 @@ func TestStacksUnmapBeforeSample(t *testing.T) {
 	}
 	if got["freed"] != 0 || got["kept"] != 1<<20 {
 		t.Errorf("held %v: want freed 0 (unmapped after its call), kept 1 MiB (mapped after the unmaps)", got)
+	}
+}
+
+// blockingResolver resolves nothing until let go: a resolver far behind.
+type blockingResolver struct{ gate chan struct{} }
+
+func (r *blockingResolver) Resolve(pid uint32, start uint64, regs native.Regs, stack []byte, fp []uint64) native.Stack {
+	<-r.gate
+	return native.Stack{Frames: []native.Frame{{Function: "slow", Kind: "native"}}}
+}
+func (r *blockingResolver) Forget(pid uint32) {}
+
+// Resolving is off the event loop: a resolver that does not answer does not
+// hold events up; past the queue, samples are merged unresolved (no frames,
+// truncated) so their bytes still count, and the rest come in once it answers.
+func TestStacksResolverBehind(t *testing.T) {
+	f := newFake()
+	self := os.Getpid()
+	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
+	res := &blockingResolver{gate: make(chan struct{})}
+	a := New(Config{PSSInterval: -1, Stacks: res}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	a.Tick(t0)
+	n := stackQueued + 50
+	start := time.Now()
+	for i := range n {
+		a.HandleEvent(&tracer.Event{Type: tracer.EventBrk, PID: uint32(self), Time: t0.Add(time.Duration(i)), Sample: &tracer.Sample{Weight: 1 << 10}})
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("%d events took %s with the resolver stuck", n, d)
+	}
+	snap, _ := a.Tick(t0.Add(time.Second))
+	svc := a.ServiceOf(self, "").Name
+	st := stacksOf(t, snap, svc)
+	// At most the queue and the one the resolver holds wait; the rest are merged unresolved.
+	if len(st) != 1 || !st[0].Truncated || len(st[0].Frames) != 0 || st[0].Samples < 49 || snap.System.Stacks.Unresolved != st[0].Samples {
+		t.Fatalf("with the resolver stuck: %+v, stats %+v; want one unresolved stack of the samples past the queue", st, snap.System.Stacks)
+	}
+	close(res.gate)
+	var samples uint64
+	for i := 0; i < 100 && samples != uint64(n); i++ { // each tick waits stackWait at most
+		snap, _ = a.Tick(t0.Add(time.Duration(2+i) * time.Second))
+		samples = 0
+		for _, s := range stacksOf(t, snap, svc) {
+			samples += s.Samples
+		}
+	}
+	if samples != uint64(n) {
+		t.Errorf("%d samples merged once the resolver answered, want %d", samples, n)
+	}
+}
+
+// A sample of a process no tick has seen yet does not add it to the table:
+// the process is named at the tick, once it has settled (a master renames
+// itself after exec), and its stack goes to that service.
+func TestStacksNamedAtTick(t *testing.T) {
+	f := newFake()
+	self := os.Getpid()
+	f.add(1, 0, 1, "init", nil, 1<<20)
+	f.add(self, 1, self, "early", []string{"app"}, 1<<20)
+	a := New(Config{PSSInterval: -1, Stacks: &fakeResolver{}}, f, nil)
+	t0 := time.Unix(1_700_000_000, 0)
+	a.HandleEvent(&tracer.Event{Type: tracer.EventBrk, PID: uint32(self), Comm: "early", Time: t0, Sample: &tracer.Sample{Weight: 1 << 20}})
+	a.drainSamples(10 * time.Second) // resolved and merged before the process settles
+	in := f.info[self]
+	in.Comm = "settled"
+	f.info[self] = in
+	snap, _ := a.Tick(t0.Add(time.Second))
+	for i := 0; i < 100 && len(find(t, snap, "settled").Stacks) == 0; i++ { // each tick waits stackWait at most
+		snap, _ = a.Tick(t0.Add(time.Duration(i+2) * time.Second))
+	}
+	if st := find(t, snap, "settled").Stacks; len(st) != 1 || st[0].GrownBytes != 1<<20 {
+		t.Errorf("settled: stacks %+v, want the sample's", st)
+	}
+	for _, s := range snap.Services {
+		if s.Name == "early" {
+			t.Errorf("the sample named the process before it settled: service %q", s.Name)
+		}
+	}
+}
+
+// The README states the table's bounds: they must be the constants'.
+func TestStacksREADMEBounds(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(b)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("at most %d stacks shown per service, %d kept per service and %d in all, %d frames a stack", StacksShown, StacksPerService, StacksTotal, StackFrames),
+		fmt.Sprintf("names cut at %d bytes, %d live samples a process and %d in all", StackNameMax, StackSamplesPerProc, StackSamplesTotal),
+		fmt.Sprintf("a live sample %d bytes", unsafe.Sizeof(liveSample{})),
+		fmt.Sprintf("hold at most %d entries and %d MiB of stack copies", stackQueued, stackQueuedBytes>>20),
+		fmt.Sprintf("in %d slots", stackSlots),
+		fmt.Sprintf("the last %d are remembered", recentUnmaps),
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README lacks %q", want)
+		}
 	}
 }

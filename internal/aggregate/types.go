@@ -97,6 +97,10 @@ type MemcgDomain struct {
 	LimitBytes uint64     `json:"limit_bytes"`
 	OOMKills   uint64     `json:"oom_kills"` // the kernel's counter
 	TimeToOOM  *TimeToOOM `json:"time_to_oom,omitempty"`
+	// Swap and its limit (see cgroup.Memcg.Swap), read while the machine
+	// has swap.
+	SwapBytes      uint64 `json:"swap_bytes,omitempty"`
+	SwapLimitBytes uint64 `json:"swap_limit_bytes,omitempty"`
 }
 
 // Memory is a process's memory and kernel counters, or their sum over a
@@ -169,6 +173,7 @@ type Service struct {
 	// TimeToOOMCovered is the Covered of the estimate behind TimeToOOMS.
 	TimeToOOMCovered bool      `json:"time_to_oom_covered,omitempty"`
 	Processes        []Process `json:"processes,omitempty"`
+	Workers                    // a master's workers, when it has some
 	// Stacks are the service's top growth stacks by held bytes.
 	Stacks []Stack `json:"stacks,omitempty"`
 }

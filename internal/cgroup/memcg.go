@@ -49,6 +49,37 @@ func (m Memcg) Limit() (uint64, error) {
 	return v, nil
 }
 
+// Swap is what the cgroup has swapped out and how much it may: v2
+// memory.swap.current and memory.swap.max; v1 memory.memsw.usage_in_bytes
+// less the memory usage, and the room memory.memsw.limit_in_bytes leaves
+// beyond memLimit (its memory limit, 0 for none). A limit of 0 is none.
+func (m Memcg) Swap(usage, memLimit uint64) (swap, limit uint64, err error) {
+	if m.H.Version == 2 {
+		if swap, err = readUint(m.file("", "memory.swap.current")); err != nil {
+			return 0, 0, err
+		}
+		b, err := os.ReadFile(m.file("", "memory.swap.max"))
+		if err != nil {
+			return swap, 0, nil
+		}
+		if s := strings.TrimSpace(string(b)); s != "max" {
+			limit, _ = strconv.ParseUint(s, 10, 64)
+		}
+		return swap, limit, nil
+	}
+	memsw, err := readUint(m.file("memory.memsw.usage_in_bytes", ""))
+	if err != nil {
+		return 0, 0, err
+	}
+	if memsw > usage {
+		swap = memsw - usage
+	}
+	if l, err := readUint(m.file("memory.memsw.limit_in_bytes", "")); err == nil && l < 1<<62 && memLimit > 0 && l > memLimit {
+		limit = l - memLimit
+	}
+	return swap, limit, nil
+}
+
 // OOMKills is the kernel's count of OOM kills in this cgroup: v1 memory.oom_control
 // oom_kill, v2 memory.events oom_kill.
 func (m Memcg) OOMKills() (uint64, error) {

@@ -55,9 +55,11 @@ type chart struct {
 	AllocCount       int // allocation ticks drawn
 	AllocLeftOff     int // allocation events not drawn (too many)
 	KillLabelY       string
-	YLabelX          string // right end of the y axis labels
-	XLabelY          string // baseline of the time axis labels
-	XTitleX, XTitleY string // the time axis title
+	YLabelX          string   // right end of the y axis labels
+	XLabelY          string   // baseline of the time axis labels
+	XTitleX, XTitleY string   // the time axis title
+	Class            string   // an extra class of the svg (the domain chart's)
+	Warns            []marker // when oomtrace warned (the domain chart)
 }
 
 type band struct {
@@ -76,6 +78,7 @@ type polyline struct {
 	Dash   string
 	Fill   string // "none", or a fill for an area
 	Title  string
+	Class  string // names the line for readers of the page (limit, usage)
 }
 
 type dot struct {

@@ -127,6 +127,9 @@ func decode(data []byte) (*Dump, error) {
 	if err := checkStacks(d); err != nil {
 		return nil, err
 	}
+	if err := checkDomains(d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 

@@ -51,6 +51,9 @@ func testDump() *Dump {
 	nova := mk(victimSvc, "unit", 4, func(i int) uint64 { return 300*mib + uint64(i)*(2*gib/120) })
 	nova.Victim, nova.LeakSuspect, nova.OOMKills = true, true, 1
 	pg := mk("postgres.service", "unit", 9, func(i int) uint64 { return 1200*mib + uint64(i%3)*mib })
+	// nova-api's master has three workers, one not read yet; postgres's eight.
+	nova.Workers = aggregate.Workers{Count: 3, USSMean: 500 * mib, USSMax: 700 * mib, Shared: 150 * mib, Unread: 1}
+	pg.Workers = aggregate.Workers{Count: 8, USSMean: 90 * mib, USSMax: 110 * mib, Shared: 400 * mib}
 	evil := mk(hostileName, "comm", 1, func(i int) uint64 { return 80*mib + uint64(i%7)*4*mib })
 
 	victim := Victim{
@@ -109,8 +112,15 @@ func testDump() *Dump {
 		used += 900 * mib
 		sys = append(sys, SystemSample{Time: testStart.Add(time.Duration(i) * step), Used: used, Available: 6*gib - min(used, 6*gib)})
 	}
+	// The victim's memcg: nova-api's RSS and 40 MiB of page cache, under a
+	// 2432 MiB limit; oomtrace warned two minutes before the kill.
+	dom := Domain{Memcg: kill.OOMMemcg, Kill: testEnd, Warned: testEnd.Add(-2 * time.Minute)}
+	for _, p := range nova.Samples {
+		dom.Samples = append(dom.Samples, DomainSample{Time: p.Time, Usage: p.RSS + 40*mib, Limit: 2432 * mib})
+	}
 	return &Dump{
 		Version: Version, Kind: KindOOM, Time: testEnd,
+		Domains:    []Domain{dom},
 		Host:       Host{Hostname: "ci-runner-7", Kernel: "6.8.0-45-generic", Oomtrace: "v0.3.0"},
 		Window:     Window{Start: testStart, End: testEnd},
 		Kills:      []Kill{kill},

@@ -53,13 +53,19 @@ type page struct {
 	Missed    string
 	Run       []kv
 	RunDumps  []string
+	Gate      []gateTable // budgets and baseline of a run
 	MemChart  *chart
 	SysChart  *chart
+	Domains   []domainView
 	// Stacks is set when some service has growth stacks: Flame draws one
 	// service's, StackLists lists every service's.
 	Stacks     bool
 	Flame      *flameView
 	StackLists []stackList
+	// Workers are the services that are a master with workers.
+	Workers     []workerView
+	MoreWorkers int
+	WorkersNote string
 }
 
 type stackList struct {
@@ -77,6 +83,12 @@ type stackView struct {
 type frameView struct{ Name, Where, Module string }
 
 type kv struct{ K, V string }
+
+type domainView struct {
+	Name  string
+	Chart *chart
+	Lines []string
+}
 
 type killView struct {
 	Heading string
@@ -129,6 +141,9 @@ func newPage(d *Dump) *page {
 		}
 	}
 	p.System = systemRows(d)
+	for _, dm := range d.Domains {
+		p.Domains = append(p.Domains, domainView{Name: domainName(dm), Chart: domainChart(d, dm), Lines: domainLines(d, dm)})
+	}
 	colors := map[string]string{}
 	if c := p.MemChart; c != nil {
 		for _, l := range c.Legend {
@@ -146,6 +161,7 @@ func newPage(d *Dump) *page {
 			Victim: s.Victim, Leak: s.LeakSuspect, Color: colors[name],
 		})
 	}
+	p.Workers, p.MoreWorkers, p.WorkersNote = workerViews(d)
 	p.stacks(d)
 	ev, more := recentEvents(d, time.Time{}, htmlEvents)
 	p.MoreEvts = more
@@ -167,6 +183,7 @@ func newPage(d *Dump) *page {
 		for _, x := range r.Dumps {
 			p.RunDumps = append(p.RunDumps, safe.Text(x))
 		}
+		p.Gate = gateTables(d, 0)
 	}
 	return p
 }

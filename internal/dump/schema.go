@@ -53,6 +53,8 @@ type Dump struct {
 	Missed         uint64 `json:"missed_kills,omitempty"`
 	// Run is set on a summary of `oomtrace run`.
 	Run *Run `json:"run,omitempty"`
+	// Domains are the memory the kills ran out of, or the warning's (see domain.go).
+	Domains []Domain `json:"domains,omitempty"`
 }
 
 // Host names the machine a dump was taken on.
@@ -130,6 +132,9 @@ type Service struct {
 	LeakSuspect  bool     `json:"leak_suspect"`
 	OOMKills     int      `json:"oom_kills"`
 	Samples      []Sample `json:"samples"`
+	// Workers are what a master's workers cost, in the last snapshot the
+	// service was seen in while it lived; absent for other services.
+	aggregate.Workers
 	// Stacks are the service's top growth stacks by held bytes, from the
 	// last snapshot it was seen in (see AttachStacks); only on the victim's,
 	// the trigger's and the top growers' services.
@@ -167,4 +172,8 @@ type Run struct {
 	End      time.Time `json:"end"`
 	ExitCode int       `json:"exit_code"`
 	Dumps    []string  `json:"dumps"` // files written for OOM kills during the run
+	// Budgets are the run's --budget results, in the order given.
+	Budgets []Budget `json:"budgets,omitempty"`
+	// Baseline compares the run (B) with --baseline's summary (A).
+	Baseline *Comparison `json:"baseline,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oomtrace/oomtrace/internal/safe"
+	"github.com/oomtrace/oomtrace/internal/schema"
 	"github.com/oomtrace/oomtrace/internal/units"
 )
 
@@ -41,12 +42,15 @@ func WriteText(w io.Writer, d *Dump) error {
 		t.field("Warning", warning(d.Warning))
 		t.field("", fmt.Sprintf("headroom %s, growing %s", units.Bytes(d.Warning.Headroom), rate(d.Warning.Growth)))
 	}
+	t.domains(d)
 	t.system(d)
 	t.growth(d)
+	t.workers(d)
 	t.stacks(d)
 	t.events(d)
 	t.missed(d)
 	t.run(d)
+	t.gate(d)
 	return t.err
 }
 
@@ -250,20 +254,51 @@ func share(part, total uint64) string {
 
 func (t *textWriter) events(d *Dump) {
 	end := windowEnd(d)
-	ev, more := recentEvents(d, end, textEvents)
+	ev, more := recentEvents(d, end, 0)
 	t.line("")
 	if len(ev) == 0 {
 		t.line("Events: none recorded")
 		return
 	}
-	head := fmt.Sprintf("Last %d events", len(ev))
+	upTo := ""
 	if !end.IsZero() {
-		head += " up to " + end.UTC().Format("15:04:05")
+		upTo = " up to " + end.UTC().Format("15:04:05")
 	}
+	own, rest := killEvents(d, ev)
+	if len(own) == 0 {
+		ev, more = lastN(ev, textEvents)
+		head := fmt.Sprintf("Last %d events%s", len(ev), upTo)
+		if more > 0 {
+			head += fmt.Sprintf(" (%d earlier in the dump)", more)
+		}
+		t.line(head)
+		t.eventTable(ev)
+		return
+	}
+	// The victim's and the trigger's services first: what ran last is
+	// often a shell that polled, not what filled the memory.
+	nOwn := min(len(own), textEvents-min(len(rest), textEvents/4))
+	own, more = lastN(own, nOwn)
+	head := fmt.Sprintf("Last %d events of the victim's and trigger's services%s", len(own), upTo)
 	if more > 0 {
 		head += fmt.Sprintf(" (%d earlier in the dump)", more)
 	}
 	t.line(head)
+	t.eventTable(own)
+	if len(rest) == 0 {
+		return
+	}
+	rest, more = lastN(rest, textEvents-len(own))
+	t.line("")
+	head = fmt.Sprintf("Last %d other events", len(rest))
+	if more > 0 {
+		head += fmt.Sprintf(" (%d earlier in the dump)", more)
+	}
+	t.line(head)
+	t.eventTable(rest)
+}
+
+func (t *textWriter) eventTable(ev []schema.Event) {
 	rows := [][]string{{"TIME", "TYPE", "PID", "COMM", "SIZE", "DETAIL"}}
 	for _, e := range ev {
 		rows = append(rows, []string{

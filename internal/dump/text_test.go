@@ -47,7 +47,11 @@ func TestTextOOM(t *testing.T) {
 		"unexplained 700.0MiB",
 		"lost events mmap 3",
 		"What grew in the last 10m0s",
-		"Last 20 events up to 19:02:57",
+		"Domain      memory cgroup /system.slice/nova-api.service\n            usage 2.3GiB of limit 2.4GiB at 19:02:57",
+		"last minute: filled at +3.4MiB/s, usage 2.1GiB → 2.3GiB, 1m0s from 19:01:57 to the kill",
+		"warned at 19:00:57, 2m0s before the kill",
+		"Last 18 events of the victim's and trigger's services up to 19:02:57 (3 earlier in the dump)",
+		"Last 2 other events",
 	); err != nil {
 		t.Error(err)
 	}

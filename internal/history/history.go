@@ -9,7 +9,9 @@
 // services are kept: a new one takes the place of the longest-unseen
 // service that has no processes, and with none to drop its figures go to
 // the "(other services)" row, so a live service never loses its history; at
-// most MaxEvents allocation and OOM events and MaxLifecycle lifecycle events.
+// most MaxEvents allocation and OOM events and MaxLifecycle lifecycle events;
+// the usage of at most MaxMemcgs memory cgroups (fine samples), and the
+// service of at most 2 × MaxPIDs recent processes (see memcg.go).
 // Rings grow with use up to their bound, so a service seen for a few seconds
 // (a build, a cron job) costs its few samples until it is dropped.
 //
@@ -17,17 +19,21 @@
 //
 //	events   = (MaxEvents + MaxLifecycle) × 352
 //	system   = fine × (40 + 40)
+//	memcgs   = MaxMemcgs × (fine × (24 + 56) + 512)
+//	pids     = 2 × MaxPIDs × 64
 //	service  = fine × (48 + 96) + coarse × 48 + 4096
-//	MaxServices = (Budget − events − system) / service
+//	MaxServices = (Budget − events − system − memcgs − pids) / service
 //
 // where fine = Window/Fine and coarse = Long/Coarse. 352 bytes bound an
 // event (tracer.Event 152, comm ≤ 16, exec filename ≤ 160, allocator
 // rounding); 48 is a kept sample and 96 the dump.Sample a dump builds of each
 // fine one (so the history and a dump built from it fit the budget together);
 // 40 a system sample, twice for the same reason; 4096 a service's
-// bookkeeping and its row in a dump. With the recorder's 24 MiB and the
-// defaults (fine 600, coarse 720): 6.7 MiB of events, 122 KiB a service, 144
-// services; at the widest window (fine 3600): 544 KiB a service, 32 services.
+// bookkeeping and its row in a dump; a memcg's 24-byte samples likewise
+// with the 56 of a dump's; 64 bytes a pid map entry (a map's table runs
+// half empty after it grows). With the recorder's 24 MiB and the
+// defaults (fine 600, coarse 720): 6.7 MiB of events, 127 KiB a service, 134
+// services; at the widest window (fine 3600): 544 KiB a service, 27 services.
 package history
 
 import (
@@ -48,6 +54,7 @@ type Config struct {
 	MaxServices  int           // default: from Budget, else 1000
 	MaxEvents    int           // allocations and OOM kills (default 10000)
 	MaxLifecycle int           // fork, exec, exit (default 10000)
+	MaxMemcgs    int           // memory cgroups whose usage is kept (default 6)
 	Budget       int64         // bytes for history and a dump built of it (0: no budget)
 }
 
@@ -79,8 +86,15 @@ func (c *Config) serviceBytes() int64 {
 // Bytes is the most the history (and a dump built of it) costs.
 func (c Config) Bytes() int64 {
 	c.defaults()
+	return c.fixedBytes() + int64(c.MaxServices)*c.serviceBytes()
+}
+
+// fixedBytes is what the history costs whatever its services: events,
+// system samples, memcg samples and the pid map.
+func (c *Config) fixedBytes() int64 {
 	fine, _ := c.tiers()
-	return int64(c.MaxEvents+c.MaxLifecycle)*eventBytes + int64(fine)*systemBytes + int64(c.MaxServices)*c.serviceBytes()
+	return int64(c.MaxEvents+c.MaxLifecycle)*eventBytes + int64(fine)*systemBytes +
+		int64(c.MaxMemcgs)*(int64(fine)*(memcgPointBytes+memcgSampleBytes)+memcgBytes) + 2*MaxPIDs*pidBytes
 }
 
 // tiers are the sample counts of the fine and coarse rings.
@@ -108,9 +122,11 @@ func (c *Config) defaults() {
 	if c.MaxLifecycle <= 0 {
 		c.MaxLifecycle = 10000
 	}
+	if c.MaxMemcgs <= 0 {
+		c.MaxMemcgs = 6
+	}
 	if c.MaxServices <= 0 && c.Budget > 0 {
-		fine, _ := c.tiers()
-		left := c.Budget - int64(c.MaxEvents+c.MaxLifecycle)*eventBytes - int64(fine)*systemBytes
+		left := c.Budget - c.fixedBytes()
 		c.MaxServices = int(max(left/c.serviceBytes(), 1))
 	}
 	if c.MaxServices <= 0 {
@@ -158,6 +174,10 @@ type History struct {
 	events   *ring[tracer.Event] // allocations and OOM kills
 	life     *ring[tracer.Event] // fork, exec, exit
 	last     aggregate.Snapshot
+	memcgs   map[string]*memcgHist
+	// pids maps processes to services, a generation at a time (memcg.go).
+	pids, oldPIDs map[int]string
+	pidsAt        time.Time
 }
 
 // New makes an empty history.
@@ -167,6 +187,7 @@ func New(cfg Config) *History {
 	return &History{
 		cfg:      cfg,
 		services: map[string]*svc{},
+		memcgs:   map[string]*memcgHist{},
 		system:   newRing[dump.SystemSample](fine),
 		events:   newRing[tracer.Event](cfg.MaxEvents),
 		life:     newRing[tracer.Event](cfg.MaxLifecycle),
@@ -183,6 +204,8 @@ func (h *History) Last() aggregate.Snapshot { return h.last }
 func (h *History) Add(snap aggregate.Snapshot) {
 	h.last = snap
 	h.last.Services = nil
+	h.addMemcgs(snap.Time, snap.System.Memcgs)
+	h.addPIDs(snap.Time, snap.Services)
 	h.system.push(dump.SystemSample{Time: snap.Time.UTC(), Used: snap.System.UsedBytes, Available: snap.System.AvailableBytes})
 	// Known services first, so every live one is marked seen before a new
 	// one looks for a dead one to replace.
@@ -239,12 +262,12 @@ func (st *svc) add(cfg Config, t time.Time, s *aggregate.Service) {
 	if s.Procs > 0 {
 		st.lastSeen = t
 	}
-	leak, growth, stacks := st.latest.LeakSuspect, st.latest.Growth, st.latest.Stacks
+	leak, growth, stacks, workers := st.latest.LeakSuspect, st.latest.Growth, st.latest.Stacks, st.latest.Workers
 	st.latest = *s
 	st.latest.Processes = nil
 	if s.Procs == 0 && st.lastSeen.Before(t) {
 		// Gone: keep the figures it had while it lived, not the fall to zero.
-		st.latest.LeakSuspect, st.latest.Growth = leak, growth
+		st.latest.LeakSuspect, st.latest.Growth, st.latest.Workers = leak, growth, workers
 		if len(s.Stacks) == 0 {
 			st.latest.Stacks = stacks
 		}
@@ -322,7 +345,7 @@ func (h *History) Services(start, end, at time.Time) []dump.Service {
 			continue
 		}
 		s := dump.Service{Name: name, Kind: st.kind, Procs: int(pts[len(pts)-1].procs), LeakSuspect: st.latest.LeakSuspect,
-			OOMKills: st.latest.OOMKills, GrowthPerSec: st.latest.Growth, Samples: make([]dump.Sample, len(pts))}
+			OOMKills: st.latest.OOMKills, GrowthPerSec: st.latest.Growth, Samples: make([]dump.Sample, len(pts)), Workers: st.latest.Workers}
 		var startRSS, endRSS, peak uint64
 		first, live := true, false
 		for i, p := range pts {

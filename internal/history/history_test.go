@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
+	"github.com/oomtrace/oomtrace/internal/dump"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -204,8 +205,18 @@ func TestBudgetBoundsHeap(t *testing.T) {
 			svcs[i] = aggregate.Service{Name: name(i), Kind: "unit", Procs: 1}
 		}
 		n := max(fine, coarse*int(h.cfg.Coarse/h.cfg.Fine))
+		// Every memcg slot and the pid map full too.
+		memcgs := make([]aggregate.MemcgDomain, h.cfg.MaxMemcgs)
+		for i := range memcgs {
+			memcgs[i] = aggregate.MemcgDomain{Path: fmt.Sprintf("/memcg-%04d", i), UsageBytes: 1 << 20, LimitBytes: 2 << 20}
+		}
+		for i := range MaxPIDs {
+			svcs[i%len(svcs)].PIDs = append(svcs[i%len(svcs)].PIDs, 100_000+i)
+		}
 		for i := 0; i < n; i++ {
-			h.Add(snap(t0.Add(time.Duration(i)*h.cfg.Fine), svcs...))
+			s := snap(t0.Add(time.Duration(i)*h.cfg.Fine), svcs...)
+			s.System.Memcgs = memcgs
+			h.Add(s)
 		}
 		file := strings.Repeat("/", 159)
 		for i := 0; i < h.cfg.MaxEvents+h.cfg.MaxLifecycle; i++ {
@@ -217,7 +228,14 @@ func TestBudgetBoundsHeap(t *testing.T) {
 		}
 		end := t0.Add(time.Duration(n) * h.cfg.Fine)
 		d := h.Services(end.Add(-h.cfg.Window), end, end)
+		var doms [][]dump.DomainSample
+		for _, m := range memcgs {
+			doms = append(doms, h.Memcg(m.Path, end.Add(-h.cfg.Window), end))
+		}
 		used := heap() - before
+		if len(h.memcgs) != h.cfg.MaxMemcgs || len(doms[0]) < fine-1 || len(h.pids) != MaxPIDs {
+			t.Fatalf("%d memcgs kept, %d samples of the first, %d pids; want %d full and %d", len(h.memcgs), len(doms[0]), len(h.pids), h.cfg.MaxMemcgs, MaxPIDs)
+		}
 		if len(h.services) != h.cfg.MaxServices || len(d) != h.cfg.MaxServices || len(d[0].Samples) < fine {
 			t.Fatalf("%d services kept, %d in the dump with %d samples; want %d full", len(h.services), len(d), len(d[0].Samples), h.cfg.MaxServices)
 		}
@@ -227,6 +245,7 @@ func TestBudgetBoundsHeap(t *testing.T) {
 		}
 		runtime.KeepAlive(h)
 		runtime.KeepAlive(d)
+		runtime.KeepAlive(doms)
 	}
 }
 

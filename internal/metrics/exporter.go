@@ -57,6 +57,20 @@ func (e *Exporter) Update(snap aggregate.Snapshot, stats tracer.Stats) {
 	e.mu.Unlock()
 }
 
+// Gatherer gathers what /metrics serves: a pusher gathers it too, so the
+// pushed series and the scraped ones are the same.
+func (e *Exporter) Gatherer() prometheus.Gatherer { return e.reg }
+
+// Register adds collectors of oomtrace's own to what /metrics serves.
+func (e *Exporter) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := e.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Handler serves the metrics in the Prometheus exposition format, for /metrics.
 func (e *Exporter) Handler() http.Handler { return e.handler }
 

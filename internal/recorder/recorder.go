@@ -56,6 +56,9 @@ type Config struct {
 	VMStat func() (uint64, error)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Watermarks reads the zones' watermarks for a system kill's domain;
+	// default /proc/zoneinfo.
+	Watermarks func() (proc.Watermarks, error)
 }
 
 type pending struct {
@@ -131,6 +134,9 @@ func New(cfg Config, hist *history.History) *Recorder {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Watermarks == nil {
+		cfg.Watermarks = proc.ReadWatermarks
 	}
 	if cfg.ServiceOf == nil {
 		cfg.ServiceOf = func(_ int, comm string) string { return comm }
@@ -511,6 +517,7 @@ func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
 		d := r.buildLocked(dump.KindWarn, snap.Time, nil)
 		w := *e
 		d.Warning = &w
+		d.Domains = []dump.Domain{r.domainLocked(e.Domain, d.Window.Start, d.Window.End, time.Time{})}
 		r.cfg.Logger.Warn("OOM kill expected soon", "domain", e.Domain, "in", time.Duration(e.Seconds*float64(time.Second)).Round(time.Second), "service", e.Service,
 			"covered", e.Covered, "growth_span", time.Duration(e.GrowthSpanS*float64(time.Second)).Round(time.Second))
 		r.writeLocked(dump.Name(dump.KindWarn, snap.Time, 0), d)
@@ -528,6 +535,13 @@ func (r *Recorder) Snapshot() ([]string, error) {
 
 // Summary writes the end-of-run summary with every kill of the run.
 func (r *Recorder) Summary(run *dump.Run, start time.Time) ([]string, error) {
+	return r.SummaryJudged(run, start, nil)
+}
+
+// SummaryJudged is Summary with judge, if not nil, called on the summary
+// before it is written: run's budgets and baseline are judged on the
+// services it holds, and written with them.
+func (r *Recorder) SummaryJudged(run *dump.Run, start time.Time, judge func(*dump.Dump)) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
@@ -538,6 +552,9 @@ func (r *Recorder) Summary(run *dump.Run, start time.Time) ([]string, error) {
 	d.SystemSamples = r.hist.System(start, now)
 	run.Dumps = append([]string(nil), r.dumps...)
 	d.Run = run
+	if judge != nil {
+		judge(d)
+	}
 	return r.writeLocked(dump.Name(dump.KindSummary, now, 0), d)
 }
 
@@ -579,6 +596,7 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 	d.Events = make([]schema.Event, len(evs))
 	for i := range evs {
 		d.Events[i] = schema.FromEvent(&evs[i])
+		d.Events[i].Service = r.hist.ServiceOfPID(int(evs[i].PID))
 	}
 	if len(kills) > 0 {
 		k := kills[0]
@@ -586,6 +604,7 @@ func (r *Recorder) buildLocked(kind string, at time.Time, kills []dump.Kill) *du
 		d.Constraint, d.OOMMemcg, d.TaskMemcg = k.Constraint, k.OOMMemcg, k.TaskMemcg
 		markVictim(d)
 	}
+	d.Domains = r.domainsLocked(start, end, kills)
 	dump.AttachStacks(d, r.hist.Stacks)
 	if v, ok := r.kernelKillsLocked(); ok {
 		d.OOMKillsKernel = v

@@ -23,6 +23,8 @@ type Event struct {
 	Trigger *Task    `json:"trigger,omitempty"`
 	Source  string   `json:"source,omitempty"`
 	Stack   *Stack   `json:"stack,omitempty"` // a sampled call's
+	// Service is the process's service, set in dumps where it was known.
+	Service string `json:"service,omitempty"`
 }
 
 // Stack is the growth stack of a sampled call: Weight bytes of its

@@ -44,7 +44,9 @@ func fixture() aggregate.Snapshot {
 			},
 			// postgres: PSS and USS read 45 s ago; growth over 30 s only.
 			{Name: "postgres", Kind: "unit", Procs: 4, PIDs: []int{200, 201, 202, 203}, Memory: aggregate.Memory{RSS: gib, PSS: 400 * mib, USS: 300 * mib, PSSAgeS: 45},
-				GrowthSpanS: 30},
+				GrowthSpanS: 30,
+				// three workers, one not read yet
+				Workers: aggregate.Workers{Count: 3, USSMean: 60 * mib, USSMax: 80 * mib, Shared: 100 * mib, Unread: 1}},
 			// kafka: not read yet (RSS stands in for PSS and USS); seen for 2 minutes.
 			{Name: "kafka", Kind: "container", Procs: 1, PIDs: []int{300}, Memory: aggregate.Memory{RSS: 500 * mib, PSS: 700 * mib, USS: 500 * mib, PSSAgeS: -1},
 				Growth: -mib, Growth1m: -mib, Growth5m: -mib / 2, Growth15m: -mib / 2, GrowthSpanS: 120, Growth1mCovered: true,

@@ -300,7 +300,8 @@ func (m Model) summary(s aggregate.Service) []string {
 		}
 		more = append(more, m.st.oom.Render(o))
 	}
-	return append(wrap(items, "  ", m.width), wrap(more, "  ", m.width)...)
+	out := append(wrap(items, "  ", m.width), wrap(more, "  ", m.width)...)
+	return append(out, wrap(workerItems(s), "  ", m.width)...)
 }
 
 // sortKeysHelp names the direct sort keys, on both screens.

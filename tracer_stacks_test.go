@@ -72,15 +72,18 @@ func counters(t *testing.T, tr *tracer.Tracer, pid int) tracer.Counters {
 	return c
 }
 
-// startGrow runs `workload grow N SIZE BRK KEEP` up to its growth and
-// returns the child, the growth it reports and pid's counters before it.
-func startGrow(t *testing.T, tr *tracer.Tracer, n, size, brk int, keep bool) (*testutil.Child, uint64, tracer.Counters) {
+// startGrow runs `workload grow N SIZE BRK KEEP [BIG]` up to its growth
+// and returns the child, the growth it reports and pid's counters before it.
+func startGrow(t *testing.T, tr *tracer.Tracer, n, size, brk int, keep bool, big ...int) (*testutil.Child, uint64, tracer.Counters) {
 	t.Helper()
-	k := "0"
+	args := []string{"grow", strconv.Itoa(n), strconv.Itoa(size), strconv.Itoa(brk), "0"}
 	if keep {
-		k = "1"
+		args[4] = "1"
 	}
-	c := testutil.StartChild(t, "grow", strconv.Itoa(n), strconv.Itoa(size), strconv.Itoa(brk), k)
+	for _, b := range big {
+		args = append(args, strconv.Itoa(b))
+	}
+	c := testutil.StartChild(t, args...)
 	c.Expect(t, "ready")
 	before := counters(t, tr, c.Pid)
 	c.Send(t)
@@ -103,7 +106,10 @@ func TestStackSampleWeights(t *testing.T) {
 	testutil.NeedRoot(t)
 	const interval = 512 << 10
 	tr, col := tracertest.Start(t, tracer.Config{StackSample: interval})
-	c, want, before := startGrow(t, tr, 64, 64<<10, 1<<20, true)
+	// First one call of 8 intervals: the countdown must restart from the
+	// sample it takes, not from 7 intervals below zero.
+	const big = 8 * interval
+	c, want, before := startGrow(t, tr, 64, 64<<10, 1<<20, true, big)
 	after := counters(t, tr, c.Pid)
 	if got := grown(after) - grown(before); got != want {
 		t.Fatalf("counters saw %d bytes of growth, the workload grew %d", got, want)
@@ -131,10 +137,10 @@ func TestStackSampleWeights(t *testing.T) {
 	if tail := grown(after) - sum; tail >= interval*3/2 {
 		t.Errorf("weights sum to %d of %d bytes grown: %d left over, more than the longest interval", sum, grown(after), tail)
 	}
-	// Intervals are drawn from [I/2, 3I/2).
+	// Intervals are drawn from [I/2, 3I/2); the big call is one sample.
 	n := after.Samples - before.Samples
-	if lo, hi := want/(interval*3/2), want/(interval/2)+1; n+1 < lo || n > hi {
-		t.Errorf("%d samples over %d bytes of growth; want %d to %d", n, want, lo, hi)
+	if lo, hi := (want-big)/(interval*3/2), (want-big)/(interval/2)+2; n+1 < lo || n > hi {
+		t.Errorf("%d samples over %d bytes of growth (one call of %d); want %d to %d", n, want, big, lo, hi)
 	}
 	t.Logf("%d bytes grown, %d samples (%d in the workload's growth), weights %d; hooks: %s", grown(after), len(samples), n, sum, hookMechanisms(tr))
 
@@ -156,8 +162,9 @@ func TestStackSampleWeights(t *testing.T) {
 	defer mem.Close()
 	for i, ev := range samples {
 		s := ev.Sample
-		if s.Weight == 0 {
-			t.Errorf("sample %d: weight 0", i)
+		// A sample stands for at least the shortest interval.
+		if s.Weight < interval/2 {
+			t.Errorf("sample %d (%s of %d bytes): weight %d, below the shortest interval", i, ev.Type, ev.Alloc.Len, s.Weight)
 		}
 		if s.Regs.SP < stack.start || s.Regs.SP >= stack.end {
 			t.Fatalf("sample %d: SP %#x outside [stack] %#x-%#x", i, s.Regs.SP, stack.start, stack.end)
