@@ -2,6 +2,7 @@ package python
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 
@@ -60,9 +61,15 @@ func (r *Reader) ScanRunning() {
 }
 
 // Exec looks at a process that just started a program, forgetting what it
-// ran before.
+// ran before. It runs on the tracer's events reader (Tracer.OnExec), so only
+// a program named like python is looked into here (a readlink); one that
+// embeds libpython (uwsgi) is found at its first sample.
 func (r *Reader) Exec(pid uint32) {
 	r.Forget(pid)
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/exe")
+	if err != nil || !pyFileRe.MatchString(filepath.Base(exe)) {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.look(pid)
