@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,5 +229,65 @@ func TestPythonStacksCorruptChain(t *testing.T) {
 				t.Errorf("no stack names keep")
 			}
 		})
+	}
+}
+
+// `events --json` of a python3.11 already running when oomtrace starts
+// (found by the scan of running processes): its sampled calls' stacks carry
+// keep's or churn's Python frame (kind python, pystacks.py) above the
+// native leaf, and <module> outside it, innermost first.
+func TestPythonStacksEventsJSON(t *testing.T) {
+	testutil.NeedRoot(t)
+	c := pyWorkload(t, "pyst-events", []string{"MALLOC_MMAP_THRESHOLD_=131072"}, "big", "32")
+	c.Expect(t, "ready")
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(oomtraceBin(t), "events", "--json", "--stack-sample", "512KiB", "--pid", strconv.Itoa(c.Pid), "--ready-file", ready)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFile(t, ready, 15*time.Second)
+	c.Send(t)
+	c.Expect(t, "done")
+	// Its samples are resolved while it runs: stop oomtrace first.
+	cmd.Process.Signal(syscall.SIGINT)
+	var sampled, named int
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev struct {
+			Stack *struct {
+				Frames []aggregate.Frame `json:"frames"`
+			} `json:"stack"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("not JSON: %s", sc.Bytes())
+		}
+		if ev.Stack == nil {
+			continue
+		}
+		sampled++
+		fr := ev.Stack.Frames
+		i := slices.IndexFunc(fr, func(f aggregate.Frame) bool { return f.Kind == "python" })
+		if i <= 0 {
+			continue
+		}
+		f := fr[i]
+		mod := slices.IndexFunc(fr[i:], func(f aggregate.Frame) bool { return f.Kind == "python" && f.Function == "<module>" })
+		if (f.Function == "keep" || f.Function == "churn") && filepath.Base(f.File) == "pystacks.py" && f.Line > 0 && mod > 0 {
+			named++
+		} else {
+			t.Errorf("innermost Python frame %+v, <module> at %d: want keep or churn in pystacks.py, then <module>", f, mod)
+		}
+	}
+	cmd.Wait()
+	t.Logf("%d samples, %d name keep or churn", sampled, named)
+	// 64 calls of 1 MiB, each above the interval: one sample each.
+	if sampled < 32 || named*10 < sampled*9 {
+		t.Errorf("%d samples, %d with keep's or churn's Python frame: want most of 64", sampled, named)
 	}
 }

@@ -69,6 +69,12 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tr.Close()
+	var py *python.Reader // Python frames of the stacks, read by BPF from the start
+	if *jsonOut && cfg.StackSample > 0 {
+		py = python.NewReader(tr)
+		tr.OnExec(py.Exec)
+		py.ScanRunning()
+	}
 	if err := sf.ready(); err != nil {
 		return err
 	}
@@ -82,12 +88,8 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	flush := time.NewTicker(200 * time.Millisecond)
 	defer flush.Stop()
 	var stacks *native.Resolver // sampled calls' stacks, in JSON
-	var py *python.Reader
 	if *jsonOut && cfg.StackSample > 0 {
 		stacks = native.NewResolver(stackLimits)
-		py = python.NewReader(tr)
-		tr.OnExec(py.Exec)
-		py.ScanRunning()
 	}
 	print := func(ev *tracer.Event) error {
 		if stacks != nil && (ev.Type == tracer.EventExit || ev.Type == tracer.EventExec) {
