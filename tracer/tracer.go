@@ -37,7 +37,7 @@ type Config struct {
 	// off; DefaultStackSample is the CLI's default.
 	StackSample uint64
 	// StackRingBytes is the stack samples' ring size, a power of two pages
-	// (default 2 MiB: 62 samples of the largest size).
+	// (default 2 MiB: 60 samples of the largest size, Python frames included).
 	StackRingBytes uint32
 	// ForceTracepoint skips tp_btf where a plain tracepoint can stand in
 	// (oom/mark_victim), to exercise the fallback.
