@@ -23,9 +23,7 @@ import (
 func pyWorkload(t *testing.T, name string, env []string, args ...string) *testutil.Child {
 	t.Helper()
 	py := "/usr/bin/python3.11"
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no %s (Debian 12's python3): %v", py, err)
-	}
+	testutil.NeedFile(t, py, "python3.11")
 	link := filepath.Join(t.TempDir(), name)
 	if err := os.Symlink(py, link); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oomtrace/oomtrace/internal/native"
+	"github.com/oomtrace/oomtrace/internal/testutil"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -29,7 +30,7 @@ func pythons(t *testing.T) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Skip("no /usr/bin/python3.11 (Debian 12's python3)")
+		testutil.NeedFile(t, "/usr/bin/python3.11", "python3.11")
 	}
 	return out
 }
@@ -105,9 +106,7 @@ func startLive(t *testing.T, py string) (int, []liveCode, uint64, []liveTable) {
 // cut at maxNameChars, and a pointer that is not a code object refused.
 // The location table gives the line CPython gives each code unit.
 func TestReadLive(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("reads another process's memory: needs root")
-	}
+	testutil.NeedRoot(t) // reads another process's memory
 	for _, py := range pythons(t) {
 		t.Run(py, func(t *testing.T) {
 			pid, codes, notCode, tables := startLive(t, py)
