@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,18 +22,20 @@ import (
 
 // gateScript starts two workload services (NAME OWN-MiB each, 8 MiB shared
 // on top), says their pids, waits for a line (the test sends it once
-// oomtrace has sampled both at their full size), prints their PSS from
-// /proc, stops them and exits with CODE.
+// oomtrace has sampled both at their full size), prints their PSS and RSS
+// from /proc, stops them and exits with CODE.
 const gateScript = `"$1" service "$2" 0 "$3" 0 & a=$!
 "$1" service "$4" 0 "$5" 0 & b=$!
 read line
-echo "pss $a $(awk '/^Pss:/ {print $2}' /proc/$a/smaps_rollup) $b $(awk '/^Pss:/ {print $2}' /proc/$b/smaps_rollup)"
+echo "pss $a $(awk '/^Pss:/ {p=$2} /^Rss:/ {r=$2} END {print p, r}' /proc/$a/smaps_rollup) $b $(awk '/^Pss:/ {p=$2} /^Rss:/ {r=$2} END {print p, r}' /proc/$b/smaps_rollup)"
 kill $a $b; wait; exit "$6"`
 
 // gateRun is one `oomtrace run` of gateScript; it returns the run's exit
-// status, the summary and each service's PSS in bytes as /proc said at the
-// end (its peak: the services hold their size once they said so).
-func gateRun(t *testing.T, out string, svcs [2]string, mbs [2]int, code int, flags ...string) (int, *dump.Dump, map[string]uint64) {
+// status, the summary and each service's PSS and RSS in bytes as /proc said
+// at the end. The services hold their size once they said so, but their PSS
+// still moves with the sharers of their file pages (libc: in a fresh root
+// few processes share it), within their RSS.
+func gateRun(t *testing.T, out string, svcs [2]string, mbs [2]int, code int, flags ...string) (int, *dump.Dump, map[string]uint64, map[string]uint64) {
 	t.Helper()
 	port := freePort(t)
 	// -d 0.2: a bare number is seconds.
@@ -80,13 +83,14 @@ func gateRun(t *testing.T, out string, svcs [2]string, mbs [2]int, code int, fla
 	}
 	io.WriteString(stdin, "go\n")
 	f := next("pss")
-	pss := map[string]uint64{}
+	pss, rss := map[string]uint64{}, map[string]uint64{}
 	for i, name := range svcs {
-		kb, err := strconv.ParseUint(f[2+2*i], 10, 64)
-		if err != nil {
+		p, err1 := strconv.ParseUint(f[2+3*i], 10, 64)
+		r, err2 := strconv.ParseUint(f[3+3*i], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
 			t.Fatalf("pss line %q: %v", f, err)
 		}
-		pss[name] = kb << 10
+		pss[name], rss[name] = p<<10, r<<10
 	}
 	io.Copy(io.Discard, stdout)
 	err = cmd.Wait()
@@ -101,7 +105,7 @@ func gateRun(t *testing.T, out string, svcs [2]string, mbs [2]int, code int, fla
 		t.Fatalf("%v; stderr:\n%s", err, stderr.String())
 	}
 	t.Logf("exit %d; stderr:\n%s", status, stderr.String())
-	return status, d, pss
+	return status, d, pss, rss
 }
 
 // `run --budget`: a service over its budget fails the run with 4, one under
@@ -119,7 +123,7 @@ func TestRunBudgetsAndBaseline(t *testing.T) {
 	svcs := [2]string{"gate-big", "gate-small"}
 	outA := filepath.Join(dir, "a")
 	// gate-big: 16 MiB + 8 shared, over its 20 MiB budget; gate-small: 4 + 8.
-	status, a, pssA := gateRun(t, outA, svcs, [2]int{16, 4}, 0, "--budget", "gate-big=20MiB", "--budgets", budgets)
+	status, a, pssA, rssA := gateRun(t, outA, svcs, [2]int{16, 4}, 0, "--budget", "gate-big=20MiB", "--budgets", budgets)
 	if status != 4 {
 		t.Fatalf("exit %d, want 4 (gate-big over its budget)", status)
 	}
@@ -131,8 +135,10 @@ func TestRunBudgetsAndBaseline(t *testing.T) {
 		if b.Result != want[b.Service] {
 			t.Errorf("budget %s: %s, want %s", b.Service, b.Result, want[b.Service])
 		}
-		if p, ok := pssA[b.Service]; ok && (!within(b.PeakPSSBytes, p, 0.03) || b.PeakTime == nil || b.PeakTime.Before(a.Run.Start)) {
-			t.Errorf("budget %s: peak %d at %v, want within 3%% of /proc's %d during the run", b.Service, b.PeakPSSBytes, b.PeakTime, p)
+		// The peak lies between /proc's PSS at the end (less 3%) and its RSS
+		// (plus 3%): the most PSS can be for memory of a constant size.
+		if p, ok := pssA[b.Service]; ok && (b.PeakPSSBytes < p-p*3/100 || b.PeakPSSBytes > rssA[b.Service]+rssA[b.Service]*3/100 || b.PeakTime == nil || b.PeakTime.Before(a.Run.Start)) {
+			t.Errorf("budget %s: peak %d at %v, want from /proc's PSS %d (less 3%%) to its RSS %d (plus 3%%)", b.Service, b.PeakPSSBytes, b.PeakTime, p, rssA[b.Service])
 		}
 	}
 	txt, err := os.ReadFile(filepath.Join(outA, "summary.txt"))
@@ -151,7 +157,7 @@ func TestRunBudgetsAndBaseline(t *testing.T) {
 
 	// Three times the growth, against the first run.
 	outB := filepath.Join(dir, "b")
-	status, b, pssB := gateRun(t, outB, svcs, [2]int{48, 4}, 0, "--baseline", filepath.Join(outA, "summary.json"), "--max-regression", "20")
+	status, b, pssB, _ := gateRun(t, outB, svcs, [2]int{48, 4}, 0, "--baseline", filepath.Join(outA, "summary.json"), "--max-regression", "20")
 	if status != 4 {
 		t.Fatalf("exit %d, want 4 (gate-big regressed)", status)
 	}
@@ -205,7 +211,7 @@ func TestRunBudgetsAndBaseline(t *testing.T) {
 	}
 
 	// CMD's own failure comes first: 7, though gate-big is over budget.
-	status, d, _ := gateRun(t, filepath.Join(dir, "c"), svcs, [2]int{16, 4}, 7, "--budget", "gate-big=20MiB")
+	status, d, _, _ := gateRun(t, filepath.Join(dir, "c"), svcs, [2]int{16, 4}, 7, "--budget", "gate-big=20MiB")
 	if status != 7 || len(d.Run.Budgets) != 1 || d.Run.Budgets[0].Result != dump.BudgetFail {
 		t.Errorf("exit %d, budgets %+v; want 7 and gate-big failed", status, d.Run.Budgets)
 	}
