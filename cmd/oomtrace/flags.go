@@ -326,11 +326,16 @@ func loadRules(flags []string, file string) ([]service.Rule, error) {
 // memory (README, "Growth stacks"): its defaults are sized for a tool run
 // once, not for a recorder under a 48 MiB limit.
 var stackLimits = native.Limits{
-	Files:      16,
-	Procs:      256,
-	DebugFiles: -1, // file:line costs ~20 MiB for glibc's debug file alone
-	FileBytes:  8 << 20,
-	Frames:     aggregate.StackFrames + 1, // one more than kept: the cut is seen
+	Files: 16,
+	// Go toolchain binaries cost ~2 MiB each parsed, bigger Go programs
+	// more: 16 of them alone would pass the recorder's limit.
+	FileCacheBytes: 8 << 20,
+	SymbolsPerFile: 65536,  // ~5.5 MiB with names: a capped file still fits
+	FDEsPerFile:    131072, // 2 MiB of index
+	Procs:          256,
+	DebugFiles:     -1, // file:line costs ~20 MiB for glibc's debug file alone
+	FileBytes:      8 << 20,
+	Frames:         aggregate.StackFrames + 1, // one more than kept: the cut is seen
 }
 
 // recordFlags are the flags of the recorder: record and run.

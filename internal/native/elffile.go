@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
 // elfFile is what the resolver keeps of one mapped file: its loadable
@@ -32,6 +33,7 @@ type elfFile struct {
 	dwTried   bool        // a load failed: do not retry
 	cache     map[uint64]symResult
 	rows      map[uint64]unwindRow // CFI rows by vaddr, at most rowCacheSize
+	loaded    int64                // parsedBytes, once known
 }
 
 type segment struct{ vaddr, off, filesz uint64 }
@@ -388,3 +390,40 @@ func openELF(r io.ReaderAt, size int64) (*elf.File, error) {
 }
 
 var errNotELF = errors.New("not a well-formed 64-bit little-endian ELF file")
+
+// Estimated heap bytes of one entry of the per-file caches: a Go map slot
+// (key and value) at the worst load after growth (half full), plus control
+// bytes.
+var (
+	symCacheEntryBytes = 2*int64(8+unsafe.Sizeof(symResult{})) + 2
+	rowCacheEntryBytes = 2*int64(8+unsafe.Sizeof(unwindRow{})) + 2
+)
+
+// bytes estimates the heap e retains, for the resolver's file cache budget:
+// what was parsed (loaded, computed once) and the caches of named addresses
+// and CFI rows at their current size. DWARF data, off in the recorder, is
+// bounded apart (DebugFiles).
+func (e *elfFile) bytes() int64 {
+	if e.loaded == 0 {
+		e.loaded = e.parsedBytes()
+	}
+	return e.loaded + int64(len(e.cache))*symCacheEntryBytes + int64(len(e.rows))*rowCacheEntryBytes
+}
+
+// parsedBytes estimates the heap of the symbols (structs and names), CFI
+// section bytes and FDE indexes.
+func (e *elfFile) parsedBytes() int64 {
+	n := int64(unsafe.Sizeof(*e)) + int64(len(e.key)+len(e.buildID)+len(e.debugPath)) +
+		int64(cap(e.loads))*int64(unsafe.Sizeof(segment{}))
+	n += int64(cap(e.syms)) * int64(unsafe.Sizeof(symbol{}))
+	for i := range e.syms {
+		n += (int64(len(e.syms[i].name)) + 7) &^ 7 // allocation rounding
+	}
+	for _, s := range []*cfiSection{e.eh, e.dbg} {
+		if s != nil {
+			n += int64(unsafe.Sizeof(*s)) + int64(cap(s.data)) + int64(cap(s.index))*int64(unsafe.Sizeof(fdeRef{})) +
+				int64(len(s.cies))*int64(unsafe.Sizeof(cie{})+64)
+		}
+	}
+	return n
+}

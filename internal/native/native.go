@@ -45,6 +45,13 @@ type Limits struct {
 	// stay cached, least recently used evicted; keyed by build id, else by
 	// device, inode, size and mtime.
 	Files int
+	// FileCacheBytes bounds the estimated heap of the cached files (symbols
+	// and their names, FDE index, .eh_frame/.debug_frame bytes, caches of
+	// named addresses and CFI rows): least recently used files are evicted
+	// until the total fits. A file estimated above it alone is not kept (a
+	// stub remembers it, so it is not parsed again while cached): its frames
+	// are module+0xoffset and the unwinder crosses it by frame pointers.
+	FileCacheBytes int
 	// Procs is how many processes' mapping lists stay cached (LRU).
 	Procs int
 	// SymbolsPerFile caps the FUNC symbols kept per file (a hostile or huge
@@ -67,14 +74,15 @@ type Limits struct {
 	Frames int
 }
 
-// DefaultLimits are the cache sizes used for zero fields: 64 files, 1024
-// processes, 200000 symbols and 500000 FDEs per file, DWARF of 2 files,
+// DefaultLimits are the cache sizes used for zero fields: 64 files within
+// 256 MiB, 1024 processes, 200000 symbols and 500000 FDEs per file, DWARF of 2 files,
 // 8192 maps lines, 64 MiB per section, 128 frames. A cached file costs its
 // .eh_frame bytes, 16 bytes per FDE, ~48 bytes per symbol plus names, and
 // 4096-entry caches of named addresses and CFI rows (~80 bytes each); a
 // process costs ~100 bytes per mapping.
 var DefaultLimits = Limits{
 	Files:          64,
+	FileCacheBytes: 256 << 20,
 	Procs:          1024,
 	SymbolsPerFile: 200000,
 	FDEsPerFile:    500000,
@@ -92,6 +100,7 @@ func (l Limits) withDefaults() Limits {
 		}
 	}
 	set(&l.Files, d.Files)
+	set(&l.FileCacheBytes, d.FileCacheBytes)
 	set(&l.Procs, d.Procs)
 	set(&l.SymbolsPerFile, d.SymbolsPerFile)
 	set(&l.FDEsPerFile, d.FDEsPerFile)

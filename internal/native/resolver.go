@@ -33,7 +33,9 @@ type procState struct {
 // NewResolver returns a Resolver whose caches are bounded by l.
 func NewResolver(l Limits) *Resolver {
 	l = l.withDefaults()
-	return &Resolver{lim: l, procs: newLRU[uint32, *procState](l.Procs), files: newLRU[string, *elfFile](l.Files)}
+	files := newLRU[string, *elfFile](l.Files)
+	files.maxCost = int64(l.FileCacheBytes)
+	return &Resolver{lim: l, procs: newLRU[uint32, *procState](l.Procs), files: files}
 }
 
 // Resolve unwinds the stack of process pid (start is its start time in ns,
@@ -150,9 +152,15 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 		return e
 	}
 	e := loadELF(ef, key, bid, r.lim)
-	r.files.put(key, e)
+	if e.bytes() > int64(r.lim.FileCacheBytes) {
+		e = &elfFile{key: key, buildID: bid, err: "larger than the file cache budget"}
+	}
+	r.files.putCost(key, e, e.bytes())
 	return e
 }
+
+// cacheGrew recharges e after its caches of names or CFI rows changed.
+func (r *Resolver) cacheGrew(e *elfFile) { r.files.setCost(e.key, e.bytes()) }
 
 // dwarfFor returns e's DWARF data, loading it (from the debug file, else the
 // mapped file) when its debug sections fit lim.FileBytes in all.
@@ -224,6 +232,7 @@ func (r *Resolver) frame(pid uint32, ps *procState, m *mapping, pc, look uint64)
 			e.cache = make(map[uint64]symResult)
 		}
 		e.cache[v] = res
+		r.cacheGrew(e)
 	}
 	if res.name != "" {
 		fr.Function = res.name

@@ -92,6 +92,7 @@ func (r *Resolver) step(pid uint32, ps *procState, m *mapping, mem stackMem, loo
 				e.rows = make(map[uint64]unwindRow)
 			}
 			e.rows[v] = row
+			r.cacheGrew(e)
 			return applyRow(row, mem, pc, sp, bp, bpOK)
 		}
 		why = fmt.Sprintf("bad CFI for pc %#x (%v)", pc, err)
