@@ -23,7 +23,7 @@ func TestRunGateMode(t *testing.T) {
 	// A service "gater" grows 40 MiB/s from 12 MiB in the cgroup until it is
 	// killed; the script itself goes on and exits 0.
 	grow := `sh -c 'echo $$ > "$1/cgroup.procs"; exec "$2" service gater 0 4 40 >/dev/null' sh "$1" "$2"; echo "gater status $?"; exit 0`
-	cmd := exec.Command(oomtraceBin(t), "run", "--out", out, "-d", "200ms", "--fail-on-oom", "--", "sh", "-c", grow, "sh", cg.H.Dir(cg.Path), testutil.WorkloadBin(t))
+	cmd := exec.Command(oomtraceBin(t), "run", "--out", out, "-d", "200ms", "--fail-on-oom", "--stack-sample", "512KiB", "--", "sh", "-c", grow, "sh", cg.H.Dir(cg.Path), testutil.WorkloadBin(t))
 	output, err := cmd.CombinedOutput()
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != 3 {
@@ -49,7 +49,7 @@ func TestRunGateMode(t *testing.T) {
 	if svc == nil || !svc.Victim || svc.PeakBytes < 16<<20 {
 		t.Errorf("summary service gater %+v, want the victim's, peaking above 16 MiB", svc)
 	}
-	// The gater's growth is sampled (--stack-sample is on by default): the
+	// The gater's growth is sampled (--stack-sample 512KiB): the
 	// stacks' pprof profile comes with the three files.
 	if len(d.Run.Dumps) != 4 || !strings.HasSuffix(d.Run.Dumps[3], ".pb.gz") {
 		t.Errorf("summary lists dumps %v, want the kill's three files and its stacks' profile", d.Run.Dumps)

@@ -181,13 +181,16 @@ type engineFlags struct {
 	remoteWriteFlags
 }
 
-func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration) {
+// stackSample is --stack-sample's default: top samples stacks, the
+// recorder (record, run) only when asked, until the stack resolver fits its
+// 64 MiB bound under load (README, "Growth stacks").
+func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration, stackSample string) {
 	durationVar(fs, &e.interval, "interval", "d", interval, "sampling interval (a bare number is seconds, as in every duration flag: -d 1, -d 500ms)")
 	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
 	fs.StringVar(&e.rulesFile, "services", "", "file of service rules, one NAME=MATCH a line, # comments")
 	durationVar(fs, &e.pssInterval, "pss-interval", "", 10*time.Second, "re-read a process's PSS (smaps_rollup) at most this often, once its RSS moved (and every 30 intervals regardless)")
 	durationVar(fs, &e.leakWindow, "leak-window", "", 5*time.Minute, "window over which steady growth flags a leak suspect")
-	e.tracerFlags.register(fs, "512KiB")
+	e.tracerFlags.register(fs, stackSample)
 	fs.StringVar(&e.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (\":9479\" binds to 127.0.0.1)")
 	fs.BoolVar(&e.redactAll, "redact-cmdline", false, "mask every argument of command lines in output and dumps (secrets such as --password=... are always masked)")
 	fs.StringVar(&e.cpuProfile, "cpu-profile", "", "write a Go CPU profile of oomtrace itself to `FILE` (read it with go tool pprof)")
@@ -354,7 +357,7 @@ func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
 	durationVar(fs, &f.warnAt, "warn-at", "", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
 	f.scriptFlags.registerReadyFile(fs)
-	f.engineFlags.register(fs, time.Second)
+	f.engineFlags.register(fs, time.Second, "0")
 }
 
 // config validates the recorder's flags, then the engine's, into the

@@ -25,7 +25,7 @@ func TestStackSampleFlag(t *testing.T) {
 	} {
 		var e engineFlags
 		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-		e.register(fs, time.Second)
+		e.register(fs, time.Second, "512KiB")
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatal(err)
 		}
@@ -39,6 +39,21 @@ func TestStackSampleFlag(t *testing.T) {
 		if err != nil || cfg.tracer.StackSample != tc.want || (cfg.agg.Stacks != nil) != (tc.want > 0) {
 			t.Errorf("%v: interval %d, resolver %v, %v; want %d", tc.args, cfg.tracer.StackSample, cfg.agg.Stacks != nil, err, tc.want)
 		}
+	}
+}
+
+// The recorder (record, run) samples stacks only when asked: its resolver
+// does not yet fit the recorder's memory bound under load.
+func TestRecorderStacksOffByDefault(t *testing.T) {
+	var f recordFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	f.register(fs, "out")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.engineFlags.config()
+	if err != nil || cfg.tracer.StackSample != 0 || cfg.agg.Stacks != nil {
+		t.Errorf("record's default: interval %d, resolver %v, %v; want off", cfg.tracer.StackSample, cfg.agg.Stacks != nil, err)
 	}
 }
 

@@ -31,7 +31,7 @@ func cmdTop(args []string, stdout, stderr io.Writer) error {
 	iterations := fs.IntP("iterations", "n", 0, "stop after this many intervals (0: until interrupted)")
 	sortKey := fs.String("sort", "rss", "sort services by rss, pss, growth, oom or name")
 	limit := fs.Int("limit", 0, "print at most this many services in batch mode (0: all)")
-	ef.register(fs, time.Second)
+	ef.register(fs, time.Second, "512KiB")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

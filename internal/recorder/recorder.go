@@ -36,6 +36,11 @@ const (
 	// retryEvery spaces the attempts to write a failed dump: a full disk
 	// is not freed in a moment.
 	retryEvery = 5 * time.Second
+	// lateWait is how long a kernel report waits for its kill's event while
+	// the ring has lost no OOM event: then the event is late, not lost (a
+	// consumer slowed by emulated CPUs or by dumps being written), and a
+	// dump from the report alone would be a second dump of one kill.
+	lateWait = 30 * time.Second
 )
 
 // Config tunes a Recorder.
@@ -174,6 +179,10 @@ func (r *Recorder) OnEvent(ev *tracer.Event) {
 	if r.cfg.CmdlineOf != nil {
 		kill.Victim.Cmdline = r.cfg.CmdlineOf(int(k.Victim.PID))
 	}
+	if r.writtenFromReportLocked(k.Victim.PID) {
+		r.cfg.Logger.Info("OOM kill event came after its dump was written from the kernel's report", "pid", k.Victim.PID)
+		return
+	}
 	p := &pending{kill: kill, since: r.cfg.Now()}
 	r.pending = append(r.pending, p)
 	r.joinLocked()
@@ -305,10 +314,11 @@ func (r *Recorder) reportsOnlyLocked(now time.Time) {
 	if !ok {
 		return
 	}
+	lost := r.hist.Last().System.Lost[tracer.EventOOMKill.String()]
 	for len(r.reports) > 0 {
 		rp := r.reports[0]
 		raw, missed := r.deficitLocked(now, v)
-		if now.Sub(rp.at) < r.cfg.KmsgWait || (raw > 0 && missed == 0) {
+		if now.Sub(rp.at) < r.cfg.KmsgWait || (raw > 0 && missed == 0) || (lost == 0 && now.Sub(rp.at) < lateWait) {
 			return
 		}
 		r.reports = r.reports[1:]
@@ -322,6 +332,17 @@ func (r *Recorder) reportsOnlyLocked(now time.Time) {
 func (r *Recorder) writtenLocked(pid int) bool {
 	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-recentKills; i-- {
 		if r.kills[i].Victim.PID == uint32(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+// writtenFromReportLocked says whether a recent kill of pid was written
+// from the kernel's report alone: its event, come late, adds nothing.
+func (r *Recorder) writtenFromReportLocked(pid uint32) bool {
+	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-recentKills; i-- {
+		if k := r.kills[i]; k.Victim.PID == pid && k.Source == "kmsg" {
 			return true
 		}
 	}

@@ -183,6 +183,11 @@ func killedLine(pid int, comm string) kmsg.Report {
 		TotalVMKB: 70000, AnonRSSKB: 65000, FileRSSKB: 1400, ShmemRSSKB: 8, PgTablesKB: 168, OOMScoreAdj: 500}
 }
 
+// lostOOM is a snapshot at t whose tracer counted one OOM event lost.
+func lostOOM(t time.Time) aggregate.Snapshot {
+	return aggregate.Snapshot{Time: t, System: aggregate.System{Lost: map[string]uint64{tracer.EventOOMKill.String(): 1}}}
+}
+
 // A kill whose BPF event was lost but whose kernel report came still gets a
 // dump, from the report alone, once the kernel's counter has shown the kill
 // unaccounted for longer than KmsgWait.
@@ -192,12 +197,12 @@ func TestReportWithoutEvent(t *testing.T) {
 	r, c, _ := newTest(t, dir, &kernel)
 	kernel++
 	r.OnReport(killedLine(500, "java"))
-	r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second)})
+	r.OnSnapshot(lostOOM(c.step(time.Second)))
 	if n := len(readDumps(t, filepath.Join(dir, "oom-*.json"))); n != 0 {
 		t.Fatalf("%d dumps before KmsgWait", n)
 	}
-	r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second)})
-	r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second)})
+	r.OnSnapshot(lostOOM(c.step(time.Second)))
+	r.OnSnapshot(lostOOM(c.step(time.Second)))
 	ds := readDumps(t, filepath.Join(dir, "oom-*-500.json"))
 	if len(ds) != 1 {
 		t.Fatalf("%d dumps for the kill the ring lost, want 1", len(ds))
@@ -220,6 +225,44 @@ func TestReportWithoutEvent(t *testing.T) {
 	r.OnSnapshot(aggregate.Snapshot{Time: c.now()})
 	if n := len(readDumps(t, filepath.Join(dir, "oom-*.json"))); n != 1 || len(r.Kills()) != 1 {
 		t.Errorf("%d dumps and %d kills after a stray report, want 1", n, len(r.Kills()))
+	}
+}
+
+// A kill whose event comes late (the consumer slowed, the ring lost
+// nothing) gets one dump, from the event joined with its report, however
+// long after KmsgWait; only after lateWait does the report make a dump
+// alone, and an event coming after that makes no second one.
+func TestLateEventOneDump(t *testing.T) {
+	dir := t.TempDir()
+	var kernel uint64
+	r, c, _ := newTest(t, dir, &kernel)
+	kernel++
+	r.OnReport(killedLine(600, "hog"))
+	for i := 0; i < 10; i++ {
+		r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second)})
+	}
+	if n := len(readDumps(t, filepath.Join(dir, "oom-*.json"))); n != 0 {
+		t.Fatalf("%d dumps from the report while no event was lost, want 0 (the event is late)", n)
+	}
+	r.OnEvent(oomEvent(c.now(), 600))
+	r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second)})
+	ds := readDumps(t, filepath.Join(dir, "oom-*-600.json"))
+	if len(ds) != 1 || ds[0].Kills[0].Source != "tp_btf" || !ds[0].Kills[0].KernelReport {
+		t.Fatalf("%d dumps of the late kill, want 1 from its event joined with its report", len(ds))
+	}
+
+	kernel++
+	r.OnReport(killedLine(700, "hog"))
+	for i := 0; i < int(lateWait/time.Second)+2; i++ {
+		r.OnSnapshot(aggregate.Snapshot{Time: c.step(time.Second)})
+	}
+	if ds := readDumps(t, filepath.Join(dir, "oom-*-700.json")); len(ds) != 1 || ds[0].Kills[0].Source != "kmsg" {
+		t.Fatalf("%d dumps of a kill whose event never came in %s, want 1 from its report", len(ds), lateWait)
+	}
+	r.OnEvent(oomEvent(c.now(), 700))
+	r.OnSnapshot(aggregate.Snapshot{Time: c.step(5 * time.Second)})
+	if n := len(readDumps(t, filepath.Join(dir, "oom-*.json"))); n != 2 || len(r.Kills()) != 2 {
+		t.Errorf("%d dumps and %d kills after the very late event, want 2", n, len(r.Kills()))
 	}
 }
 
