@@ -133,10 +133,11 @@ skip=${OOMTRACE_QEMU_SKIP:-}
 if [ -z "${OOMTRACE_QEMU_SKIP+set}" ]; then
 	# Host tools, no BPF: the TUI is driven through tmux, the Vagrantfile
 	# is checked by vagrant, the unit by systemd-analyze, the app
-	# servers need Python, uwsgi and gunicorn, and remote write a
+	# servers and the worker-cost test need Python, uwsgi and gunicorn,
+	# and remote write a
 	# Prometheus server (nothing in it depends on the kernel). The host
 	# run covers them.
-	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$|^TestSystemdUnit$|^TestAppServersNamedByApp$|^TestRemoteWritePrometheus$'
+	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$|^TestSystemdUnit$|^TestAppServersNamedByApp$|^TestWorkerCostPreforked$|^TestRemoteWritePrometheus$'
 	if ! copy_tool promtool; then
 		log "no promtool on the host: TestRecordMetricsScrape is skipped in the VM"
 		skip="$skip|^TestRecordMetricsScrape\$"
