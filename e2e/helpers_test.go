@@ -93,6 +93,25 @@ func oomtraceBin(t *testing.T) string {
 	return binary.path
 }
 
+// startEvents runs `oomtrace events --json ARGS...` and returns it and its
+// stdout once it is ready (its --ready-file written); it is killed when the
+// test ends.
+func startEvents(t *testing.T, args ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(oomtraceBin(t), append(append([]string{"events", "--json"}, args...), "--ready-file", ready)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFile(t, ready, 15*time.Second)
+	return cmd, out
+}
+
 func waitFile(t *testing.T, path string, timeout time.Duration) {
 	t.Helper()
 	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {

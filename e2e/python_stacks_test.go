@@ -238,17 +238,7 @@ func TestPythonStacksEventsJSON(t *testing.T) {
 	testutil.NeedRoot(t)
 	c := pyWorkload(t, "pyst-events", []string{"MALLOC_MMAP_THRESHOLD_=131072"}, "big", "32")
 	c.Expect(t, "ready")
-	ready := filepath.Join(t.TempDir(), "ready")
-	cmd := exec.Command(oomtraceBin(t), "events", "--json", "--stack-sample", "512KiB", "--pid", strconv.Itoa(c.Pid), "--ready-file", ready)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitFile(t, ready, 15*time.Second)
+	cmd, out := startEvents(t, "--stack-sample", "512KiB", "--pid", strconv.Itoa(c.Pid))
 	c.Send(t)
 	c.Expect(t, "done")
 	// Its samples are resolved while it runs: stop oomtrace first.

@@ -276,18 +276,8 @@ func TestGrowthStacksEventsJSON(t *testing.T) {
 	testutil.NeedRoot(t)
 	bin := keepchurnBin(t, "nofp")
 	c := testutil.StartCommand(t, exec.Command(bin, "kc-events", "32", "0", "mmap"))
-	ready := filepath.Join(t.TempDir(), "ready")
 	// At --min-size 256KiB every one of keep_mapped's calls is printed.
-	cmd := exec.Command(oomtraceBin(t), "events", "--json", "--stack-sample", "512KiB", "--min-size", "256KiB", "--pid", strconv.Itoa(c.Pid), "--ready-file", ready)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitFile(t, ready, 15*time.Second)
+	cmd, out := startEvents(t, "--stack-sample", "512KiB", "--min-size", "256KiB", "--pid", strconv.Itoa(c.Pid))
 	c.Send(t)
 	d := c.Expect(t, "done")
 	keep, _ := strconv.ParseUint(d[2], 10, 64)
