@@ -54,9 +54,15 @@ func pyLine(t *testing.T, after, text string) int {
 
 // pyStacksAfter runs the workload under `top --json` and returns its
 // service from the first snapshot a second after it said it was done.
+// The workload allocates once a snapshot 300 ms or more after it said ready
+// lists it: oomtrace registers a CPython process as it reads its exec
+// event (the ring is polled every 100 ms), and a sample taken before that
+// has native frames only.
 func pyStacksAfter(t *testing.T, name string, env []string, args ...string) aggregate.Service {
 	t.Helper()
 	var c *testutil.Child
+	var readyAt time.Time
+	sent := false
 	done := make(chan time.Time, 1)
 	var svc aggregate.Service
 	topJSON(t, []string{"-d", "500ms", "--stack-sample", "256KiB", "--service", name + "=comm:^" + name + "$"},
@@ -64,7 +70,18 @@ func pyStacksAfter(t *testing.T, name string, env []string, args ...string) aggr
 			if n == 1 {
 				c = pyWorkload(t, name, env, args...)
 				c.Expect(t, "ready")
+				readyAt = time.Now()
+				return true
+			}
+			if !sent {
+				if snap.Time.Before(readyAt.Add(300*time.Millisecond)) || !slices.ContainsFunc(snap.Services, func(s aggregate.Service) bool { return s.Name == name && s.Procs > 0 }) {
+					if n > 60 {
+						t.Fatalf("no service %s in %d snapshots", name, n)
+					}
+					return true
+				}
 				c.Send(t)
+				sent = true
 				go func() {
 					if c.Lines.Scan() && strings.HasPrefix(c.Lines.Text(), "done ") {
 						done <- time.Now()
