@@ -98,6 +98,10 @@ go test -c -ldflags='-s -w' -o "$root/src/oomtrace.test" .
 go test -c -ldflags='-s -w' -o "$root/src/e2e/e2e.test" ./e2e
 go build -ldflags='-s -w' -o "$root/opt/oomtrace/oomtrace" ./cmd/oomtrace
 cc -O2 -Wall -static -o "$root/opt/oomtrace/workload" e2e/testdata/workload.c -lpthread
+# The growth-stack tests' program, with and without frame pointers (the VM
+# has no compiler).
+cc -O2 -fno-omit-frame-pointer -g -Wall -static -o "$root/opt/oomtrace/keepchurn-fp" e2e/testdata/keepchurn.c
+cc -O2 -fomit-frame-pointer -g -Wall -static -o "$root/opt/oomtrace/keepchurn-nofp" e2e/testdata/keepchurn.c
 cp e2e/testdata/workload.c "$root/src/e2e/testdata/"
 cp /bin/busybox "$root/bin/busybox"
 cp "$here/init" "$root/init"
@@ -131,13 +135,13 @@ if copy_tool /usr/bin/python3.11; then
 fi
 skip=${OOMTRACE_QEMU_SKIP:-}
 if [ -z "${OOMTRACE_QEMU_SKIP+set}" ]; then
-	# Host tools, no BPF: the TUI is driven through tmux, the Vagrantfile
+	# Host tools, no BPF: the TUIs are driven through tmux, the Vagrantfile
 	# is checked by vagrant, the unit by systemd-analyze, the app
 	# servers and the worker-cost test need Python, uwsgi and gunicorn,
 	# remote write a Prometheus server, and the domain chart Chromium
 	# (nothing in them depends on the kernel; the memcg OOM path runs in
 	# TestRecordOOMDump and TestRealOOMKill). The host run covers them.
-	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$|^TestSystemdUnit$|^TestAppServersNamedByApp$|^TestWorkerCostPreforked$|^TestRemoteWritePrometheus$|^TestDomainChart$'
+	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$|^TestSystemdUnit$|^TestAppServersNamedByApp$|^TestWorkerCostPreforked$|^TestRemoteWritePrometheus$|^TestDomainChart$|^TestGrowthStacksTUI$'
 	if ! copy_tool promtool; then
 		log "no promtool on the host: TestRecordMetricsScrape is skipped in the VM"
 		skip="$skip|^TestRecordMetricsScrape\$"
@@ -158,6 +162,7 @@ TEST_SKIP='$skip'
 TEST_TIMEOUT=$((timeout_s - 120))s
 OOMTRACE_BIN=/opt/oomtrace/oomtrace
 OOMTRACE_WORKLOAD=/opt/oomtrace/workload
+OOMTRACE_KEEPCHURN=/opt/oomtrace
 OOMTRACE_CHURN='${OOMTRACE_CHURN:-$churn}'
 OOMTRACE_BURST='${OOMTRACE_BURST:-500}'
 EOF
