@@ -62,6 +62,20 @@ func sleeper(t *testing.T) int {
 
 func addrOf(b []byte) uint64 { return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
 
+// selfApp is an aggregator whose one process is the test's own, named
+// "app", after its first tick at t0 (PSS never read); svc is its service.
+func selfApp(t *testing.T, cfg Config, ctrs CounterSource) (a *Aggregator, self int, t0 time.Time, svc string) {
+	t.Helper()
+	f := newFake()
+	self = os.Getpid()
+	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
+	cfg.PSSInterval = -1
+	a = New(cfg, f, ctrs)
+	t0 = time.Unix(1_700_000_000, 0)
+	a.Tick(t0)
+	return a, self, t0, a.ServiceOf(self, "").Name
+}
+
 func stacksOf(t *testing.T, snap Snapshot, name string) []Stack {
 	t.Helper()
 	return find(t, snap, name).Stacks
@@ -115,13 +129,7 @@ func TestStacksMergeWorkers(t *testing.T) {
 // nothing, half a region holds half its weight; grown bytes keep both
 // until they leave the window.
 func TestStacksHeldVsGrown(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
-	a := New(Config{PSSInterval: -1, StackWindow: time.Minute}, f, nil)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
-	svc := a.ServiceOf(self, "").Name
+	a, self, t0, svc := selfApp(t, Config{StackWindow: time.Minute}, nil)
 	page := os.Getpagesize()
 	keep := region(t, 64*page)
 	churn := region(t, 64*page)
@@ -162,13 +170,7 @@ func TestStacksHeldVsGrown(t *testing.T) {
 
 // A munmap event marks a region dead before the next check reads the maps.
 func TestStacksMunmapEvent(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
-	a := New(Config{PSSInterval: -1}, f, nil)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
-	svc := a.ServiceOf(self, "").Name
+	a, self, t0, svc := selfApp(t, Config{}, nil)
 	r := region(t, 16*os.Getpagesize())
 	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: 1 << 20, addr: addrOf(r), len: uint64(len(r)), frames: frames("f")})
 	if a.stk.live != 1 {
@@ -245,13 +247,7 @@ func TestStacksVanishedFreed(t *testing.T) {
 // The table stays within its bounds: stacks per service, in all, frames
 // per stack, live samples per process; the largest stacks are the ones kept.
 func TestStacksBounds(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
-	a := New(Config{PSSInterval: -1}, f, nil)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
-	svc := a.ServiceOf(self, "").Name
+	a, self, t0, svc := selfApp(t, Config{}, nil)
 	for i := range StacksPerService + 20 {
 		// Later stacks weigh more: the first 20 are the ones evicted.
 		a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: uint64(i+1) << 10, frames: frames(fmt.Sprint("f", i), "main")})
@@ -372,14 +368,8 @@ func BenchmarkHeldCheck(b *testing.B) {
 // since the last read: a region can only go by one. (The test unmaps
 // behind the counters' back to see which reads happen.)
 func TestStacksMapsReadOnCalls(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
-	ctr := fakeCounters{self: {MmapCalls: 5}}
-	a := New(Config{PSSInterval: -1}, f, ctr)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
-	svc := a.ServiceOf(self, "").Name
+	ctr := fakeCounters{os.Getpid(): {MmapCalls: 5}}
+	a, self, t0, svc := selfApp(t, Config{}, ctr)
 	r := region(t, 16*os.Getpagesize())
 	a.stk.add(stackSample{pid: self, service: svc, at: t0, weight: 1 << 20, addr: addrOf(r), len: uint64(len(r)), frames: frames("f")})
 	a.Tick(t0.Add(time.Second)) // the new sample's read
@@ -407,13 +397,8 @@ func (r *fakeResolver) Forget(pid uint32) { r.forgot = append(r.forgot, pid) }
 // A sampled event reaches its service's stacks through the resolver; exec
 // and exit make the resolver forget the process.
 func TestStacksFromEvents(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
 	res := &fakeResolver{}
-	a := New(Config{PSSInterval: -1, Stacks: res}, f, nil)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
+	a, self, t0, _ := selfApp(t, Config{Stacks: res}, nil)
 	r := region(t, 16*os.Getpagesize())
 	a.HandleEvent(&tracer.Event{Type: tracer.EventMmap, PID: uint32(self), Time: t0, Alloc: tracer.Alloc{Addr: addrOf(r), Len: uint64(len(r))},
 		Sample: &tracer.Sample{Weight: 700 << 10, RegionAddr: addrOf(r), RegionLen: uint64(len(r)), Regs: tracer.UserRegs{IP: 0x1234}, Stack: make([]byte, 64)}})
@@ -437,13 +422,7 @@ func TestStacksFromEvents(t *testing.T) {
 // address (a churning malloc maps and unmaps the same spot, mostly
 // unsampled). The older sample then holds nothing there.
 func TestStacksReusedRegion(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
-	a := New(Config{PSSInterval: -1}, f, nil)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
-	svc := a.ServiceOf(self, "").Name
+	a, self, t0, svc := selfApp(t, Config{}, nil)
 	page := uint64(os.Getpagesize())
 	r := region(t, int(64*page))
 	at, n := addrOf(r), uint64(len(r))
@@ -467,13 +446,7 @@ func TestStacksReusedRegion(t *testing.T) {
 // call may be read before the sample. Its region is dead all the same; an
 // unmap made before the call is not about it, read before or after.
 func TestStacksUnmapBeforeSample(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
-	a := New(Config{PSSInterval: -1}, f, nil)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
-	svc := a.ServiceOf(self, "").Name
+	a, self, t0, svc := selfApp(t, Config{}, nil)
 	r1, r2 := region(t, 16*os.Getpagesize()), region(t, 16*os.Getpagesize())
 	n := uint64(len(r1))
 	a.HandleEvent(&tracer.Event{Type: tracer.EventMunmap, PID: uint32(self), Time: t0.Add(-time.Millisecond), Alloc: tracer.Alloc{Addr: addrOf(r2), Len: n}})
@@ -504,13 +477,8 @@ func (r *blockingResolver) Forget(pid uint32) {}
 // hold events up; past the queue, samples are merged unresolved (no frames,
 // truncated) so their bytes still count, and the rest come in once it answers.
 func TestStacksResolverBehind(t *testing.T) {
-	f := newFake()
-	self := os.Getpid()
-	f.add(self, 1, self, "app", []string{"app"}, 1<<20)
 	res := &blockingResolver{gate: make(chan struct{})}
-	a := New(Config{PSSInterval: -1, Stacks: res}, f, nil)
-	t0 := time.Unix(1_700_000_000, 0)
-	a.Tick(t0)
+	a, self, t0, _ := selfApp(t, Config{Stacks: res}, nil)
 	n := stackQueued + 50
 	start := time.Now()
 	for i := range n {
