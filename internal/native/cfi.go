@@ -36,44 +36,43 @@ func (r *reader) fail(e error) {
 	r.pos = len(r.b)
 }
 
-func (r *reader) u8() uint8 {
-	if r.pos+1 > len(r.b) {
+// take returns the next n bytes, or nil past the end.
+func (r *reader) take(n uint64) []byte {
+	if n > uint64(len(r.b)-r.pos) {
 		r.fail(errShort)
-		return 0
+		return nil
 	}
-	v := r.b[r.pos]
-	r.pos++
-	return v
+	b := r.b[r.pos : r.pos+int(n)]
+	r.pos += int(n)
+	return b
+}
+
+func (r *reader) u8() uint8 {
+	if b := r.take(1); b != nil {
+		return b[0]
+	}
+	return 0
 }
 
 func (r *reader) u16() uint16 {
-	if r.pos+2 > len(r.b) {
-		r.fail(errShort)
-		return 0
+	if b := r.take(2); b != nil {
+		return binary.LittleEndian.Uint16(b)
 	}
-	v := binary.LittleEndian.Uint16(r.b[r.pos:])
-	r.pos += 2
-	return v
+	return 0
 }
 
 func (r *reader) u32() uint32 {
-	if r.pos+4 > len(r.b) {
-		r.fail(errShort)
-		return 0
+	if b := r.take(4); b != nil {
+		return binary.LittleEndian.Uint32(b)
 	}
-	v := binary.LittleEndian.Uint32(r.b[r.pos:])
-	r.pos += 4
-	return v
+	return 0
 }
 
 func (r *reader) u64() uint64 {
-	if r.pos+8 > len(r.b) {
-		r.fail(errShort)
-		return 0
+	if b := r.take(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
 	}
-	v := binary.LittleEndian.Uint64(r.b[r.pos:])
-	r.pos += 8
-	return v
+	return 0
 }
 
 func (r *reader) uleb() uint64 {
@@ -135,13 +134,7 @@ func (r *reader) cstring() string {
 	return ""
 }
 
-func (r *reader) skip(n uint64) {
-	if n > uint64(len(r.b)-r.pos) {
-		r.fail(errShort)
-		return
-	}
-	r.pos += int(n)
-}
+func (r *reader) skip(n uint64) { r.take(n) }
 
 // Pointer encodings (DW_EH_PE_*).
 const (
@@ -674,12 +667,11 @@ func execCFA(c *cie, insns []byte, row *unwindRow, init *unwindRow, loc, target 
 		case 0x0e: // def_cfa_offset
 			row.cfa.off = int64(r.uleb())
 		case 0x0f: // def_cfa_expression
-			n := r.uleb()
-			if n > uint64(len(r.b)-r.pos) {
-				return *row, errShort
+			expr := r.take(r.uleb())
+			if r.err != nil {
+				return *row, r.err
 			}
-			row.cfa = parseCFAExpr(r.b[r.pos : r.pos+int(n)])
-			r.pos += int(n)
+			row.cfa = parseCFAExpr(expr)
 		case 0x10: // expression
 			reg := r.uleb()
 			r.skip(r.uleb())
