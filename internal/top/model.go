@@ -58,6 +58,8 @@ type Model struct {
 	filter  string
 	editing bool // typing a filter
 
+	allFrames bool // the drill-down's stacks unfolded (aggregate.Collapse)
+
 	width, height int
 	quitting      bool
 }
@@ -211,6 +213,8 @@ func (m *Model) processKey(k tea.KeyMsg) bool {
 		m.setSort(m.sort.next())
 	case "r", "p", "g", "o", "n":
 		m.setSort(sortKeyFor[s])
+	case "f":
+		m.allFrames = !m.allFrames
 	}
 	m.procOff = max(0, min(m.procOff, len(m.processes())-m.procRows()))
 	return false

@@ -15,6 +15,16 @@ import (
 // fits the room left above the processes is used.
 var stackShapes = []struct{ stacks, frames int }{{3, 8}, {3, 5}, {2, 4}, {1, 4}, {1, 2}}
 
+// foldable reports whether some of the stacks have frames Collapse folds.
+func foldable(stacks []aggregate.Stack) bool {
+	for _, st := range stacks {
+		if aggregate.FoldMask(st.Frames) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // minProcRows is the room the processes keep below the stacks.
 const minProcRows = 3
 
@@ -45,10 +55,23 @@ func (m Model) renderStacks(stacks []aggregate.Stack, n, frames int) []string {
 			head += "  " + m.st.warn.Render("truncated")
 		}
 		out = append(out, truncate(head, m.width))
-		for _, f := range st.Frames[:min(frames, len(st.Frames))] {
-			out = append(out, truncate("    "+frameText(f), m.width))
+		rows := aggregate.Collapse(st.Frames, frames)
+		if m.allFrames {
+			rows = rows[:0:0]
+			for _, f := range st.Frames {
+				rows = append(rows, aggregate.FrameRow{Frame: f})
+			}
 		}
-		if more := len(st.Frames) - frames; more > 0 {
+		more := len(st.Frames)
+		for _, r := range rows[:min(frames, len(rows))] {
+			more -= r.Frames()
+			if r.Folded > 0 {
+				out = append(out, truncate(m.st.help.Render(fmt.Sprintf("    … %d native frames (f shows)", r.Folded)), m.width))
+				continue
+			}
+			out = append(out, truncate("    "+frameText(r.Frame), m.width))
+		}
+		if more > 0 {
 			out = append(out, truncate(fmt.Sprintf("    … %d more", more), m.width))
 		}
 	}

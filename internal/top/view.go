@@ -314,7 +314,15 @@ func (m Model) help() []string {
 	case m.editing:
 		return wrap([]string{"filter: " + safe.Text(m.filter) + "▏", m.st.help.Render("type to filter · enter apply · esc clear")}, "  ", m.width)
 	case m.screen == screenProcesses:
-		items = []string{"esc back", "↑/↓ j/k scroll", "s sort", sortKeysHelp, "q quit"}
+		items = []string{"esc back", "↑/↓ j/k scroll", "s sort", sortKeysHelp}
+		if s, ok := m.service(); ok && foldable(s.Stacks) {
+			fold := "f all frames"
+			if m.allFrames {
+				fold = "f fold frames"
+			}
+			items = append(items, fold)
+		}
+		items = append(items, "q quit")
 	default:
 		items = []string{"s sort", sortKeysHelp, "↑/↓ j/k select", "enter processes", "/ filter"}
 		if m.filter != "" {
