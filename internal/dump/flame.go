@@ -48,8 +48,8 @@ func frameKey(f aggregate.Frame) string {
 const truncatedMark = "[unwinding stopped]"
 
 // flameTree merges stacks into a tree by common prefix from the outermost
-// frame.
-func flameTree(stacks []aggregate.Stack) *flameNode {
+// frame; with fold, without the frames aggregate.FoldMask folds.
+func flameTree(stacks []aggregate.Stack, fold bool) *flameNode {
 	root := &flameNode{marker: "all"}
 	add := func(n *flameNode, st aggregate.Stack) {
 		n.held = satAdd(n.held, st.HeldBytes)
@@ -73,7 +73,14 @@ func flameTree(stacks []aggregate.Stack) *flameNode {
 			n = child(n, "\x01"+truncatedMark, func() *flameNode { return &flameNode{marker: truncatedMark} })
 			add(n, st)
 		}
+		var mask []bool
+		if fold {
+			mask = aggregate.FoldMask(st.Frames)
+		}
 		for i := len(st.Frames) - 1; i >= 0; i-- {
+			if mask != nil && mask[i] {
+				continue
+			}
 			f := st.Frames[i]
 			n = child(n, frameKey(f), func() *flameNode { return &flameNode{frame: f} })
 			if n.frame.Line != f.Line {
@@ -101,7 +108,8 @@ type flameView struct {
 	Empty   string // why there is nothing to draw
 	W, H    int
 	Rects   []flameRect
-	Omitted int // frames too narrow to draw
+	Omitted int    // frames too narrow to draw
+	Class   string // of the svg: which of the page's views shows it
 }
 
 // flameRect is one frame, already sanitized; X and W are formatted.
@@ -114,10 +122,11 @@ type flameRect struct {
 }
 
 // newFlame lays out the service's held growth: width proportional to the
-// bytes held, children under their caller, largest first.
-func newFlame(s Service) *flameView {
+// bytes held, children under their caller, largest first; with fold,
+// Python stacks collapsed.
+func newFlame(s Service, fold bool) *flameView {
 	v := &flameView{Service: safe.Text(s.Name), Victim: s.Victim, Stacks: len(s.Stacks), W: flameW}
-	root := flameTree(s.Stacks)
+	root := flameTree(s.Stacks, fold)
 	v.Held = units.Bytes(root.held)
 	if root.held == 0 {
 		v.Empty = "Its sampled stacks hold nothing any more: all their growth was given back."

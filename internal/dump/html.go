@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/safe"
 	"github.com/oomtrace/oomtrace/internal/units"
 )
@@ -62,6 +63,11 @@ type page struct {
 	Stacks     bool
 	Flame      *flameView
 	StackLists []stackList
+	// Foldable is set when some stack has frames aggregate.Collapse folds:
+	// the page shows them folded, with a checkbox to show them (FlameAll is
+	// then Flame unfolded).
+	Foldable bool
+	FlameAll *flameView
 	// Workers are the services that are a master with workers.
 	Workers     []workerView
 	MoreWorkers int
@@ -80,7 +86,12 @@ type stackView struct {
 	Frames    []frameView
 }
 
-type frameView struct{ Name, Where, Module string }
+// frameView is a frame of a stack list, or with Marker, the row that
+// stands for the folded frames before it (Fold).
+type frameView struct {
+	Name, Where, Module, Marker string
+	Fold                        bool
+}
 
 type kv struct{ K, V string }
 
@@ -246,15 +257,31 @@ func (p *page) stacks(d *Dump) {
 	if len(svcs) == 0 {
 		return
 	}
-	p.Stacks, p.Flame = true, newFlame(svcs[0])
+	p.Stacks, p.Flame = true, newFlame(svcs[0], true)
+	for _, s := range svcs {
+		p.Foldable = p.Foldable || foldable(s.Stacks)
+	}
+	if foldable(svcs[0].Stacks) {
+		p.FlameAll = newFlame(svcs[0], false)
+		p.Flame.Class, p.FlameAll.Class = "foldmark", "fold"
+	}
 	for _, s := range svcs {
 		l := stackList{Service: safe.Text(s.Name), Victim: s.Victim}
 		total := heldTotal(s.Stacks)
 		for i, st := range s.Stacks {
 			v := stackView{Head: fmt.Sprintf("#%d held %s (%s), grown %s, %d samples", i+1, units.Bytes(st.HeldBytes),
 				share(st.HeldBytes, total), units.Bytes(st.GrownBytes), st.Samples), Top: frameName(st.Frames[0]), Truncated: st.Truncated}
-			for _, f := range st.Frames {
-				v.Frames = append(v.Frames, frameView{Name: frameName(f), Where: frameWhere(f), Module: frameModule(f)})
+			mask := aggregate.FoldMask(st.Frames)
+			for i, f := range st.Frames {
+				fold := mask != nil && mask[i]
+				v.Frames = append(v.Frames, frameView{Name: frameName(f), Where: frameWhere(f), Module: frameModule(f), Fold: fold})
+				if fold && (i+1 == len(st.Frames) || !mask[i+1]) { // the run's end
+					n := 1
+					for n <= i && mask[i-n] {
+						n++
+					}
+					v.Frames = append(v.Frames, frameView{Marker: fmt.Sprintf("… %d native frames", n)})
+				}
 			}
 			l.Stacks = append(l.Stacks, v)
 		}

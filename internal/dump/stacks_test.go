@@ -18,7 +18,7 @@ import (
 // from two lines, so its line is dropped) and split at their leaves; the
 // worker thread and the truncated stack are roots of their own.
 func TestFlameTreeMergesPrefixes(t *testing.T) {
-	root := flameTree(victimStacks())
+	root := flameTree(victimStacks(), true)
 	if root.held != 950*mib || root.grown != 1510*mib || root.samples != 3020 {
 		t.Fatalf("root: held %d grown %d samples %d", root.held, root.grown, root.samples)
 	}
@@ -61,7 +61,7 @@ func TestFlameTreeMergesPrefixes(t *testing.T) {
 		{HeldBytes: 1, Frames: []aggregate.Frame{{Module: libc, Offset: 0x20}}},
 		{HeldBytes: 1, Frames: []aggregate.Frame{{Module: libc, Offset: 0x10}}},
 	}
-	if r := flameTree(other); len(r.children) != 2 || r.children[0].held != 2 {
+	if r := flameTree(other, true); len(r.children) != 2 || r.children[0].held != 2 {
 		t.Errorf("unnamed frames: %d roots, first holds %d", len(r.children), r.children[0].held)
 	}
 }
@@ -70,7 +70,7 @@ func TestFlameTreeMergesPrefixes(t *testing.T) {
 // it side by side, largest first, and the outermost frame is on top.
 func TestFlameWidthsFollowHeldBytes(t *testing.T) {
 	d := testDumpStacks()
-	v := newFlame(d.Services[0])
+	v := newFlame(d.Services[0], true)
 	const total = 950.0 * mib
 	byName := map[string]flameRect{}
 	for _, r := range v.Rects {
@@ -113,7 +113,7 @@ func TestFlameWidthsFollowHeldBytes(t *testing.T) {
 		{HeldBytes: 1 << 40, Frames: []aggregate.Frame{native("big", "", 0, "")}},
 		{HeldBytes: 1, Frames: []aggregate.Frame{native("small", "", 0, ""), native("outer", "", 0, "")}},
 	}}
-	if v := newFlame(tiny); v.Omitted != 1 || len(v.Rects) != 2 {
+	if v := newFlame(tiny, true); v.Omitted != 1 || len(v.Rects) != 2 {
 		t.Errorf("tiny frame: %d omitted, %d drawn", v.Omitted, len(v.Rects))
 	}
 	// Figures that would wrap around when summed (a decoded dump may hold
@@ -122,7 +122,7 @@ func TestFlameWidthsFollowHeldBytes(t *testing.T) {
 		{HeldBytes: math.MaxUint64 - 1, Frames: []aggregate.Frame{native("a", "", 0, "")}},
 		{HeldBytes: 3, Frames: []aggregate.Frame{native("b", "", 0, "")}},
 	}}
-	hv := newFlame(huge)
+	hv := newFlame(huge, true)
 	if len(hv.Rects) != 2 || hv.Omitted != 1 { // all and a; b is too narrow
 		t.Errorf("huge figures: %d frames drawn, %d omitted, want 2 and 1", len(hv.Rects), hv.Omitted)
 	}
@@ -131,7 +131,7 @@ func TestFlameWidthsFollowHeldBytes(t *testing.T) {
 			t.Errorf("huge figures: %s is %v wide", r.name, r.w)
 		}
 	}
-	if v := newFlame(Service{Name: "s", Stacks: []aggregate.Stack{{GrownBytes: 5, Frames: []aggregate.Frame{native("f", "", 0, "")}}}}); v.Empty == "" || len(v.Rects) != 0 {
+	if v := newFlame(Service{Name: "s", Stacks: []aggregate.Stack{{GrownBytes: 5, Frames: []aggregate.Frame{native("f", "", 0, "")}}}}, true); v.Empty == "" || len(v.Rects) != 0 {
 		t.Errorf("nothing held, yet %d frames drawn", len(v.Rects))
 	}
 }

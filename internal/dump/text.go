@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oomtrace/oomtrace/internal/aggregate"
 	"github.com/oomtrace/oomtrace/internal/safe"
 	"github.com/oomtrace/oomtrace/internal/schema"
 	"github.com/oomtrace/oomtrace/internal/units"
@@ -206,7 +207,11 @@ func (t *textWriter) stacks(d *Dump) {
 			head += " (VICTIM)"
 		}
 		n := min(len(s.Stacks), textStacks)
-		t.line(fmt.Sprintf("%s: top %d of %d by bytes held, innermost first", head, n, len(s.Stacks)))
+		fold := ""
+		if foldable(s.Stacks[:n]) {
+			fold = "; Python stacks with the interpreter's native frames folded (all are in the JSON dump)"
+		}
+		t.line(fmt.Sprintf("%s: top %d of %d by bytes held, innermost first%s", head, n, len(s.Stacks), fold))
 		total := heldTotal(s.Stacks)
 		for j, st := range s.Stacks[:n] {
 			trunc := ""
@@ -216,7 +221,15 @@ func (t *textWriter) stacks(d *Dump) {
 			t.line(fmt.Sprintf("  #%d  held %s (%s)  grown %s  samples %d%s", j+1, units.Bytes(st.HeldBytes),
 				share(st.HeldBytes, total), units.Bytes(st.GrownBytes), st.Samples, trunc))
 			var rows [][]string
-			for _, f := range st.Frames[:min(len(st.Frames), textFrames)] {
+			more := len(st.Frames)
+			fr := aggregate.Collapse(st.Frames, textFrames)
+			for _, r := range fr[:min(len(fr), textFrames)] {
+				more -= r.Frames()
+				if r.Folded > 0 {
+					rows = append(rows, []string{fmt.Sprintf("     ... %d native frames", r.Folded), "", ""})
+					continue
+				}
+				f := r.Frame
 				name := clip(frameName(f), textFunc)
 				if f.Function == "" { // module+0xoffset: the end tells most
 					name = clipLeft(frameName(f), textFunc)
@@ -224,7 +237,7 @@ func (t *textWriter) stacks(d *Dump) {
 				rows = append(rows, []string{"     " + name, clipLeft(frameWhere(f), textWhere), clipLeft(frameModule(f), textWhere)})
 			}
 			t.table(rows, "lll")
-			if more := len(st.Frames) - textFrames; more > 0 {
+			if more > 0 {
 				t.line(fmt.Sprintf("     ... %d outer frames in the JSON dump", more))
 			}
 			if st.Truncated {
