@@ -250,7 +250,8 @@ func TestPythonStacksCorruptChain(t *testing.T) {
 // `events --json` of a python3.11 already running when oomtrace starts
 // (found by the scan of running processes): its sampled calls' stacks carry
 // keep's or churn's Python frame (kind python, pystacks.py) above the
-// native leaf, and <module> outside it, innermost first.
+// native leaf, and <module> outside it, innermost first; the native frames
+// outside <module> (Py_RunMain) are kept, which the views fold.
 func TestPythonStacksEventsJSON(t *testing.T) {
 	testutil.NeedRoot(t)
 	c := pyWorkload(t, "pyst-events", []string{"MALLOC_MMAP_THRESHOLD_=131072"}, "big", "32")
@@ -260,7 +261,7 @@ func TestPythonStacksEventsJSON(t *testing.T) {
 	c.Expect(t, "done")
 	// Its samples are resolved while it runs: stop oomtrace first.
 	cmd.Process.Signal(syscall.SIGINT)
-	var sampled, named int
+	var sampled, named, rooted int
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -285,12 +286,20 @@ func TestPythonStacksEventsJSON(t *testing.T) {
 		mod := slices.IndexFunc(fr[i:], func(f aggregate.Frame) bool { return f.Kind == "python" && f.Function == "<module>" })
 		if (f.Function == "keep" || f.Function == "churn") && filepath.Base(f.File) == "pystacks.py" && f.Line > 0 && mod > 0 {
 			named++
+			// Every frame is kept, with its kind: the interpreter's start
+			// outside <module> too (views fold it, the JSON does not).
+			if slices.ContainsFunc(fr[i+mod:], func(f aggregate.Frame) bool { return f.Kind == "native" && f.Function == "Py_RunMain" }) {
+				rooted++
+			}
 		} else {
 			t.Errorf("innermost Python frame %+v, <module> at %d: want keep or churn in pystacks.py, then <module>", f, mod)
 		}
 	}
 	cmd.Wait()
-	t.Logf("%d samples, %d name keep or churn", sampled, named)
+	t.Logf("%d samples, %d name keep or churn, %d of them with Py_RunMain outside", sampled, named, rooted)
+	if rooted == 0 {
+		t.Errorf("no sample naming keep or churn keeps the native frames outside <module> (Py_RunMain)")
+	}
 	// 64 calls of 1 MiB, each above the interval: one sample each.
 	if sampled < 32 || named*10 < sampled*9 {
 		t.Errorf("%d samples, %d with keep's or churn's Python frame: want most of 64", sampled, named)

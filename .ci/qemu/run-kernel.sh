@@ -141,7 +141,7 @@ if [ -z "${OOMTRACE_QEMU_SKIP+set}" ]; then
 	# remote write a Prometheus server, and the domain chart Chromium
 	# (nothing in them depends on the kernel; the memcg OOM path runs in
 	# TestRecordOOMDump and TestRealOOMKill). The host run covers them.
-	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$|^TestSystemdUnit$|^TestAppServersNamedByApp$|^TestWorkerCostPreforked$|^TestRemoteWritePrometheus$|^TestDomainChart$|^TestGrowthStacksTUI$'
+	skip='^TestTopTUIInTmux$|^TestVagrantfileValidates$|^TestSystemdUnit$|^TestAppServersNamedByApp$|^TestWorkerCostPreforked$|^TestRemoteWritePrometheus$|^TestDomainChart$|^TestGrowthStacksTUI$|^TestPythonStacksTUI$'
 	if ! copy_tool promtool; then
 		log "no promtool on the host: TestRecordMetricsScrape is skipped in the VM"
 		skip="$skip|^TestRecordMetricsScrape\$"
