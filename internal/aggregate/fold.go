@@ -47,6 +47,16 @@ func FoldMask(frames []Frame) []bool {
 	return mask
 }
 
+// Foldable reports whether some of the stacks have frames FoldMask folds.
+func Foldable(stacks []Stack) bool {
+	for _, st := range stacks {
+		if FoldMask(st.Frames) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // FrameRow is a row of a stack shown collapsed: one frame, or a run of
 // Folded native frames.
 type FrameRow struct {

@@ -259,9 +259,9 @@ func (p *page) stacks(d *Dump) {
 	}
 	p.Stacks, p.Flame = true, newFlame(svcs[0], true)
 	for _, s := range svcs {
-		p.Foldable = p.Foldable || foldable(s.Stacks)
+		p.Foldable = p.Foldable || aggregate.Foldable(s.Stacks)
 	}
-	if foldable(svcs[0].Stacks) {
+	if aggregate.Foldable(svcs[0].Stacks) {
 		p.FlameAll = newFlame(svcs[0], false)
 		p.Flame.Class, p.FlameAll.Class = "foldmark", "fold"
 	}

@@ -180,17 +180,6 @@ func frameModule(f aggregate.Frame) string {
 	return safe.Text(f.Module)
 }
 
-// foldable reports whether some of the stacks have frames
-// aggregate.Collapse folds.
-func foldable(stacks []aggregate.Stack) bool {
-	for _, st := range stacks {
-		if aggregate.FoldMask(st.Frames) != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // heldTotal sums the held bytes of stacks.
 func heldTotal(st []aggregate.Stack) uint64 {
 	var t uint64

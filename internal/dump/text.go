@@ -208,7 +208,7 @@ func (t *textWriter) stacks(d *Dump) {
 		}
 		n := min(len(s.Stacks), textStacks)
 		fold := ""
-		if foldable(s.Stacks[:n]) {
+		if aggregate.Foldable(s.Stacks[:n]) {
 			fold = "; Python stacks with the interpreter's native frames folded (all are in the JSON dump)"
 		}
 		t.line(fmt.Sprintf("%s: top %d of %d by bytes held, innermost first%s", head, n, len(s.Stacks), fold))

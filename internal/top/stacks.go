@@ -15,16 +15,6 @@ import (
 // fits the room left above the processes is used.
 var stackShapes = []struct{ stacks, frames int }{{3, 8}, {3, 5}, {2, 4}, {1, 4}, {1, 2}}
 
-// foldable reports whether some of the stacks have frames Collapse folds.
-func foldable(stacks []aggregate.Stack) bool {
-	for _, st := range stacks {
-		if aggregate.FoldMask(st.Frames) != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // minProcRows is the room the processes keep below the stacks.
 const minProcRows = 3
 

@@ -315,7 +315,7 @@ func (m Model) help() []string {
 		return wrap([]string{"filter: " + safe.Text(m.filter) + "▏", m.st.help.Render("type to filter · enter apply · esc clear")}, "  ", m.width)
 	case m.screen == screenProcesses:
 		items = []string{"esc back", "↑/↓ j/k scroll", "s sort", sortKeysHelp}
-		if s, ok := m.service(); ok && foldable(s.Stacks) {
+		if s, ok := m.service(); ok && aggregate.Foldable(s.Stacks) {
 			fold := "f all frames"
 			if m.allFrames {
 				fold = "f fold frames"
