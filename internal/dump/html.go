@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/aggregate"
@@ -271,6 +272,10 @@ func (p *page) stacks(d *Dump) {
 		for i, st := range s.Stacks {
 			v := stackView{Head: fmt.Sprintf("#%d held %s (%s), grown %s, %d samples", i+1, units.Bytes(st.HeldBytes),
 				share(st.HeldBytes, total), units.Bytes(st.GrownBytes), st.Samples), Top: frameName(st.Frames[0]), Truncated: st.Truncated}
+			// A Python stack is named by its innermost Python frame.
+			if i := slices.IndexFunc(st.Frames, func(f aggregate.Frame) bool { return f.Kind == "python" }); i >= 0 {
+				v.Top = frameName(st.Frames[i])
+			}
 			mask := aggregate.FoldMask(st.Frames)
 			for i, f := range st.Frames {
 				fold := mask != nil && mask[i]

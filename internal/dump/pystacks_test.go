@@ -69,7 +69,8 @@ func TestTextPythonFolded(t *testing.T) {
 
 // The page: the folded flame graph has <module> right under "all" and no
 // Py_RunMain; the full one, hidden until the checkbox is ticked, has every
-// frame; the stack list marks folded frames and their runs.
+// frame; the stack list marks folded frames and their runs, and names a
+// stack by its innermost Python frame.
 func TestHTMLPythonFolded(t *testing.T) {
 	d := testDumpPython(t)
 	var b bytes.Buffer
@@ -103,6 +104,9 @@ func TestHTMLPythonFolded(t *testing.T) {
 	}
 	if !strings.Contains(page, `<li class="foldmark note">… 11 native frames</li>`) || !strings.Contains(page, `<li class="fold"><span class="mono">Py_RunMain</span>`) {
 		t.Errorf("stack list: no folded run of 11 or no hidden Py_RunMain")
+	}
+	if !strings.Contains(page, `64 samples &#8212; <span class="mono">keep</span>`) {
+		t.Errorf("keep's stack is not named by keep in the list")
 	}
 }
 
