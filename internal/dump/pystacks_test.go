@@ -67,9 +67,9 @@ func TestTextPythonFolded(t *testing.T) {
 	}
 }
 
-// The page: the folded flame graph has <module> right under "all" and no
-// Py_RunMain; the full one, hidden until the checkbox is ticked, has every
-// frame; the stack list marks folded frames and their runs, and names a
+// The page: where the folded flame graph draws keep's stack, <module> is
+// right under "all" and keep under it; the full one, hidden until the
+// checkbox is ticked, has _start there and every frame; the stack list marks folded frames and their runs, and names a
 // stack by its innermost Python frame.
 func TestHTMLPythonFolded(t *testing.T) {
 	d := testDumpPython(t)
