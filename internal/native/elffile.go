@@ -32,6 +32,7 @@ type elfFile struct {
 	dw        *dwarf.Data // loaded on first line lookup, dropped under the DebugFiles cap
 	dwTried   bool        // a load failed: do not retry
 	cache     map[uint64]symResult
+	names     int64                // bytes of demangled names held by cache
 	rows      map[uint64]unwindRow // CFI rows by vaddr, at most rowCacheSize
 	loaded    int64                // parsedBytes, once known
 }
@@ -407,7 +408,7 @@ func (e *elfFile) bytes() int64 {
 	if e.loaded == 0 {
 		e.loaded = e.parsedBytes()
 	}
-	return e.loaded + int64(len(e.cache))*symCacheEntryBytes + int64(len(e.rows))*rowCacheEntryBytes
+	return e.loaded + int64(len(e.cache))*symCacheEntryBytes + e.names + int64(len(e.rows))*rowCacheEntryBytes
 }
 
 // parsedBytes estimates the heap of the symbols (structs and names), CFI

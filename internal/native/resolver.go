@@ -222,15 +222,21 @@ func (r *Resolver) frame(pid uint32, ps *procState, m *mapping, pc, look uint64)
 	}
 	res, ok := e.cache[v]
 	if !ok {
+		copied := 0 // bytes of a demangled name, held by the cache alone
 		if s, ok := e.symbolAt(v); ok {
-			res.name, res.start = s.name, s.start
+			res.name, res.start = demangleName(s.name), s.start
+			if res.name != s.name {
+				copied = len(res.name)
+			}
 		}
 		if d := r.dwarfFor(pid, m, e); d != nil {
 			res.file, res.line = lineAt(d, v)
 		}
 		if e.cache == nil || len(e.cache) >= symCacheSize {
 			e.cache = make(map[uint64]symResult)
+			e.names = 0
 		}
+		e.names += int64(copied)
 		e.cache[v] = res
 		r.cacheGrew(e)
 	}
