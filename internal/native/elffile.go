@@ -99,9 +99,17 @@ func readBuildID(f *elf.File) string {
 	return ""
 }
 
-// loadELF parses the parts of f the resolver needs, each section bounded by
-// lim.FileBytes. It never fails: a broken file gives an elfFile with err set.
+// loadELF parses f with the debug file its build id names, if any.
 func loadELF(f *elf.File, key, buildID string, lim Limits) *elfFile {
+	d := findDebugFile(f, buildID, "", "")
+	defer d.close()
+	return loadELFDebug(f, d, key, buildID, lim)
+}
+
+// loadELFDebug parses the parts of f the resolver needs, symbols from its
+// debug file d when not nil, each section bounded by lim.FileBytes. It never
+// fails: a broken file gives an elfFile with err set.
+func loadELFDebug(f *elf.File, d *debugFile, key, buildID string, lim Limits) *elfFile {
 	e := &elfFile{key: key, buildID: buildID}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD {
@@ -136,16 +144,8 @@ func loadELF(f *elf.File, key, buildID string, lim Limits) *elfFile {
 	// Symbols: the separate debug file's .symtab when installed, else the
 	// file's own .symtab; .dynsym fills in either way.
 	var debugFile *elf.File
-	if buildID != "" && len(buildID) > 2 {
-		p := "/usr/lib/debug/.build-id/" + buildID[:2] + "/" + buildID[2:] + ".debug"
-		if fd, err := os.Open(p); err == nil {
-			defer fd.Close()
-			if fi, err := fd.Stat(); err == nil {
-				if df, err := openELF(fd, fi.Size()); err == nil && readBuildID(df) == buildID {
-					debugFile, e.debugPath = df, p
-				}
-			}
-		}
+	if d != nil {
+		debugFile, e.debugPath = d.ef, d.path
 	}
 	var syms []symbol
 	if debugFile != nil {

@@ -151,7 +151,9 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 	if e, ok := r.files.get(key); ok {
 		return e
 	}
-	e := loadELF(ef, key, bid, r.lim)
+	d := findDebugFile(ef, bid, "/proc/"+strconv.FormatUint(uint64(pid), 10)+"/root", m.path)
+	defer d.close()
+	e := loadELFDebug(ef, d, key, bid, r.lim)
 	if e.bytes() > int64(r.lim.FileCacheBytes) {
 		e = &elfFile{key: key, buildID: bid, err: "larger than the file cache budget"}
 	}
