@@ -35,8 +35,10 @@ func (d *debugFile) close() {
 // .gnu_debuglink name in the mapped file's directory, its .debug/
 // subdirectory and /usr/lib/debug/DIR (whose CRC32 must match). The
 // debuglink candidates are looked up inside root, the process's root
-// directory ("" for ours), with symlinks resolved inside it; mapped is the
-// file's path there, as in /proc/PID/maps. Nil when none is found.
+// directory ("" for ours), with symlinks resolved inside it, then inside
+// ours: mapped is the path /proc/PID/maps shows, which is in the process's
+// root for a container's own mounts but in ours for a chroot. Nil when none
+// is found.
 func findDebugFile(f *elf.File, buildID, root, mapped string) *debugFile {
 	if len(buildID) > 2 {
 		p := "/usr/lib/debug/.build-id/" + buildID[:2] + "/" + buildID[2:] + ".debug"
@@ -52,21 +54,24 @@ func findDebugFile(f *elf.File, buildID, root, mapped string) *debugFile {
 	if !ok || !path.IsAbs(mapped) {
 		return nil
 	}
-	if root == "" {
-		root = "/"
+	roots := []string{"/"}
+	if root != "" && !sameRoot(root) {
+		roots = []string{root, "/"}
 	}
-	for _, p := range debugLinkPaths(path.Dir(mapped), name) {
-		d := openDebug(root, p)
-		if d == nil {
-			continue
-		}
-		if got, ok := fileCRC(d.fd); ok && got == crc {
-			if !sameRoot(root) {
-				d.path = root + p
+	for _, r := range roots {
+		for _, p := range debugLinkPaths(path.Dir(mapped), name) {
+			d := openDebug(r, p)
+			if d == nil {
+				continue
 			}
-			return d
+			if got, ok := fileCRC(d.fd); ok && got == crc {
+				if r != "/" {
+					d.path = r + p
+				}
+				return d
+			}
+			d.close()
 		}
-		d.close()
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/oomtrace/oomtrace/internal/testutil"
@@ -168,5 +169,89 @@ func TestDebugLinkHostile(t *testing.T) {
 		if _, _, ok := parseDebugLink(tc.data, binary.LittleEndian); ok != tc.ok {
 			t.Errorf("%q: ok %v, want %v", tc.data, ok, tc.ok)
 		}
+	}
+}
+
+// strippedLinked builds testdata/linked.c with flags, keeps its debug file at
+// keep and writes the stripped program, linked to it, at bin.
+func strippedLinked(t *testing.T, keep, bin string, flags ...string) {
+	t.Helper()
+	full := buildLinked(t, t.TempDir(), "linked.full", flags...)
+	for _, p := range []string{keep, bin} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objcopy(t, "--only-keep-debug", full, keep)
+	objcopy(t, "--strip-all", "--add-gnu-debuglink="+keep, full, bin)
+}
+
+// TestGNUDebugLinkChroot: a static program run in a chroot with its debug
+// file in .debug/ beside it. /proc/PID/maps shows its path from our root,
+// not from the chroot, so a lookup inside the process's root alone misses
+// the file: the frame must still be named.
+func TestGNUDebugLinkChroot(t *testing.T) {
+	testutil.NeedRoot(t)
+	root := t.TempDir()
+	bin := filepath.Join(root, "bin", "linked")
+	strippedLinked(t, filepath.Join(root, "bin", ".debug", "linked.debug"), bin, "-O2", "-static")
+	cmd := exec.Command("/bin/linked")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+	startCmdBlocked(t, 0, cmd)
+	s := capture(t, cmd.Process.Pid)
+	st := NewResolver(Limits{}).Resolve(s.pid, s.start, s.regs, s.stack, nil)
+	for _, f := range st.Frames {
+		if f.Function == "only_in_debug" && f.Module == bin {
+			return
+		}
+	}
+	t.Errorf("no only_in_debug frame in %s:\n  %s", bin, strings.Join(names(st), "\n  "))
+}
+
+// TestDebugLinkInRoot: inside another process's root (here a directory
+// standing for /proc/PID/root), an absolute symlink to the debug file
+// resolves in that root; one to a matching debug file outside it is not
+// followed out.
+func TestDebugLinkInRoot(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	bin := filepath.Join(root, "bin", "linked")
+	strippedLinked(t, filepath.Join(outside, "linked.debug"), bin, "-O2")
+	store := filepath.Join(root, "store", "linked.debug")
+	if err := os.MkdirAll(filepath.Dir(store), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(outside, "linked.debug"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(store, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	link := filepath.Join(root, "bin", "linked.debug")
+	for _, tc := range []struct {
+		target string
+		found  bool
+	}{
+		{"/store/linked.debug", true},
+		{"../../../../../../store/linked.debug", true}, // .. stops at the root
+		{filepath.Join(outside, "linked.debug"), false},
+	} {
+		os.Remove(link)
+		if err := os.Symlink(tc.target, link); err != nil {
+			t.Fatal(err)
+		}
+		d := findDebugFile(ef, "", root, "/bin/linked")
+		if (d != nil) != tc.found {
+			t.Errorf("symlink to %s: found %v, want %v", tc.target, d != nil, tc.found)
+		}
+		if d != nil && d.path != root+"/bin/linked.debug" {
+			t.Errorf("symlink to %s: path %s", tc.target, d.path)
+		}
+		d.close()
 	}
 }
