@@ -32,6 +32,7 @@ type elfFile struct {
 	dw        *dwarf.Data // loaded on first line lookup, dropped under the DebugFiles cap
 	dwTried   bool        // a load failed: do not retry
 	cache     map[uint64]symResult
+	names     int64                // bytes of demangled names held by cache
 	rows      map[uint64]unwindRow // CFI rows by vaddr, at most rowCacheSize
 	loaded    int64                // parsedBytes, once known
 }
@@ -98,9 +99,17 @@ func readBuildID(f *elf.File) string {
 	return ""
 }
 
-// loadELF parses the parts of f the resolver needs, each section bounded by
-// lim.FileBytes. It never fails: a broken file gives an elfFile with err set.
+// loadELF parses f with the debug file its build id names, if any.
 func loadELF(f *elf.File, key, buildID string, lim Limits) *elfFile {
+	d := findDebugFile(f, buildID, "", "")
+	defer d.close()
+	return loadELFDebug(f, d, key, buildID, lim)
+}
+
+// loadELFDebug parses the parts of f the resolver needs, symbols from its
+// debug file d when not nil, each section bounded by lim.FileBytes. It never
+// fails: a broken file gives an elfFile with err set.
+func loadELFDebug(f *elf.File, d *debugFile, key, buildID string, lim Limits) *elfFile {
 	e := &elfFile{key: key, buildID: buildID}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD {
@@ -135,16 +144,8 @@ func loadELF(f *elf.File, key, buildID string, lim Limits) *elfFile {
 	// Symbols: the separate debug file's .symtab when installed, else the
 	// file's own .symtab; .dynsym fills in either way.
 	var debugFile *elf.File
-	if buildID != "" && len(buildID) > 2 {
-		p := "/usr/lib/debug/.build-id/" + buildID[:2] + "/" + buildID[2:] + ".debug"
-		if fd, err := os.Open(p); err == nil {
-			defer fd.Close()
-			if fi, err := fd.Stat(); err == nil {
-				if df, err := openELF(fd, fi.Size()); err == nil && readBuildID(df) == buildID {
-					debugFile, e.debugPath = df, p
-				}
-			}
-		}
+	if d != nil {
+		debugFile, e.debugPath = d.ef, d.path
 	}
 	var syms []symbol
 	if debugFile != nil {
@@ -407,7 +408,7 @@ func (e *elfFile) bytes() int64 {
 	if e.loaded == 0 {
 		e.loaded = e.parsedBytes()
 	}
-	return e.loaded + int64(len(e.cache))*symCacheEntryBytes + int64(len(e.rows))*rowCacheEntryBytes
+	return e.loaded + int64(len(e.cache))*symCacheEntryBytes + e.names + int64(len(e.rows))*rowCacheEntryBytes
 }
 
 // parsedBytes estimates the heap of the symbols (structs and names), CFI

@@ -111,7 +111,7 @@ func TestFileCacheBudget(t *testing.T) {
 	if len(pyKeys) < 2 {
 		t.Fatalf("python's stack cached %d files, want python3.11 and libc", len(pyKeys))
 	}
-	selfFile := big.fileFor(self, big.proc(self, 0), &text)
+	selfFile := locked(big, func() *elfFile { return big.fileFor(self, big.proc(self, 0), &text) })
 	if selfFile == nil || len(selfFile.syms) == 0 {
 		t.Fatalf("compile not parsed: %+v %+v", selfFile, text)
 	}
@@ -136,7 +136,7 @@ func TestFileCacheBudget(t *testing.T) {
 	}
 	pythonStackOK(t, r.Resolve(s.pid, s.start, s.regs, s.stack, nil))
 	check("after python")
-	fr := r.frame(self, r.proc(self, 0), &text, selfPC, selfPC)
+	fr := locked(r, func() Frame { return r.frame(self, r.proc(self, 0), &text, selfPC, selfPC) })
 	if !strings.Contains(fr.Function, "gc.Main") {
 		t.Fatalf("compile frame %+v, want gc.Main", fr)
 	}
@@ -150,7 +150,7 @@ func TestFileCacheBudget(t *testing.T) {
 
 	// A budget below compile alone: not kept, module+0xoffset.
 	small := NewResolver(Limits{FileCacheBytes: int(selfCost / 2)})
-	fr = small.frame(self, small.proc(self, 0), &text, selfPC, selfPC)
+	fr = locked(small, func() Frame { return small.frame(self, small.proc(self, 0), &text, selfPC, selfPC) })
 	if fr.Function != "" || fr.Module != text.path || fr.ModOff != selfPC-text.start+text.off {
 		t.Fatalf("frame in a file over the budget: %+v, want %s+%#x", fr, text.path, selfPC-text.start+text.off)
 	}

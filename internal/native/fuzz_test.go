@@ -97,3 +97,16 @@ func FuzzELF(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDemangle: any symbol name demangles to itself or to at most 1 KiB,
+// without a panic.
+func FuzzDemangle(f *testing.F) {
+	for _, s := range []string{"_ZN6Leaker4keepEi", "_ZN1r5Hoard4keep17h15c4ce1e1f2844ddE", "_RNvMCs6GmmlP4bgsG_1rNtB2_5Hoard4keep", "_Z1fI1aIS_S_EIS_S_EEvT_", "___Z1fv_block_invoke"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got := demangleName(name); got != name && len(got) > 1<<maxDemangledPow {
+			t.Fatalf("%q demangled to %d bytes", name, len(got))
+		}
+	})
+}

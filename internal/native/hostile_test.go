@@ -91,7 +91,7 @@ func TestUnreadableFile(t *testing.T) {
 	r := NewResolver(Limits{})
 	ps := &procState{keys: map[uint64]string{}}
 	m := mapping{start: 0x1000, end: 0x2000, off: 0x3000, exec: true, inode: 5, path: "/nonexistent/lib.so"}
-	fr := r.frame(uint32(os.Getpid()), ps, &m, 0x1234, 0x1233)
+	fr := locked(r, func() Frame { return r.frame(uint32(os.Getpid()), ps, &m, 0x1234, 0x1233) })
 	if fr.Function != "" || fr.ModOff != 0x3234 || fr.String() != "/nonexistent/lib.so+0x3234" {
 		t.Errorf("frame %+v = %q", fr, fr.String())
 	}

@@ -3,7 +3,9 @@
 // stack from SP upward and a frame-pointer walk. It unwinds with the mapped
 // files' CFI (.eh_frame, .debug_frame) as `perf --call-graph dwarf` does, so
 // libraries built without frame pointers (Debian's glibc, python3) are crossed,
-// and names frames from .symtab/.dynsym and DWARF line tables.
+// and names frames from .symtab/.dynsym (a separate debug file's, by build id
+// or .gnu_debuglink, when installed) and DWARF line tables, C++ and Rust names
+// demangled.
 //
 // Nothing here returns an error: a file that cannot be read gives
 // module+0xoffset, a stack that cannot be unwound further is Truncated with a

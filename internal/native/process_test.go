@@ -46,7 +46,13 @@ func buildDeep(t testing.TB, name string, flags ...string) string {
 // in syscall nr (read: 0, clock_nanosleep: 230), as /proc/PID/syscall shows.
 func startBlocked(t testing.TB, nr int, argv ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
+	return startCmdBlocked(t, nr, exec.Command(argv[0], argv[1:]...))
+}
+
+// startCmdBlocked is startBlocked for a command set up by the caller.
+func startCmdBlocked(t testing.TB, nr int, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	argv := cmd.Args
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

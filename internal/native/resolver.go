@@ -12,20 +12,32 @@ import (
 	"syscall"
 )
 
-// Resolver unwinds and symbolizes stacks. It is safe for concurrent use
-// (one lock: Resolve calls run one at a time).
+// Resolver unwinds and symbolizes stacks. It is safe for concurrent use:
+// one lock over its caches, released while a file is opened and first
+// parsed, so a slow file delays only the stacks that need it.
 type Resolver struct {
-	lim    Limits
-	mu     sync.Mutex
-	procs  *lru[uint32, *procState]
-	files  *lru[string, *elfFile]
-	dwarfs []*elfFile // files holding DWARF data, oldest first, at most lim.DebugFiles
-	panics uint64
+	lim     Limits
+	mu      sync.Mutex
+	procs   *lru[uint32, *procState]
+	files   *lru[string, *elfFile]
+	loading map[string]*pendingFile // files being parsed, by cache key
+	dwarfs  []*elfFile              // files holding DWARF data, oldest first, at most lim.DebugFiles
+	panics  uint64
+
+	parseHook func(key string) // tests: called as a file's parse starts, unlocked
+}
+
+// pendingFile is a file being parsed; done is closed when e is set.
+type pendingFile struct {
+	done    chan struct{}
+	e       *elfFile
+	waiters int // stacks waiting for it, for tests
 }
 
 // procState is the cached view of one process.
 type procState struct {
 	start uint64
+	gen   uint64 // counts reloads: keys found before one are not stored after it
 	maps  []mapping
 	keys  map[uint64]string // mapping start -> file cache key; "" when unreadable
 }
@@ -35,7 +47,7 @@ func NewResolver(l Limits) *Resolver {
 	l = l.withDefaults()
 	files := newLRU[string, *elfFile](l.Files)
 	files.maxCost = int64(l.FileCacheBytes)
-	return &Resolver{lim: l, procs: newLRU[uint32, *procState](l.Procs), files: files}
+	return &Resolver{lim: l, procs: newLRU[uint32, *procState](l.Procs), files: files, loading: make(map[string]*pendingFile)}
 }
 
 // Resolve unwinds the stack of process pid (start is its start time in ns,
@@ -83,6 +95,7 @@ func (r *Resolver) proc(pid uint32, start uint64) *procState {
 func (r *Resolver) reload(pid uint32, ps *procState) {
 	ps.maps, _ = readMaps(pid, r.lim.MapsLines)
 	ps.keys = make(map[uint64]string)
+	ps.gen++
 }
 
 // openMapped opens the file behind m: through /proc/PID/map_files, which
@@ -114,6 +127,7 @@ func sameInode(fi os.FileInfo, ino uint64) bool {
 }
 
 // fileFor returns the parsed file behind m, or nil when it cannot be read.
+// Called with r.mu held; it releases it while the file is opened and parsed.
 func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 	if !m.fileBacked() {
 		return nil
@@ -126,37 +140,105 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 			return e
 		}
 	}
-	f := openMapped(pid, m)
-	if f == nil {
-		ps.keys[m.start] = ""
+	gen := ps.gen
+	var of *openedFile
+	r.unlocked(func() { of = openFile(pid, m) })
+	if of == nil {
+		if ps.gen == gen {
+			ps.keys[m.start] = ""
+		}
 		return nil
 	}
-	defer f.Close()
+	defer of.f.Close()
+	if ps.gen == gen {
+		ps.keys[m.start] = of.key
+	}
+	return r.load(of.key, func() *elfFile {
+		root := "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root"
+		d := findDebugFile(of.ef, of.buildID, root, m.path)
+		defer d.close()
+		e := loadELFDebug(of.ef, d, of.key, of.buildID, r.lim)
+		if e.bytes() > int64(r.lim.FileCacheBytes) {
+			e = &elfFile{key: of.key, buildID: of.buildID, err: "larger than the file cache budget"}
+		}
+		return e
+	})
+}
+
+// openedFile is a mapped file opened and identified, not yet parsed.
+type openedFile struct {
+	f            *os.File
+	ef           *elf.File
+	key, buildID string
+}
+
+// openFile opens the file behind m and reads its headers and build id; nil
+// when it is not a readable x86-64 ELF file.
+func openFile(pid uint32, m *mapping) *openedFile {
+	f := openMapped(pid, m)
+	if f == nil {
+		return nil
+	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		ps.keys[m.start] = ""
+		f.Close()
 		return nil
 	}
 	ef, err := openELF(f, fi.Size())
 	if err != nil || ef.Machine != elf.EM_X86_64 {
-		ps.keys[m.start] = ""
+		f.Close()
 		return nil
 	}
-	bid := readBuildID(ef)
-	key := "s:" + statKey(fi)
-	if bid != "" {
-		key = "b:" + bid
+	of := &openedFile{f: f, ef: ef, buildID: readBuildID(ef), key: "s:" + statKey(fi)}
+	if of.buildID != "" {
+		of.key = "b:" + of.buildID
 	}
-	ps.keys[m.start] = key
+	return of
+}
+
+// load returns the cached file key, else parses it with parse outside the
+// lock, once: other stacks needing the same key wait for that parse only.
+// Called with r.mu held.
+func (r *Resolver) load(key string, parse func() *elfFile) *elfFile {
 	if e, ok := r.files.get(key); ok {
 		return e
 	}
-	e := loadELF(ef, key, bid, r.lim)
-	if e.bytes() > int64(r.lim.FileCacheBytes) {
-		e = &elfFile{key: key, buildID: bid, err: "larger than the file cache budget"}
+	if p, ok := r.loading[key]; ok {
+		p.waiters++
+		r.unlocked(func() { <-p.done })
+		// The cached copy when there is one: what frame and step charge
+		// their caches' growth to.
+		if e, ok := r.files.get(key); ok {
+			return e
+		}
+		return p.e
 	}
-	r.files.putCost(key, e, e.bytes())
-	return e
+	p := &pendingFile{done: make(chan struct{})}
+	r.loading[key] = p
+	// Runs locked, also when parse panics: waiters must not wait forever,
+	// and a file that panics is not parsed again while cached.
+	defer func() {
+		if p.e == nil {
+			p.e = &elfFile{key: key, err: "parse failed"}
+		}
+		delete(r.loading, key)
+		close(p.done)
+		r.files.putCost(key, p.e, p.e.bytes())
+	}()
+	r.unlocked(func() {
+		if r.parseHook != nil {
+			r.parseHook(key)
+		}
+		p.e = parse()
+	})
+	return p.e
+}
+
+// unlocked runs f with r.mu released, and takes it again even if f panics.
+func (r *Resolver) unlocked(f func()) {
+	r.mu.Unlock()
+	defer r.mu.Lock()
+	f()
 }
 
 // cacheGrew recharges e after its caches of names or CFI rows changed.
@@ -222,15 +304,21 @@ func (r *Resolver) frame(pid uint32, ps *procState, m *mapping, pc, look uint64)
 	}
 	res, ok := e.cache[v]
 	if !ok {
+		copied := 0 // bytes of a demangled name, held by the cache alone
 		if s, ok := e.symbolAt(v); ok {
-			res.name, res.start = s.name, s.start
+			res.name, res.start = demangleName(s.name), s.start
+			if res.name != s.name {
+				copied = len(res.name)
+			}
 		}
 		if d := r.dwarfFor(pid, m, e); d != nil {
 			res.file, res.line = lineAt(d, v)
 		}
 		if e.cache == nil || len(e.cache) >= symCacheSize {
 			e.cache = make(map[uint64]symResult)
+			e.names = 0
 		}
+		e.names += int64(copied)
 		e.cache[v] = res
 		r.cacheGrew(e)
 	}
