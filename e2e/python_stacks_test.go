@@ -60,6 +60,12 @@ func pyLine(t *testing.T, after, text string) int {
 // has native frames only.
 func pyStacksAfter(t *testing.T, name string, env []string, args ...string) aggregate.Service {
 	t.Helper()
+	return pyStacksOf(t, name, func() *testutil.Child { return pyWorkload(t, name, env, args...) })
+}
+
+// pyStacksOf is pyStacksAfter of the workload start starts.
+func pyStacksOf(t *testing.T, name string, start func() *testutil.Child) aggregate.Service {
+	t.Helper()
 	var c *testutil.Child
 	var readyAt time.Time
 	sent := false
@@ -68,7 +74,7 @@ func pyStacksAfter(t *testing.T, name string, env []string, args ...string) aggr
 	topJSON(t, []string{"-d", "500ms", "--stack-sample", "256KiB", "--service", name + "=comm:^" + name + "$"},
 		func(n int, _ []byte, snap aggregate.Snapshot) bool {
 			if n == 1 {
-				c = pyWorkload(t, name, env, args...)
+				c = start()
 				c.Expect(t, "ready")
 				readyAt = time.Now()
 				return true

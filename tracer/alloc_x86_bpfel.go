@@ -87,6 +87,9 @@ type allocProcSlot struct {
 type allocPyProc struct {
 	_                    structs.HostLayout
 	TstateCurrent        uint64
+	Flags                uint32
+	InterpThreadsHead    uint32
+	TstateNext           uint32
 	TstateNativeThreadId uint32
 	TstateCframe         uint32
 	CframeCurrentFrame   uint32
@@ -95,6 +98,7 @@ type allocPyProc struct {
 	FramePrevInstr       uint32
 	FrameIsEntry         uint32
 	FrameOwner           uint32
+	_                    [4]byte
 }
 
 type allocPyWalkStats struct {

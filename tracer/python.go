@@ -10,9 +10,13 @@ import (
 
 // PyProc is what the sample program needs to read one process's Python
 // frames (bpf/python.h): the address of the GIL holder's thread state
-// pointer and the structure offsets of the process's CPython version.
+// pointer (3.11) or of the interpreters list's head (PyThreadList, 3.13),
+// and the structure offsets of the process's CPython version.
 type PyProc struct {
-	TstateCurrent        uint64 // &_PyRuntime.gilstate.tstate_current
+	TstateCurrent        uint64 // &_PyRuntime.gilstate.tstate_current; PyThreadList: &_PyRuntime.interpreters.head
+	Flags                uint32 // PyThreadList | PyNoCframe | PyNoIsEntry
+	InterpThreadsHead    uint32 // PyThreadList: PyInterpreterState.threads.head
+	TstateNext           uint32 // PyThreadList: PyThreadState.next
 	TstateNativeThreadID uint32
 	TstateCframe         uint32
 	CframeCurrentFrame   uint32
@@ -22,6 +26,13 @@ type PyProc struct {
 	FrameIsEntry         uint32
 	FrameOwner           uint32
 }
+
+// PyProc.Flags (bpf/python.h).
+const (
+	PyThreadList = 1 << 0 // find the sampling thread's state in the interpreter's list
+	PyNoCframe   = 1 << 1 // TstateCframe is the offset of the current frame pointer
+	PyNoIsEntry  = 1 << 2 // frames have no is_entry byte
+)
 
 // pyFrameRead is bpf/python.h PY_FRAME_READ: frame fields lie below it.
 const pyFrameRead = 80
@@ -49,7 +60,8 @@ func (t *Tracer) SetPython(pid int, p PyProc) error {
 	if err != nil {
 		return err
 	}
-	v := allocPyProc{TstateCurrent: p.TstateCurrent, TstateNativeThreadId: p.TstateNativeThreadID,
+	v := allocPyProc{TstateCurrent: p.TstateCurrent, Flags: p.Flags, InterpThreadsHead: p.InterpThreadsHead,
+		TstateNext: p.TstateNext, TstateNativeThreadId: p.TstateNativeThreadID,
 		TstateCframe: p.TstateCframe, CframeCurrentFrame: p.CframeCurrentFrame, FrameCode: p.FrameCode,
 		FramePrevious: p.FramePrevious, FramePrevInstr: p.FramePrevInstr, FrameIsEntry: p.FrameIsEntry,
 		FrameOwner: p.FrameOwner}

@@ -3,7 +3,8 @@
 // clock read around it, tracer.PythonWalks); and a Python process allocating at a high rate under the
 // tracer with stacks on (every 512 KiB, Python frames read) and off, in
 // interleaved rounds. Run as root from the repository root; needs
-// /usr/bin/python3.11. bench/run.sh does not run it: it takes ~1 minute.
+// /usr/bin/python3.11, or with -root the python3.13 of the trixie root
+// (.ci/trixie-root.sh). bench/run.sh does not run it: it takes ~1 minute.
 package main
 
 import (
@@ -20,7 +21,8 @@ import (
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
-const py = "/usr/bin/python3.11"
+// py is the interpreter run, inside root when that is set.
+var py, root string
 
 // walkScript recurses to a depth, then maps and unmaps 1 MiB n times (glibc's
 // mmap threshold fixed, so each is an mmap and a munmap).
@@ -56,6 +58,8 @@ func main() {
 	rounds := flag.Int("rounds", 5, "interleaved rounds")
 	calls := flag.Int("calls", 2000, "sampled mmaps per walk run")
 	work := flag.Int("work", 20000, "service loop iterations")
+	flag.StringVar(&py, "python", "/usr/bin/python3.11", "the interpreter (inside -root when set)")
+	flag.StringVar(&root, "root", "", "run it chrooted in this root, /proc mounted there (the trixie root: -python /usr/bin/python3.13)")
 	flag.Parse()
 	if err := run(*rounds, *calls, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "pycost:", err)
@@ -64,7 +68,7 @@ func main() {
 }
 
 func run(rounds, calls, work int) error {
-	if _, err := os.Stat(py); err != nil {
+	if _, err := os.Stat(root + py); err != nil {
 		return err
 	}
 	fmt.Println("Python walk per sample (BPF clock around the walk), median of", rounds)
@@ -124,6 +128,10 @@ func startTracer(cfg tracer.Config) (*tracer.Tracer, error) {
 // startPy starts a script and waits for its "ready".
 func startPy(script string, env []string, args ...string) (*exec.Cmd, func() (string, error), error) {
 	cmd := exec.Command(py, append([]string{"-c", script}, args...)...)
+	if root != "" { // unshare and chroot exec in turn: the pid is python's
+		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c",
+			`mount -t proc proc "$0/proc" && exec chroot "$0" "$@"`, root, py, "-c", script}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), env...)
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -38,12 +38,13 @@ def deep(d, n, size):
 
 
 def corrupt(n, size):
-    # In CPython 3.11 a frame object's f_frame points at its
-    # _PyInterpreterFrame, whose previous pointer lies at offset 48
-    # (internal/python/offsets.go); point it at the frame itself: a loop.
+    # A frame object's f_frame (offset 24) points at its
+    # _PyInterpreterFrame, whose previous pointer lies at offset 48 in
+    # 3.11 (internal/python/offsets.go), 8 in 3.13 (its _Py_DebugOffsets);
+    # point it at the frame itself: a loop.
     f = sys._getframe()
     iframe = ctypes.c_void_p.from_address(id(f) + 24).value
-    prev = ctypes.c_void_p.from_address(iframe + 48)
+    prev = ctypes.c_void_p.from_address(iframe + (8 if sys.version_info >= (3, 13) else 48))
     saved = prev.value
     # CORRUPT=garbage: an unmapped address instead.
     prev.value = iframe if os.environ.get("CORRUPT", "loop") == "loop" else 0xDEAD0000

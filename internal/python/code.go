@@ -13,7 +13,7 @@ const (
 	maxNameChars  = 256      // qualname and file name, characters kept
 	maxLinetable  = 64 << 10 // co_linetable bytes
 	codesPerProc  = 4096     // cached code objects per process; reset when full
-	headerReadLen = 192      // the PyCodeObject fields read at once
+	headerReadLen = 256      // the PyCodeObject fields read at once
 )
 
 // code is a code object's names, read once per process and address.

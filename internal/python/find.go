@@ -1,8 +1,9 @@
 // Package python finds CPython interpreters in traced processes, tells the
 // BPF sample program where their frames are, and names the frames it read:
 // code object addresses to qualified name, file and line, read from the
-// process's memory. It reads CPython 3.11; other versions give no Python
-// frames, and their stacks stay native.
+// process's memory. It reads CPython 3.11 (offsets from a table) and 3.13
+// (offsets from the process's _Py_DebugOffsets); other versions give no
+// Python frames, and their stacks stay native.
 package python
 
 import (
@@ -162,7 +163,7 @@ func fromFile(pid int, maps []mapping, i int) (*Interp, error) {
 	var mm [2]int
 	fmt.Sscanf(ver, "%d.%d", &mm[0], &mm[1])
 	off := versions[mm]
-	if off == nil {
+	if off == nil && !debugOffsetVersions[mm] {
 		return nil, ErrVersion{Version: ver}
 	}
 	bias, ok := loadBias(info.progs, maps, m.path)
@@ -170,6 +171,17 @@ func fromFile(pid int, maps []mapping, i int) (*Interp, error) {
 		return nil, fmt.Errorf("%s: no mapping of its first segment", m.path)
 	}
 	s := info.syms
+	if off == nil {
+		mem, err := openMem(pid)
+		if err != nil {
+			return nil, err
+		}
+		off, err = readDebugOffsets(mem, s.runtime+bias, ver)
+		mem.f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
 	in := &Interp{Version: ver, File: m.path, Runtime: s.runtime + bias, Offsets: off}
 	if s.codeType != 0 {
 		in.CodeType = s.codeType + bias

@@ -4,7 +4,8 @@ import "github.com/oomtrace/oomtrace/tracer"
 
 // Offsets locate what oomtrace reads in one CPython version's structures.
 type Offsets struct {
-	RuntimeTstateCurrent uint64 // _PyRuntimeState.gilstate.tstate_current
+	RuntimeTstateCurrent uint64 // _PyRuntimeState.gilstate.tstate_current (3.11)
+	RuntimeInterpsHead   uint64 // _PyRuntimeState.interpreters.head (3.13)
 	BPF                  tracer.PyProc
 	// PyCodeObject
 	CodeFilename, CodeQualname, CodeLinetable, CodeFirstLineno uint64
@@ -14,7 +15,9 @@ type Offsets struct {
 	// PyASCIIObject: length, state bits, and the sizes after which the
 	// characters of a compact ASCII and a compact non-ASCII string start
 	UnicodeLength, UnicodeState, UnicodeASCIISize, UnicodeCompactSize uint64
-	FrameOwnedByGenerator                                             uint8
+	// _PyInterpreterFrame.owner of a generator's frame, and of the eval
+	// loop's entry shim (3.13; 0 where there is none)
+	FrameOwnedByGenerator, FrameOwnedByCStack uint8
 }
 
 // offsets311 is CPython 3.11's layout, from Debian 12's python3.11-dev
@@ -50,8 +53,13 @@ var offsets311 = Offsets{
 	FrameOwnedByGenerator: 1,
 }
 
-// Versions are the CPython versions (major, minor) oomtrace reads frames of.
+// Versions are the CPython versions (major, minor) oomtrace reads frames of
+// from a table; debugOffsetVersions read theirs from the process.
 var versions = map[[2]int]*Offsets{{3, 11}: &offsets311}
 
+// 3.12 has no _Py_DebugOffsets and is not read; 3.14 changed the frame
+// (tagged stack references) and the code object beyond what was checked.
+var debugOffsetVersions = map[[2]int]bool{{3, 13}: true}
+
 // Supported lists the versions oomtrace reads, for doctor.
-func Supported() []string { return []string{"3.11"} }
+func Supported() []string { return []string{"3.11", "3.13"} }

@@ -51,7 +51,12 @@ type liveTable struct {
 // startLive runs testdata/live.py and reads what it says of its code.
 func startLive(t *testing.T, py string) (int, []liveCode, uint64, []liveTable) {
 	t.Helper()
-	cmd := exec.Command(py, "testdata/live.py")
+	return startLiveCmd(t, exec.Command(py, "testdata/live.py"))
+}
+
+// startLiveCmd runs cmd, a live.py, and reads what it says of its code.
+func startLiveCmd(t *testing.T, cmd *exec.Cmd) (int, []liveCode, uint64, []liveTable) {
+	t.Helper()
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -110,51 +115,58 @@ func TestReadLive(t *testing.T) {
 	for _, py := range pythons(t) {
 		t.Run(py, func(t *testing.T) {
 			pid, codes, notCode, tables := startLive(t, py)
-			in, err := Find(pid)
-			if err != nil {
-				t.Fatalf("Find: %v", err)
-			}
-			if in.Version != "3.11" || in.CodeType == 0 || in.StrType == 0 {
-				t.Fatalf("interp %+v: want 3.11 with PyCode_Type and PyUnicode_Type", in)
-			}
-			m, err := openMem(pid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.f.Close()
-			for _, lc := range codes {
-				c := readCode(m, in, lc.id)
-				want := lc.qualname
-				if n := utf8.RuneCountInString(want); n > maxNameChars {
-					want = string([]rune(want)[:maxNameChars]) + "…"
-				}
-				if !c.ok || c.qualname != want || c.file != lc.file || c.firstLine != lc.firstLine {
-					t.Errorf("code %#x: read %v %.40q %q line %d, want %.40q %q line %d", lc.id, c.ok, c.qualname, c.file, c.firstLine, want, lc.file, lc.firstLine)
-				}
-			}
-			for _, addr := range []uint64{notCode, 0, 8, 0xdead0000, 1 << 62} {
-				if c := readCode(m, in, addr); c.ok {
-					t.Errorf("read %#x as a code object %+v", addr, c)
-				}
-			}
-			for _, lt := range tables {
-				c := readCode(m, in, lt.id)
-				if string(c.linetable) != string(lt.table) {
-					t.Errorf("code %#x: line table read differs from co_linetable", lt.id)
-				}
-				bad := 0
-				for unit, want := range lt.lines {
-					if got := lineAt(lt.table, lt.firstLine, uint64(unit)); got != want {
-						if bad++; bad <= 5 {
-							t.Errorf("code %#x unit %d: line %d, CPython says %d", lt.id, unit, got, want)
-						}
-					}
-				}
-				if lineAt(lt.table, lt.firstLine, uint64(len(lt.lines))) != 0 {
-					t.Errorf("code %#x: a line past the table's end", lt.id)
-				}
-			}
+			checkLive(t, pid, "3.11", codes, notCode, tables)
 		})
+	}
+}
+
+// checkLive reads live.py's code objects from outside and compares them
+// with what it said.
+func checkLive(t *testing.T, pid int, version string, codes []liveCode, notCode uint64, tables []liveTable) {
+	t.Helper()
+	in, err := Find(pid)
+	if err != nil {
+		t.Fatalf("Find: %v", err)
+	}
+	if in.Version != version || in.CodeType == 0 || in.StrType == 0 {
+		t.Fatalf("interp %+v: want %s with PyCode_Type and PyUnicode_Type", in, version)
+	}
+	m, err := openMem(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.f.Close()
+	for _, lc := range codes {
+		c := readCode(m, in, lc.id)
+		want := lc.qualname
+		if n := utf8.RuneCountInString(want); n > maxNameChars {
+			want = string([]rune(want)[:maxNameChars]) + "…"
+		}
+		if !c.ok || c.qualname != want || c.file != lc.file || c.firstLine != lc.firstLine {
+			t.Errorf("code %#x: read %v %.40q %q line %d, want %.40q %q line %d", lc.id, c.ok, c.qualname, c.file, c.firstLine, want, lc.file, lc.firstLine)
+		}
+	}
+	for _, addr := range []uint64{notCode, 0, 8, 0xdead0000, 1 << 62} {
+		if c := readCode(m, in, addr); c.ok {
+			t.Errorf("read %#x as a code object %+v", addr, c)
+		}
+	}
+	for _, lt := range tables {
+		c := readCode(m, in, lt.id)
+		if string(c.linetable) != string(lt.table) {
+			t.Errorf("code %#x: line table read differs from co_linetable", lt.id)
+		}
+		bad := 0
+		for unit, want := range lt.lines {
+			if got := lineAt(lt.table, lt.firstLine, uint64(unit)); got != want {
+				if bad++; bad <= 5 {
+					t.Errorf("code %#x unit %d: line %d, CPython says %d", lt.id, unit, got, want)
+				}
+			}
+		}
+		if lineAt(lt.table, lt.firstLine, uint64(len(lt.lines))) != 0 {
+			t.Errorf("code %#x: a line past the table's end", lt.id)
+		}
 	}
 }
 

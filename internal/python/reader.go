@@ -101,6 +101,9 @@ func (r *Reader) look(pid uint32) *proc {
 	if r.set != nil {
 		bp := p.interp.Offsets.BPF
 		bp.TstateCurrent = p.interp.Runtime + p.interp.Offsets.RuntimeTstateCurrent
+		if bp.Flags&tracer.PyThreadList != 0 {
+			bp.TstateCurrent = p.interp.Runtime + p.interp.Offsets.RuntimeInterpsHead
+		}
 		if err := r.set.SetPython(int(pid), bp); err != nil {
 			p.err = err
 		}
@@ -165,6 +168,13 @@ func (r *Reader) Frames(pid uint32, py tracer.PyStack) (out []Frame, ok bool) {
 	}
 	o := p.interp.Offsets
 	for _, f := range py.Frames {
+		if o.FrameOwnedByCStack != 0 && f.Owner == o.FrameOwnedByCStack {
+			// 3.13's entry shim: the frame before it ended a run
+			if len(out) > 0 {
+				out[len(out)-1].Entry = true
+			}
+			continue
+		}
 		c, hit := p.codes[f.Code]
 		if !hit {
 			if p.codes == nil || len(p.codes) >= codesPerProc {
