@@ -242,10 +242,14 @@ func decodeEvent(raw []byte, c clock, ev *Event) error {
 	return nil
 }
 
-const stackChunk = 1024 // bpf/events.h STACK_CHUNK
+const (
+	stackChunk = 1024      // bpf/events.h STACK_CHUNK
+	stackMax   = 32 * 1024 // bpf/events.h STACK_BYTES
+)
 
 // decodeStack decodes a sample of the stacks ring into ev: the call, and
-// its sample. The stack and frames are copied out of the ring.
+// its sample. The record is the fixed part and then stack_len bytes of
+// stack at most; the stack and frames are copied out of the ring.
 func decodeStack(raw []byte, c clock, ev *Event) error {
 	e, err := view[allocStackEvent](raw)
 	if err != nil {
@@ -257,16 +261,24 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 	if !ev.Type.IsAlloc() {
 		return fmt.Errorf("stack sample of a %s event", ev.Type)
 	}
+	// Offsetof, not Sizeof: Go pads a struct that ends in a zero-size array.
+	stack := raw[unsafe.Offsetof(e.Stack):]
+	if n := int(e.StackLen); n > len(stack) || n > stackMax {
+		return fmt.Errorf("stack sample: %d bytes of stack in a record with room for %d", n, len(stack))
+	}
 	// The copy starts at SP's 1 KiB boundary below it.
 	skip := int(e.Sp % stackChunk)
-	n := max(min(int(e.StackLen), len(e.Stack)), skip)
+	n := max(int(e.StackLen), skip)
+	if n > len(stack) {
+		skip, n = 0, 0 // nothing copied: the record ends before SP
+	}
 	f := min(int(e.NrFrames), len(e.Frames))
 	ev.Sample = &Sample{
 		Weight:        e.Weight,
 		RegionAddr:    e.RegionAddr,
 		RegionLen:     e.RegionLen,
 		Regs:          UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp},
-		Stack:         append([]byte(nil), e.Stack[skip:n]...),
+		Stack:         append([]byte(nil), stack[skip:n]...),
 		FramePointers: append([]uint64(nil), e.Frames[:f]...),
 	}
 	if py := &e.Py; py.Status != uint32(PyNone) {
