@@ -65,11 +65,11 @@ struct stack_event {
 	__u64 ip;          /* user registers at the syscall */
 	__u64 sp;
 	__u64 bp;
-	__u32 stack_len;   /* bytes of stack copied from sp & ~(STACK_CHUNK - 1) up */
+	__u32 stack_len;   /* bytes of stack copied from sp up */
 	__u32 nr_frames;   /* entries of frames */
 	__u64 frames[STACK_FRAMES]; /* frame-pointer walk, innermost first */
 	struct py_stack py; /* python.h: the Python frames, if any */
-	__u8 stack[];       /* at most STACK_BYTES */
+	__u8 stack[];       /* stack_len bytes, then up to STACK_CHUNK - 1 unused */
 };
 
 /* fork (new process, not thread), exec and group exit. */
