@@ -175,11 +175,10 @@ func TestStackSampleWeights(t *testing.T) {
 		if len(s.FramePointers) == 0 || s.FramePointers[0] != s.Regs.IP {
 			t.Errorf("sample %d: frame-pointer walk %#x does not start at IP %#x", i, s.FramePointers, s.Regs.IP)
 		}
-		// The copy ends at the chunk (1 KiB, from SP's boundary below it)
-		// that holds the initial stack pointer, at the first page not
-		// present before it, or at the most the chunks hold.
-		end := min(firstAbsent(t, c.Pid, s.Regs.SP, stack.end), (startStack|1023)+1)
-		wantLen := min(end-s.Regs.SP, stackCopyMax-s.Regs.SP%1024)
+		// The copy ends with argc at the initial stack pointer, at the
+		// first page not present before it, or at the most it holds.
+		end := min(firstAbsent(t, c.Pid, s.Regs.SP, stack.end), startStack+8)
+		wantLen := min(end-s.Regs.SP, stackCopyMax)
 		if uint64(len(s.Stack)) != wantLen {
 			t.Errorf("sample %d: copied %d bytes of stack from SP %#x; want %d (start of stack %#x)", i, len(s.Stack), s.Regs.SP, wantLen, startStack)
 		}

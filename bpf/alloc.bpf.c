@@ -145,27 +145,49 @@ static __always_inline void count_stack_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
-/* Copies the user stack from sp's 1 KiB boundary below it up, in chunks
- * that do not cross a page: a read fails whole when any of it is unmapped,
- * so the copy ends at the stack's end, or at a page not resident. On the
- * main thread's stack it ends at the chunk holding the initial stack
- * pointer: above lie argv, the environment and auxv, no frames, then a
- * gap never touched, whose fault costs more than the rest of a sample.
- * The chunks go to constant offsets, which every verifier can bound.
- * Returns the bytes copied. */
-static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp, struct task_struct *task)
+/* The bytes of user stack a sample copies from sp up: at most STACK_BYTES.
+ * On the main thread's stack the copy ends with argc, at the initial stack
+ * pointer: above lie argv, the environment and auxv, no frames, then a gap
+ * never touched, whose fault costs more than the rest of a sample. Every
+ * byte copied is a byte of ring written, which is most of a sample's cost. */
+static __always_inline __u32 stack_bytes(__u64 sp, struct task_struct *task)
 {
-	__u64 base = sp & ~(__u64)(STACK_CHUNK - 1);
-	__u64 top = task->mm->start_stack;
-	__u32 i, n = STACK_BYTES / STACK_CHUNK;
+	__u64 top = task->mm->start_stack + 8;
 
-	if (top >= base && top - base < STACK_BYTES)
-		n = (top - base) / STACK_CHUNK + 1;
-	for (i = 0; i < STACK_BYTES / STACK_CHUNK && i < n; i++) {
-		if (bpf_probe_read_user(dst + i * STACK_CHUNK, STACK_CHUNK, (void *)(base + i * STACK_CHUNK)))
+	if (top > sp && top - sp < STACK_BYTES)
+		return top - sp;
+	return STACK_BYTES;
+}
+
+/* Copies len bytes of the user stack from sp into the record after its
+ * fixed part, in chunks at constant-size slices of the record (reserved in
+ * whole chunks). A read fails whole when any of it is absent, so a chunk
+ * that fails is retried up to its page's end: the copy ends at the stack
+ * mapping's end, or at a page not resident. Returns the bytes copied. */
+static __always_inline __u32 copy_stack(struct bpf_dynptr *rec, __u64 sp, __u32 len)
+{
+	__u32 i, n, part;
+	__u64 src;
+	void *dst;
+
+	for (i = 0; i < STACK_BYTES / STACK_CHUNK; i++) {
+		if (i * STACK_CHUNK >= len)
 			break;
+		dst = bpf_dynptr_data(rec, sizeof(struct stack_event) + i * STACK_CHUNK, STACK_CHUNK);
+		if (!dst)
+			return i * STACK_CHUNK;
+		src = sp + i * STACK_CHUNK;
+		n = len - i * STACK_CHUNK;
+		if (n > STACK_CHUNK)
+			n = STACK_CHUNK;
+		if (bpf_probe_read_user(dst, n, (void *)src) == 0)
+			continue;
+		part = PAGE_SIZE - (src & (PAGE_SIZE - 1));
+		if (part < n && part < STACK_CHUNK && bpf_probe_read_user(dst, part, (void *)src) == 0)
+			return i * STACK_CHUNK + part;
+		return i * STACK_CHUNK;
 	}
-	return i * STACK_CHUNK;
+	return len;
 }
 
 /* A wakeup costs the sampling CPU an interrupt (several µs in a VM, more
@@ -179,16 +201,24 @@ static __always_inline __u64 stacks_wakeup(void)
 }
 
 /* A sampled call: its record goes to the stacks ring instead of the events
- * ring. When that is full the sample is counted lost, and a call big enough
- * to stream is still sent as a plain event. */
+ * ring, sized for the stack it will copy. When that is full the sample is
+ * counted lost, and a call big enough to stream is still sent as a plain
+ * event. */
 static __always_inline void sample(void *ctx, struct proc_counters *c, int shared, __u32 type, struct task_struct *task, struct pt_regs *regs,
 				   __u64 addr, __u64 len, __s64 delta, __u64 old_len, __u32 flags, __u32 prot,
 				   __u64 weight, __u64 region_addr, __u64 region_len, int big)
 {
-	struct stack_event *e = bpf_ringbuf_reserve(&stacks, sizeof(*e), 0);
+	__u32 want = stack_bytes(regs->sp, task);
+	__u32 room = (want + STACK_CHUNK - 1) & ~(STACK_CHUNK - 1);
+	struct stack_event *e = 0;
+	struct bpf_dynptr rec;
 	long n;
 
+	/* A failed reservation still has to be released. */
+	if (bpf_ringbuf_reserve_dynptr(&stacks, sizeof(*e) + room, 0, &rec) == 0)
+		e = bpf_dynptr_data(&rec, 0, sizeof(*e));
 	if (!e) {
+		bpf_ringbuf_discard_dynptr(&rec, 0);
 		count_stack_lost();
 		add(shared, &c->samples_lost, 1);
 		if (big)
@@ -208,11 +238,11 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	e->ip = regs->ip;
 	e->sp = regs->sp;
 	e->bp = regs->bp;
-	e->stack_len = copy_stack(e->stack, e->sp, task);
+	e->stack_len = copy_stack(&rec, e->sp, want);
 	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
 	e->nr_frames = n > 0 ? n / sizeof(e->frames[0]) : 0;
 	py_walk(&e->py);
-	bpf_ringbuf_submit(e, stacks_wakeup());
+	bpf_ringbuf_submit_dynptr(&rec, stacks_wakeup());
 }
 
 static __always_inline __u64 abs64(__s64 v)

@@ -54,7 +54,9 @@ struct alloc_event {
 #define STACK_FRAMES 64
 
 /* A sampled call, on the stacks ring: the call as an alloc_event, the
- * growth it stands for, and what userspace needs to unwind its stack. */
+ * growth it stands for, and what userspace needs to unwind its stack. The
+ * record is as long as the stack copied (stack_len bytes after the rest),
+ * so that a sample touches no more of the ring than it fills. */
 struct stack_event {
 	struct alloc_event alloc;
 	__u64 weight;      /* growth bytes since the process's previous sample */
@@ -63,11 +65,11 @@ struct stack_event {
 	__u64 ip;          /* user registers at the syscall */
 	__u64 sp;
 	__u64 bp;
-	__u32 stack_len;   /* bytes of stack copied from sp & ~(STACK_CHUNK - 1) up */
+	__u32 stack_len;   /* bytes of stack copied from sp up */
 	__u32 nr_frames;   /* entries of frames */
 	__u64 frames[STACK_FRAMES]; /* frame-pointer walk, innermost first */
-	__u8 stack[STACK_BYTES];
 	struct py_stack py; /* python.h: the Python frames, if any */
+	__u8 stack[];       /* stack_len bytes, then up to STACK_CHUNK - 1 unused */
 };
 
 /* fork (new process, not thread), exec and group exit. */

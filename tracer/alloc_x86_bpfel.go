@@ -120,7 +120,6 @@ type allocStackEvent struct {
 	StackLen   uint32
 	NrFrames   uint32
 	Frames     [64]uint64
-	Stack      [32768]uint8
 	Py         struct {
 		_      structs.HostLayout
 		Len    uint32
@@ -132,6 +131,7 @@ type allocStackEvent struct {
 		}
 		Flags [64]uint8
 	}
+	Stack [0]uint8
 }
 
 // Names of all BPF objects in the ELF.

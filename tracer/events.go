@@ -71,8 +71,9 @@ type Sample struct {
 	RegionAddr uint64 // [RegionAddr, RegionAddr+RegionLen) is what this call grew
 	RegionLen  uint64
 	Regs       UserRegs
-	// Stack is the user stack copied from Regs.SP upward (at most 32 KiB;
-	// shorter where the stack mapping ends or a page is not resident).
+	// Stack is the user stack copied from Regs.SP upward: at most 32 KiB,
+	// on the main thread up to argc at the initial stack pointer, shorter
+	// where the stack mapping ends or a page is not resident.
 	Stack []byte
 	// FramePointers is the kernel's frame-pointer walk of the user stack,
 	// innermost first (at most 64); it stops or goes wrong in code built
@@ -242,10 +243,11 @@ func decodeEvent(raw []byte, c clock, ev *Event) error {
 	return nil
 }
 
-const stackChunk = 1024 // bpf/events.h STACK_CHUNK
+const stackMax = 32 * 1024 // bpf/events.h STACK_BYTES
 
 // decodeStack decodes a sample of the stacks ring into ev: the call, and
-// its sample. The stack and frames are copied out of the ring.
+// its sample. The record is the fixed part and then stack_len bytes of
+// stack at most; the stack and frames are copied out of the ring.
 func decodeStack(raw []byte, c clock, ev *Event) error {
 	e, err := view[allocStackEvent](raw)
 	if err != nil {
@@ -257,16 +259,18 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 	if !ev.Type.IsAlloc() {
 		return fmt.Errorf("stack sample of a %s event", ev.Type)
 	}
-	// The copy starts at SP's 1 KiB boundary below it.
-	skip := int(e.Sp % stackChunk)
-	n := max(min(int(e.StackLen), len(e.Stack)), skip)
+	// Offsetof, not Sizeof: Go pads a struct that ends in a zero-size array.
+	stack := raw[unsafe.Offsetof(e.Stack):]
+	if n := int(e.StackLen); n > len(stack) || n > stackMax {
+		return fmt.Errorf("stack sample: %d bytes of stack in a record with room for %d", n, len(stack))
+	}
 	f := min(int(e.NrFrames), len(e.Frames))
 	ev.Sample = &Sample{
 		Weight:        e.Weight,
 		RegionAddr:    e.RegionAddr,
 		RegionLen:     e.RegionLen,
 		Regs:          UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp},
-		Stack:         append([]byte(nil), e.Stack[skip:n]...),
+		Stack:         append([]byte(nil), stack[:e.StackLen]...),
 		FramePointers: append([]uint64(nil), e.Frames[:f]...),
 	}
 	if py := &e.Py; py.Status != uint32(PyNone) {

@@ -4,44 +4,48 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
-// A stack record: the call, its sample, and the stack from SP (the kernel
-// copies from SP's 1 KiB boundary below it).
+// A stack record: the call, its sample, and stack_len bytes of stack from
+// SP after the fixed part (the record has room to the next 1 KiB).
 func TestDecodeStack(t *testing.T) {
-	raw := new(allocStackEvent)
-	raw.Alloc = allocAllocEvent{
+	head := new(allocStackEvent)
+	head.Alloc = allocAllocEvent{
 		Hdr:  allocEventHdr{TsNs: 1_000, StartNs: 77, Type: uint32(EventMmap), Pid: 42, Tid: 43, Comm: comm("python3")},
 		Addr: 0x7f00_0000_0000, Len: 64 << 10, Delta: 64 << 10, Prot: 3,
 	}
-	raw.Weight, raw.RegionAddr, raw.RegionLen = 600<<10, 0x7f00_0000_0000, 64<<10
-	raw.Ip, raw.Sp, raw.Bp = 0x401000, 0x7ffc_0000_1234, 0x7ffc_0000_2000
-	raw.NrFrames = 3
-	copy(raw.Frames[:], []uint64{0x401000, 0x402000, 0x403000, 0xdead})
-	for i := range raw.Stack {
-		raw.Stack[i] = byte(i * 7)
+	head.Weight, head.RegionAddr, head.RegionLen = 600<<10, 0x7f00_0000_0000, 64<<10
+	head.Ip, head.Sp, head.Bp = 0x401000, 0x7ffc_0000_1234, 0x7ffc_0000_2000
+	head.NrFrames = 3
+	copy(head.Frames[:], []uint64{0x401000, 0x402000, 0x403000, 0xdead})
+	stack := make([]byte, 33<<10)
+	for i := range stack {
+		stack[i] = byte(i * 7)
 	}
-	skip := int(raw.Sp % 1024) // 0x234
+	record := func(stackLen uint32, room int) []byte {
+		head.StackLen = stackLen
+		return append(bytesOf(head)[:unsafe.Offsetof(head.Stack)], stack[:room]...)
+	}
 	for _, tc := range []struct {
-		name     string
-		stackLen uint32
-		want     []byte
+		name string
+		raw  []byte
+		want []byte
 	}{
-		{"two chunks", 2048, raw.Stack[skip:2048]},
-		{"nothing copied", 0, nil},
-		{"beyond the buffer", 1 << 20, raw.Stack[skip:]},
+		{"two chunks", record(2048, 2048), stack[:2048]},
+		{"room to spare", record(1500, 2048), stack[:1500]},
+		{"nothing copied", record(0, 1024), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw.StackLen = tc.stackLen
 			var ev Event
-			if err := decodeStack(bytesOf(raw), clock{}, &ev); err != nil {
+			if err := decodeStack(tc.raw, clock{}, &ev); err != nil {
 				t.Fatal(err)
 			}
 			s := ev.Sample
 			if ev.Type != EventMmap || ev.PID != 42 || ev.Alloc.Len != 64<<10 || s == nil {
 				t.Fatalf("decoded as %+v", ev)
 			}
-			if s.Weight != 600<<10 || s.RegionAddr != raw.RegionAddr || s.RegionLen != 64<<10 || s.Regs != (UserRegs{IP: 0x401000, SP: raw.Sp, BP: 0x7ffc_0000_2000}) {
+			if s.Weight != 600<<10 || s.RegionAddr != head.RegionAddr || s.RegionLen != 64<<10 || s.Regs != (UserRegs{IP: 0x401000, SP: head.Sp, BP: 0x7ffc_0000_2000}) {
 				t.Errorf("sample decoded as %+v", s)
 			}
 			if !slices.Equal(s.FramePointers, []uint64{0x401000, 0x402000, 0x403000}) {
@@ -52,12 +56,42 @@ func TestDecodeStack(t *testing.T) {
 			}
 		})
 	}
-	raw.Alloc.Hdr.Type = uint32(EventExit)
 	var ev Event
-	if err := decodeStack(bytesOf(raw), clock{}, &ev); err == nil {
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+	}{
+		{"stack_len beyond the record", record(4096, 2048)},
+		{"stack_len beyond the copy's limit", record(33<<10, 33<<10)},
+		{"short of the fixed part", record(0, 0)[:unsafe.Offsetof(head.Stack)-1]},
+		{"only the call", bytesOf(&head.Alloc)},
+	} {
+		if err := decodeStack(tc.raw, clock{}, &ev); err == nil {
+			t.Errorf("%s: decoded", tc.name)
+		}
+	}
+	head.Alloc.Hdr.Type = uint32(EventExit)
+	if err := decodeStack(record(0, 0), clock{}, &ev); err == nil {
 		t.Error("a stack record of an exit event decoded")
 	}
-	if err := decodeStack(bytesOf(&raw.Alloc), clock{}, &ev); err == nil {
-		t.Error("a short stack record decoded")
-	}
+}
+
+// Whatever the ring holds, decoding returns an error or a stack inside the
+// record, never a panic.
+func FuzzDecodeStack(f *testing.F) {
+	head := &allocStackEvent{Sp: 0x7ffc_0000_1234, StackLen: 2048, NrFrames: 99}
+	head.Alloc.Hdr.Type = uint32(EventBrk)
+	fixed := int(unsafe.Offsetof(head.Stack))
+	f.Add(append(bytesOf(head)[:fixed], make([]byte, 2048)...))
+	f.Add(bytesOf(head)[:fixed])
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		raw = append(make([]byte, 0, len(raw)), raw...) // the ring's records are 8-byte aligned
+		var ev Event
+		if decodeStack(raw, clock{}, &ev) != nil {
+			return
+		}
+		if room := len(raw) - fixed; len(ev.Sample.Stack) > room || len(ev.Sample.FramePointers) > 64 {
+			t.Fatalf("%d bytes of stack, %d frames from a record with %d bytes of room", len(ev.Sample.Stack), len(ev.Sample.FramePointers), room)
+		}
+	})
 }
