@@ -16,6 +16,7 @@ const enum imm_marker *unused_imm_marker __attribute__((unused));
 const struct stack_event *unused_stack_event __attribute__((unused));
 const struct py_proc *unused_py_proc __attribute__((unused));
 const struct py_walk_stats *unused_py_walk_stats __attribute__((unused));
+const struct py_stack *unused_py_stack __attribute__((unused));
 
 #define PROT_WRITE 0x2
 #define MAP_SHARED 0x01
@@ -33,6 +34,19 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 2 * 1024 * 1024);
 } stacks SEC(".maps");
+
+/* The frame-pointer walk lands here first (it zero-fills what it does not
+ * use), so that the record holds only the frames found. */
+struct fp_frames {
+	__u64 ip[STACK_FRAMES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fp_frames);
+} fp_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -164,7 +178,7 @@ static __always_inline __u32 stack_bytes(__u64 sp, struct task_struct *task)
  * whole chunks). A read fails whole when any of it is absent, so a chunk
  * that fails is retried up to its page's end: the copy ends at the stack
  * mapping's end, or at a page not resident. Returns the bytes copied. */
-static __always_inline __u32 copy_stack(struct bpf_dynptr *rec, __u64 sp, __u32 len)
+static __always_inline __u32 copy_stack(struct bpf_dynptr *rec, __u32 off, __u64 sp, __u32 len)
 {
 	__u32 i, n, part;
 	__u64 src;
@@ -173,7 +187,7 @@ static __always_inline __u32 copy_stack(struct bpf_dynptr *rec, __u64 sp, __u32 
 	for (i = 0; i < STACK_BYTES / STACK_CHUNK; i++) {
 		if (i * STACK_CHUNK >= len)
 			break;
-		dst = bpf_dynptr_data(rec, sizeof(struct stack_event) + i * STACK_CHUNK, STACK_CHUNK);
+		dst = bpf_dynptr_data(rec, off + i * STACK_CHUNK, STACK_CHUNK);
 		if (!dst)
 			return i * STACK_CHUNK;
 		src = sp + i * STACK_CHUNK;
@@ -210,12 +224,26 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 {
 	__u32 want = stack_bytes(regs->sp, task);
 	__u32 room = (want + STACK_CHUNK - 1) & ~(STACK_CHUNK - 1);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct py_proc *py = py_proc_of(pid_tgid);
 	struct stack_event *e = 0;
+	struct fp_frames *fp;
+	struct py_stack *ps;
 	struct bpf_dynptr rec;
+	__u32 zero = 0, nf = 0, off;
 	long n;
 
+	fp = bpf_map_lookup_elem(&fp_scratch, &zero);
+	if (fp) {
+		n = bpf_get_stack(ctx, fp->ip, sizeof(fp->ip), BPF_F_USER_STACK);
+		if (n > 0)
+			nf = (n / sizeof(fp->ip[0])) & (STACK_FRAMES * 2 - 1);
+		if (nf > STACK_FRAMES)
+			nf = STACK_FRAMES;
+	}
+	off = sizeof(*e) + nf * sizeof(__u64) + (py ? sizeof(*ps) : 0);
 	/* A failed reservation still has to be released. */
-	if (bpf_ringbuf_reserve_dynptr(&stacks, sizeof(*e) + room, 0, &rec) == 0)
+	if (bpf_ringbuf_reserve_dynptr(&stacks, off + room, 0, &rec) == 0)
 		e = bpf_dynptr_data(&rec, 0, sizeof(*e));
 	if (!e) {
 		bpf_ringbuf_discard_dynptr(&rec, 0);
@@ -238,11 +266,28 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	e->ip = regs->ip;
 	e->sp = regs->sp;
 	e->bp = regs->bp;
-	e->stack_len = copy_stack(&rec, e->sp, want);
-	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
-	e->nr_frames = n > 0 ? n / sizeof(e->frames[0]) : 0;
-	py_walk(&e->py);
+	e->nr_frames = nf;
+	e->has_py = py != 0;
+	e->_pad = 0;
+	/* Neither fails inside the reservation; if one did, the record's
+	 * layout would be wrong, so it is dropped. */
+	if (nf && (!fp || bpf_dynptr_write(&rec, sizeof(*e), fp->ip, nf * sizeof(__u64), 0)))
+		goto drop;
+	if (py) {
+		ps = bpf_dynptr_data(&rec, sizeof(*e) + nf * sizeof(__u64), sizeof(*ps));
+		if (!ps)
+			goto drop;
+		py_walk(ps, py, pid_tgid);
+	}
+	e->stack_len = copy_stack(&rec, off, e->sp, want);
 	bpf_ringbuf_submit_dynptr(&rec, stacks_wakeup());
+	return;
+drop:
+	bpf_ringbuf_discard_dynptr(&rec, 0);
+	count_stack_lost();
+	add(shared, &c->samples_lost, 1);
+	if (big)
+		emit(type, task, addr, len, delta, old_len, flags, prot);
 }
 
 static __always_inline __u64 abs64(__s64 v)

@@ -66,10 +66,14 @@ struct stack_event {
 	__u64 sp;
 	__u64 bp;
 	__u32 stack_len;   /* bytes of stack copied from sp up */
-	__u32 nr_frames;   /* entries of frames */
-	__u64 frames[STACK_FRAMES]; /* frame-pointer walk, innermost first */
-	struct py_stack py; /* python.h: the Python frames, if any */
-	__u8 stack[];       /* stack_len bytes, then up to STACK_CHUNK - 1 unused */
+	__u32 nr_frames;   /* frame-pointer walk's entries, after this struct */
+	__u32 has_py;      /* a struct py_stack follows the frames */
+	__u32 _pad;
+	/* nr_frames __u64s, innermost first; then the struct py_stack
+	 * (python.h) if has_py; then stack_len bytes of stack and up to
+	 * STACK_CHUNK - 1 unused. Only what a sample has is written: each
+	 * page of ring a sample touches costs it a page walk. */
+	__u8 data[];
 };
 
 /* fork (new process, not thread), exec and group exit. */

@@ -16,7 +16,7 @@ gen() {
 	shift
 	go tool bpf2go -go-package tracer -output-dir "$repo/tracer" -target amd64 "$@" "$name" "bpf/$name.bpf.c" -- -I./bpf -I./bpf/headers -Wall -Werror
 }
-gen alloc -type stack_event -type alloc_event -type event_hdr -type proc_counters -type lost_counters -type proc_slot -type imm_marker -type py_proc -type py_walk_stats
+gen alloc -type stack_event -type alloc_event -type event_hdr -type proc_counters -type lost_counters -type proc_slot -type imm_marker -type py_proc -type py_walk_stats -type py_stack
 gen proc -type life_event -type event_hdr
 gen oom -type oom_event -type event_type -type oom_source
 gen sample -type proc_sample

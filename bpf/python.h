@@ -164,21 +164,22 @@ static __always_inline void py_walk_frames(struct py_stack *out, struct py_proc 
 	out->status = status;
 }
 
-/* The walk for the current thread's sample, timed, if its process is
- * registered. */
-static __always_inline void py_walk(struct py_stack *out)
+/* The process's registration, if userspace put it in py_procs. */
+static __always_inline struct py_proc *py_proc_of(__u64 pid_tgid)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, zero = 0;
+	__u32 tgid = pid_tgid >> 32;
+
+	return bpf_map_lookup_elem(&py_procs, &tgid);
+}
+
+/* The walk for the current thread's sample of registered process p, timed. */
+static __always_inline void py_walk(struct py_stack *out, struct py_proc *p, __u64 pid_tgid)
+{
 	struct py_walk_stats *st;
-	struct py_proc *p;
+	__u32 zero = 0;
 	__u64 t0;
 
 	out->len = 0;
-	out->status = PY_NONE;
-	p = bpf_map_lookup_elem(&py_procs, &tgid);
-	if (!p)
-		return;
 	t0 = bpf_ktime_get_ns();
 	py_walk_frames(out, p, pid_tgid);
 	st = bpf_map_lookup_elem(&py_stats, &zero);

@@ -35,6 +35,11 @@ type allocEventHdr struct {
 	Comm    [16]int8
 }
 
+type allocFpFrames struct {
+	_  structs.HostLayout
+	Ip [64]uint64
+}
+
 type allocImmMarker uint32
 
 const (
@@ -101,6 +106,18 @@ type allocPyProc struct {
 	_                    [4]byte
 }
 
+type allocPyStack struct {
+	_      structs.HostLayout
+	Len    uint32
+	Status uint32
+	Frames [64]struct {
+		_     structs.HostLayout
+		Code  uint64
+		Instr uint64
+	}
+	Flags [64]uint8
+}
+
 type allocPyWalkStats struct {
 	_      structs.HostLayout
 	Walks  uint64
@@ -119,19 +136,9 @@ type allocStackEvent struct {
 	Bp         uint64
 	StackLen   uint32
 	NrFrames   uint32
-	Frames     [64]uint64
-	Py         struct {
-		_      structs.HostLayout
-		Len    uint32
-		Status uint32
-		Frames [64]struct {
-			_     structs.HostLayout
-			Code  uint64
-			Instr uint64
-		}
-		Flags [64]uint8
-	}
-	Stack [0]uint8
+	HasPy      uint32
+	Pad        uint32
+	Data       [0]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -139,6 +146,7 @@ type allocStackEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	allocMapEvents             = "events"
+	allocMapFpScratch          = "fp_scratch"
 	allocMapLost               = "lost"
 	allocMapProcs              = "procs"
 	allocMapPyProcs            = "py_procs"
@@ -163,6 +171,7 @@ const (
 	allocVarUnusedProcCounters = "unused_proc_counters"
 	allocVarUnusedProcSlot     = "unused_proc_slot"
 	allocVarUnusedPyProc       = "unused_py_proc"
+	allocVarUnusedPyStack      = "unused_py_stack"
 	allocVarUnusedPyWalkStats  = "unused_py_walk_stats"
 	allocVarUnusedStackEvent   = "unused_stack_event"
 	allocVarWakeupBytes        = "wakeup_bytes"
@@ -227,6 +236,7 @@ type allocProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type allocMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	FpScratch  *ebpf.MapSpec `ebpf:"fp_scratch"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	Procs      *ebpf.MapSpec `ebpf:"procs"`
 	PyProcs    *ebpf.MapSpec `ebpf:"py_procs"`
@@ -247,6 +257,7 @@ type allocVariableSpecs struct {
 	UnusedProcCounters *ebpf.VariableSpec `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.VariableSpec `ebpf:"unused_proc_slot"`
 	UnusedPyProc       *ebpf.VariableSpec `ebpf:"unused_py_proc"`
+	UnusedPyStack      *ebpf.VariableSpec `ebpf:"unused_py_stack"`
 	UnusedPyWalkStats  *ebpf.VariableSpec `ebpf:"unused_py_walk_stats"`
 	UnusedStackEvent   *ebpf.VariableSpec `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -273,6 +284,7 @@ func (o *allocObjects) Close() error {
 // It can be passed to loadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type allocMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
+	FpScratch  *ebpf.Map `ebpf:"fp_scratch"`
 	Lost       *ebpf.Map `ebpf:"lost"`
 	Procs      *ebpf.Map `ebpf:"procs"`
 	PyProcs    *ebpf.Map `ebpf:"py_procs"`
@@ -285,6 +297,7 @@ type allocMaps struct {
 func (m *allocMaps) Close() error {
 	return _AllocClose(
 		m.Events,
+		m.FpScratch,
 		m.Lost,
 		m.Procs,
 		m.PyProcs,
@@ -306,6 +319,7 @@ type allocVariables struct {
 	UnusedProcCounters *ebpf.Variable `ebpf:"unused_proc_counters"`
 	UnusedProcSlot     *ebpf.Variable `ebpf:"unused_proc_slot"`
 	UnusedPyProc       *ebpf.Variable `ebpf:"unused_py_proc"`
+	UnusedPyStack      *ebpf.Variable `ebpf:"unused_py_stack"`
 	UnusedPyWalkStats  *ebpf.Variable `ebpf:"unused_py_walk_stats"`
 	UnusedStackEvent   *ebpf.Variable `ebpf:"unused_stack_event"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"time"
@@ -243,11 +244,15 @@ func decodeEvent(raw []byte, c clock, ev *Event) error {
 	return nil
 }
 
-const stackMax = 32 * 1024 // bpf/events.h STACK_BYTES
+const (
+	stackMax    = 32 * 1024 // bpf/events.h STACK_BYTES
+	stackFrames = 64        // bpf/events.h STACK_FRAMES
+)
 
 // decodeStack decodes a sample of the stacks ring into ev: the call, and
-// its sample. The record is the fixed part and then stack_len bytes of
-// stack at most; the stack and frames are copied out of the ring.
+// its sample. The record is the fixed part, nr_frames frame addresses, the
+// Python frames if has_py, and then stack_len bytes of stack at most; the
+// stack and frames are copied out of the ring.
 func decodeStack(raw []byte, c clock, ev *Event) error {
 	e, err := view[allocStackEvent](raw)
 	if err != nil {
@@ -260,20 +265,34 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 		return fmt.Errorf("stack sample of a %s event", ev.Type)
 	}
 	// Offsetof, not Sizeof: Go pads a struct that ends in a zero-size array.
-	stack := raw[unsafe.Offsetof(e.Stack):]
-	if n := int(e.StackLen); n > len(stack) || n > stackMax {
-		return fmt.Errorf("stack sample: %d bytes of stack in a record with room for %d", n, len(stack))
+	rest := raw[unsafe.Offsetof(e.Data):]
+	if e.NrFrames > stackFrames || int(e.NrFrames)*8 > len(rest) {
+		return fmt.Errorf("stack sample: %d frames in a record with room for %d bytes", e.NrFrames, len(rest))
 	}
-	f := min(int(e.NrFrames), len(e.Frames))
+	frames := make([]uint64, e.NrFrames)
+	for i := range frames {
+		frames[i] = binary.LittleEndian.Uint64(rest[8*i:])
+	}
+	rest = rest[8*len(frames):]
+	var py *allocPyStack
+	if e.HasPy != 0 {
+		if py, err = view[allocPyStack](rest); err != nil {
+			return fmt.Errorf("stack sample: python frames: %w", err)
+		}
+		rest = rest[unsafe.Sizeof(*py):]
+	}
+	if n := int(e.StackLen); n > len(rest) || n > stackMax {
+		return fmt.Errorf("stack sample: %d bytes of stack in a record with room for %d", n, len(rest))
+	}
 	ev.Sample = &Sample{
 		Weight:        e.Weight,
 		RegionAddr:    e.RegionAddr,
 		RegionLen:     e.RegionLen,
 		Regs:          UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp},
-		Stack:         append([]byte(nil), stack[:e.StackLen]...),
-		FramePointers: append([]uint64(nil), e.Frames[:f]...),
+		Stack:         append([]byte(nil), rest[:e.StackLen]...),
+		FramePointers: frames,
 	}
-	if py := &e.Py; py.Status != uint32(PyNone) {
+	if py != nil && py.Status != uint32(PyNone) {
 		n := min(int(py.Len), len(py.Frames))
 		ev.Sample.Python = PyStack{Status: PyStatus(py.Status), Frames: make([]PyFrame, n)}
 		for i := range n {
