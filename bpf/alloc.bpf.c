@@ -225,10 +225,11 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	__u32 want = stack_bytes(regs->sp, task);
 	__u32 room = (want + STACK_CHUNK - 1) & ~(STACK_CHUNK - 1);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct py_proc *py = py_proc_of(pid_tgid);
+	__u32 has_py = py_proc_of(pid_tgid) != 0;
 	struct stack_event *e = 0;
 	struct fp_frames *fp;
 	struct py_stack *ps;
+	struct py_proc *py;
 	struct bpf_dynptr rec;
 	__u32 zero = 0, nf = 0, off;
 	long n;
@@ -236,23 +237,16 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	fp = bpf_map_lookup_elem(&fp_scratch, &zero);
 	if (fp) {
 		n = bpf_get_stack(ctx, fp->ip, sizeof(fp->ip), BPF_F_USER_STACK);
-		if (n > 0)
-			nf = (n / sizeof(fp->ip[0])) & (STACK_FRAMES * 2 - 1);
-		if (nf > STACK_FRAMES)
-			nf = STACK_FRAMES;
+		/* Branchless (n <= 0: none): each path here is one more walk
+		 * of the rest of the sample for the verifier. */
+		nf = ((__u64)n & (__u64)(~(n >> 63)) & (sizeof(fp->ip) * 2 - 1)) / sizeof(fp->ip[0]);
 	}
-	off = sizeof(*e) + nf * sizeof(__u64) + (py ? sizeof(*ps) : 0);
+	off = sizeof(*e) + nf * sizeof(__u64);
 	/* A failed reservation still has to be released. */
-	if (bpf_ringbuf_reserve_dynptr(&stacks, off + room, 0, &rec) == 0)
+	if (bpf_ringbuf_reserve_dynptr(&stacks, off + room + (has_py ? sizeof(*ps) : 0), 0, &rec) == 0)
 		e = bpf_dynptr_data(&rec, 0, sizeof(*e));
-	if (!e) {
-		bpf_ringbuf_discard_dynptr(&rec, 0);
-		count_stack_lost();
-		add(shared, &c->samples_lost, 1);
-		if (big)
-			emit(type, task, addr, len, delta, old_len, flags, prot);
-		return;
-	}
+	if (!e)
+		goto lost;
 	fill_hdr(&e->alloc.hdr, type, task);
 	e->alloc.addr = addr;
 	e->alloc.len = len;
@@ -267,22 +261,30 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	e->sp = regs->sp;
 	e->bp = regs->bp;
 	e->nr_frames = nf;
-	e->has_py = py != 0;
+	e->has_py = has_py;
 	e->_pad = 0;
 	/* Neither fails inside the reservation; if one did, the record's
 	 * layout would be wrong, so it is dropped. */
-	if (nf && (!fp || bpf_dynptr_write(&rec, sizeof(*e), fp->ip, nf * sizeof(__u64), 0)))
-		goto drop;
-	if (py) {
-		ps = bpf_dynptr_data(&rec, sizeof(*e) + nf * sizeof(__u64), sizeof(*ps));
-		if (!ps)
-			goto drop;
-		py_walk(ps, py, pid_tgid);
-	}
+	if (!fp || bpf_dynptr_write(&rec, sizeof(*e), fp->ip, nf * sizeof(__u64), 0))
+		goto lost;
 	e->stack_len = copy_stack(&rec, off, e->sp, want);
+	/* The Python frames last, at the record's end: the verifier then
+	 * walks the copy once, not once for Python processes and once not. */
+	if (e->has_py) {
+		ps = bpf_dynptr_data(&rec, off + room, sizeof(*ps));
+		if (!ps)
+			goto lost;
+		py = py_proc_of(pid_tgid);
+		if (py) {
+			py_walk(ps, py, pid_tgid);
+		} else {
+			ps->len = 0;
+			ps->status = PY_NONE; /* unregistered meanwhile */
+		}
+	}
 	bpf_ringbuf_submit_dynptr(&rec, stacks_wakeup());
 	return;
-drop:
+lost:
 	bpf_ringbuf_discard_dynptr(&rec, 0);
 	count_stack_lost();
 	add(shared, &c->samples_lost, 1);

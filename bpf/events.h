@@ -67,12 +67,13 @@ struct stack_event {
 	__u64 bp;
 	__u32 stack_len;   /* bytes of stack copied from sp up */
 	__u32 nr_frames;   /* frame-pointer walk's entries, after this struct */
-	__u32 has_py;      /* a struct py_stack follows the frames */
+	__u32 has_py;      /* the record ends with a struct py_stack */
 	__u32 _pad;
-	/* nr_frames __u64s, innermost first; then the struct py_stack
-	 * (python.h) if has_py; then stack_len bytes of stack and up to
-	 * STACK_CHUNK - 1 unused. Only what a sample has is written: each
-	 * page of ring a sample touches costs it a page walk. */
+	/* nr_frames __u64s, innermost first; then stack_len bytes of stack
+	 * and up to STACK_CHUNK - 1 unused; then, if has_py, the Python
+	 * frames (struct py_stack, python.h) to the record's end. Only what a
+	 * sample has is written: each page of ring it touches costs a page
+	 * walk. */
 	__u8 data[];
 };
 

@@ -250,9 +250,9 @@ const (
 )
 
 // decodeStack decodes a sample of the stacks ring into ev: the call, and
-// its sample. The record is the fixed part, nr_frames frame addresses, the
-// Python frames if has_py, and then stack_len bytes of stack at most; the
-// stack and frames are copied out of the ring.
+// its sample. The record is the fixed part, nr_frames frame addresses,
+// stack_len bytes of stack at most, and the Python frames at its end if
+// has_py; the stack and frames are copied out of the ring.
 func decodeStack(raw []byte, c clock, ev *Event) error {
 	e, err := view[allocStackEvent](raw)
 	if err != nil {
@@ -276,10 +276,15 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 	rest = rest[8*len(frames):]
 	var py *allocPyStack
 	if e.HasPy != 0 {
-		if py, err = view[allocPyStack](rest); err != nil {
+		n := int(unsafe.Sizeof(*py))
+		if len(rest) < n {
+			return fmt.Errorf("stack sample: python frames: %d bytes left, want %d", len(rest), n)
+		}
+		// The ring's records are 8-byte aligned and so are their lengths.
+		if py, err = view[allocPyStack](rest[len(rest)-n:]); err != nil {
 			return fmt.Errorf("stack sample: python frames: %w", err)
 		}
-		rest = rest[unsafe.Sizeof(*py):]
+		rest = rest[:len(rest)-n]
 	}
 	if n := int(e.StackLen); n > len(rest) || n > stackMax {
 		return fmt.Errorf("stack sample: %d bytes of stack in a record with room for %d", n, len(rest))

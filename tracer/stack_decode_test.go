@@ -90,7 +90,7 @@ func FuzzDecodeStack(f *testing.F) {
 	f.Add(append(bytesOf(head)[:fixed], make([]byte, 2048)...))
 	f.Add(bytesOf(head)[:fixed])
 	head.HasPy, head.NrFrames = 1, 2
-	f.Add(append(bytesOf(head)[:fixed], make([]byte, 16+int(unsafe.Sizeof(allocPyStack{}))+2048)...))
+	f.Add(append(bytesOf(head)[:fixed], make([]byte, 16+2048+int(unsafe.Sizeof(allocPyStack{})))...))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		raw = append(make([]byte, 0, len(raw)), raw...) // the ring's records are 8-byte aligned
 		var ev Event
@@ -107,8 +107,7 @@ func FuzzDecodeStack(f *testing.F) {
 	})
 }
 
-// With has_py, the Python frames sit between the frame-pointer walk and
-// the stack.
+// With has_py, the Python frames end the record, after the stack's room.
 func TestDecodeStackPython(t *testing.T) {
 	head := &allocStackEvent{Sp: 0x7ffc_0000_1234, StackLen: 16, NrFrames: 1, HasPy: 1}
 	head.Alloc.Hdr.Type = uint32(EventBrk)
@@ -116,8 +115,8 @@ func TestDecodeStackPython(t *testing.T) {
 	py.Frames[0].Code, py.Frames[0].Instr, py.Flags[0] = 0xc0de, 0x1, 0x81
 	py.Frames[1].Code, py.Frames[1].Instr, py.Flags[1] = 0xc0df, 0x2, 0x01
 	raw := append(bytesOf(head)[:unsafe.Offsetof(head.Data)], binary.LittleEndian.AppendUint64(nil, 0x401000)...)
+	raw = append(raw, []byte("0123456789abcdef01234567")...)
 	raw = append(raw, bytesOf(py)...)
-	raw = append(raw, []byte("0123456789abcdef")...)
 	var ev Event
 	if err := decodeStack(raw, clock{}, &ev); err != nil {
 		t.Fatal(err)
@@ -128,7 +127,9 @@ func TestDecodeStackPython(t *testing.T) {
 		s.Python.Status != PyDone || !slices.Equal(s.Python.Frames, want) {
 		t.Fatalf("decoded as %+v", s)
 	}
-	if err := decodeStack(raw[:len(raw)-17], clock{}, &ev); err == nil {
-		t.Error("a record short of its stack decoded")
+	head.StackLen = 32
+	raw = append(bytesOf(head)[:unsafe.Offsetof(head.Data)], raw[unsafe.Offsetof(head.Data):]...)
+	if err := decodeStack(raw, clock{}, &ev); err == nil {
+		t.Error("a stack_len reaching into the Python frames decoded")
 	}
 }
