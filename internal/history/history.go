@@ -308,6 +308,10 @@ func sum(acc, s *aggregate.Service) {
 // AddEvent records a significant event.
 func (h *History) AddEvent(ev *tracer.Event) {
 	e := *ev
+	// A sampled call's stack copy (up to 32 KiB) is the aggregator's to
+	// resolve; a dump does not show it, and kept here it would pass the
+	// 352 bytes an event is budgeted.
+	e.Sample = nil
 	if ev.OOM != nil {
 		k := *ev.OOM
 		e.OOM = &k
