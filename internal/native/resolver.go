@@ -153,7 +153,7 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 	}
 	e := loadELF(ef, key, bid, r.lim)
 	if e.bytes() > int64(r.lim.FileCacheBytes) {
-		e = &elfFile{key: key, buildID: bid, err: "larger than the file cache budget"}
+		e = &elfFile{key: key, buildID: bid, err: errOverBudget}
 	}
 	r.files.putCost(key, e, e.bytes())
 	return e
@@ -223,7 +223,7 @@ func (r *Resolver) frame(pid uint32, ps *procState, m *mapping, pc, look uint64)
 	res, ok := e.cache[v]
 	if !ok {
 		if s, ok := e.symbolAt(v); ok {
-			res.name, res.start = s.name, s.start
+			res.name, res.start = e.nameOf(s), s.start
 		}
 		if d := r.dwarfFor(pid, m, e); d != nil {
 			res.file, res.line = lineAt(d, v)
