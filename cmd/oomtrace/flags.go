@@ -326,7 +326,7 @@ func loadRules(flags []string, file string) ([]service.Rule, error) {
 
 // stackLimits bound the stack resolver's caches within the recorder's
 // memory (README, "Growth stacks"): its defaults are sized for a tool run
-// once, not for a recorder under a 48 MiB limit.
+// once, not for a recorder under a 36 MiB limit.
 var stackLimits = native.Limits{
 	Files: 16,
 	// Go toolchain binaries cost ~2 MiB each parsed, bigger Go programs
