@@ -158,6 +158,66 @@ func describePyStacks(st []aggregate.Stack) string {
 	return b.String()
 }
 
+// keepChurnShares are the held bytes of a service's stacks, and those whose
+// innermost Python frame is keep in pystacks.py (at keepLine) or churn.
+func keepChurnShares(t *testing.T, svc aggregate.Service, keepLine int) (held, keep, churn uint64) {
+	t.Helper()
+	for _, s := range svc.Stacks {
+		held += s.HeldBytes
+		leaf, ok := pyLeaf(s)
+		switch {
+		case !ok:
+		case leaf.Function == "keep" && filepath.Base(leaf.File) == "pystacks.py":
+			keep += s.HeldBytes
+			if leaf.Line != keepLine {
+				t.Errorf("keep's frame at line %d, want %d (the bytearray)", leaf.Line, keepLine)
+			}
+		case leaf.Function == "churn":
+			churn += s.HeldBytes
+		}
+	}
+	t.Logf("held %d: keep %d, churn %d\n%s", held, keep, churn, describePyStacks(svc.Stacks))
+	return held, keep, churn
+}
+
+// checkKeepChurn: keep (at its bytearray's line in pystacks.py) holds at
+// least 80% of the service's held bytes, churn at most 10%.
+func checkKeepChurn(t *testing.T, svc aggregate.Service) {
+	t.Helper()
+	held, keep, churn := keepChurnShares(t, svc, pyLine(t, "def keep", "kept.append(bytearray(size))"))
+	if held == 0 || keep*10 < held*8 {
+		t.Errorf("keep holds %d of %d held bytes, want at least 80%%", keep, held)
+	}
+	if churn*10 > held {
+		t.Errorf("churn holds %d of %d held bytes, want at most 10%%", churn, held)
+	}
+}
+
+// checkCorruptChain: the stacks through keep stop after corrupt, truncated,
+// and there is at least one.
+func checkCorruptChain(t *testing.T, svc aggregate.Service) {
+	t.Helper()
+	t.Logf("\n%s", describePyStacks(svc.Stacks))
+	seen := 0
+	for _, s := range svc.Stacks {
+		fr := pyFrames(s)
+		if len(fr) == 0 || fr[0].Function != "keep" {
+			continue
+		}
+		seen++
+		var names []string
+		for _, f := range fr {
+			names = append(names, f.Function)
+		}
+		if len(fr) != 2 || fr[1].Function != "corrupt" || !s.Truncated {
+			t.Errorf("keep's stack: python frames %v, truncated %v; want [keep corrupt], truncated", names, s.Truncated)
+		}
+	}
+	if seen == 0 {
+		t.Errorf("no stack names keep")
+	}
+}
+
 // Issue 15: a Python service whose keep() keeps 1 MiB bytearrays in a
 // module-level list and whose churn() builds and drops as many: the held
 // stacks name keep, its file and the line of the allocation, with at least
@@ -170,29 +230,7 @@ func TestPythonStacksKeepChurn(t *testing.T) {
 	testutil.NeedRoot(t)
 	const name = "pyst-big"
 	svc := pyStacksAfter(t, name, []string{"MALLOC_MMAP_THRESHOLD_=131072"}, "big", "64")
-	keepLine := pyLine(t, "def keep", "kept.append(bytearray(size))")
-	var held, keepHeld, churnHeld uint64
-	for _, s := range svc.Stacks {
-		held += s.HeldBytes
-		leaf, ok := pyLeaf(s)
-		switch {
-		case !ok:
-		case leaf.Function == "keep" && filepath.Base(leaf.File) == "pystacks.py":
-			keepHeld += s.HeldBytes
-			if leaf.Line != keepLine {
-				t.Errorf("keep's frame at line %d, want %d (the bytearray)", leaf.Line, keepLine)
-			}
-		case leaf.Function == "churn":
-			churnHeld += s.HeldBytes
-		}
-	}
-	t.Logf("held %d: keep %d, churn %d\n%s", held, keepHeld, churnHeld, describePyStacks(svc.Stacks))
-	if held == 0 || keepHeld*10 < held*8 {
-		t.Errorf("keep holds %d of %d held bytes, want at least 80%%", keepHeld, held)
-	}
-	if churnHeld*10 > held {
-		t.Errorf("churn holds %d of %d held bytes, want at most 10%%", churnHeld, held)
-	}
+	checkKeepChurn(t, svc)
 }
 
 // The same through pymalloc: keep() keeps lists of 512-byte bytes objects,
@@ -230,25 +268,7 @@ func TestPythonStacksCorruptChain(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			name := "pyst-" + how
 			svc := pyStacksAfter(t, name, []string{"MALLOC_MMAP_THRESHOLD_=131072", "CORRUPT=" + how}, "corrupt", "64")
-			t.Logf("\n%s", describePyStacks(svc.Stacks))
-			seen := 0
-			for _, s := range svc.Stacks {
-				fr := pyFrames(s)
-				if len(fr) == 0 || fr[0].Function != "keep" {
-					continue
-				}
-				seen++
-				names := []string{}
-				for _, f := range fr {
-					names = append(names, f.Function)
-				}
-				if len(fr) != 2 || fr[1].Function != "corrupt" || !s.Truncated {
-					t.Errorf("keep's stack: python frames %v, truncated %v; want [keep corrupt], truncated", names, s.Truncated)
-				}
-			}
-			if seen == 0 {
-				t.Errorf("no stack names keep")
-			}
+			checkCorruptChain(t, svc)
 		})
 	}
 }

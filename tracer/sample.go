@@ -118,6 +118,9 @@ func (s *sampler) setup(cfg Config, shared map[string]*ebpf.Map, cache *btf.Cach
 	if err == nil {
 		s.walkSpec, s.opts = spec, ebpf.CollectionOptions{Cache: cache, MapReplacements: shared}
 		if err = s.loadWalk(min(max(cfg.WalkCapacity, 1), walkMaxCap)); err == nil {
+			// The cache holds the kernel's BTF (some 4.5 MiB of heap); a
+			// reload for a bigger array (rare) reads it again.
+			s.opts.Cache = nil
 			return SamplerWalk, nil
 		}
 	}

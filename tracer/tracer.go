@@ -277,6 +277,7 @@ func (t *Tracer) start() error {
 		}
 	}
 	mode, err := t.sampler.setup(t.cfg, t.objs.shared, t.objs.cache, t.objs.sampler)
+	t.objs.cache = nil // the kernel's BTF (some 4.5 MiB of heap): loading is done
 	t.samplerMode = mode
 	switch {
 	case mode == SamplerProc:

@@ -181,9 +181,8 @@ type engineFlags struct {
 	remoteWriteFlags
 }
 
-// stackSample is --stack-sample's default: top samples stacks, the
-// recorder (record, run) only when asked, until the stack resolver fits its
-// 64 MiB bound under load (README, "Growth stacks").
+// stackSample is --stack-sample's default: top, record and run sample
+// stacks; events only when asked (each sample is one more event printed).
 func (e *engineFlags) register(fs *pflag.FlagSet, interval time.Duration, stackSample string) {
 	durationVar(fs, &e.interval, "interval", "d", interval, "sampling interval (a bare number is seconds, as in every duration flag: -d 1, -d 500ms)")
 	fs.StringArrayVar(&e.rules, "service", nil, "service rule NAME=MATCH, MATCH one of comm:REGEX, cmdline:REGEX, exe:GLOB, cgroup:GLOB (repeatable)")
@@ -327,7 +326,7 @@ func loadRules(flags []string, file string) ([]service.Rule, error) {
 
 // stackLimits bound the stack resolver's caches within the recorder's
 // memory (README, "Growth stacks"): its defaults are sized for a tool run
-// once, not for a recorder under a 48 MiB limit.
+// once, not for a recorder under a 36 MiB limit.
 var stackLimits = native.Limits{
 	Files: 16,
 	// Go toolchain binaries cost ~2 MiB each parsed, bigger Go programs
@@ -357,7 +356,7 @@ func (f *recordFlags) register(fs *pflag.FlagSet, out string) {
 	durationVar(fs, &f.warnAt, "warn-at", "", 0, "write a warn dump when an OOM kill is estimated to come within this time (0: off)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", -1000, "the recorder's own oom_score_adj, so the OOM killer spares the witness")
 	f.scriptFlags.registerReadyFile(fs)
-	f.engineFlags.register(fs, time.Second, "0")
+	f.engineFlags.register(fs, time.Second, "512KiB")
 }
 
 // config validates the recorder's flags, then the engine's, into the

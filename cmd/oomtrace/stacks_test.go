@@ -42,9 +42,9 @@ func TestStackSampleFlag(t *testing.T) {
 	}
 }
 
-// The recorder (record, run) samples stacks only when asked: its resolver
-// does not yet fit the recorder's memory bound under load.
-func TestRecorderStacksOffByDefault(t *testing.T) {
+// The recorder (record, run) samples stacks at 512 KiB like top, with the
+// resolver's limits sized for its memory bound.
+func TestRecorderStacksByDefault(t *testing.T) {
 	var f recordFlags
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	f.register(fs, "out")
@@ -52,8 +52,8 @@ func TestRecorderStacksOffByDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := f.engineFlags.config()
-	if err != nil || cfg.tracer.StackSample != 0 || cfg.agg.Stacks != nil {
-		t.Errorf("record's default: interval %d, resolver %v, %v; want off", cfg.tracer.StackSample, cfg.agg.Stacks != nil, err)
+	if err != nil || cfg.tracer.StackSample != tracer.DefaultStackSample || cfg.agg.Stacks == nil {
+		t.Errorf("record's default: interval %d, resolver %v, %v; want %d with a resolver", cfg.tracer.StackSample, cfg.agg.Stacks != nil, err, tracer.DefaultStackSample)
 	}
 }
 

@@ -2,6 +2,7 @@ package native
 
 import (
 	"bytes"
+	"cmp"
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
@@ -9,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"slices"
 	"sort"
-	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -22,27 +24,31 @@ type elfFile struct {
 	key     string
 	buildID string
 	loads   []segment
-	syms    []symbol
+	syms    []symbol // by address
+	names   []byte   // the symbols' names, back to back
 	eh      *cfiSection
 	dbg     *cfiSection
 	err     string // why the file could not be parsed; then only module+off
 
-	debugPath string      // separate debug file, "" when none
-	hasLines  bool        // the file or its debug file has .debug_line
-	dw        *dwarf.Data // loaded on first line lookup, dropped under the DebugFiles cap
-	dwTried   bool        // a load failed: do not retry
-	cache     map[uint64]symResult
-	names     int64                // bytes of demangled names held by cache
-	rows      map[uint64]unwindRow // CFI rows by vaddr, at most rowCacheSize
-	loaded    int64                // parsedBytes, once known
+	debugPath   string      // separate debug file, "" when none
+	hasLines    bool        // the file or its debug file has .debug_line
+	dw          *dwarf.Data // loaded on first line lookup, dropped under the DebugFiles cap
+	dwTried     bool        // a load failed: do not retry
+	cache       map[uint64]symResult
+	cachedNames int64                // bytes of the names held by cache (copies)
+	rows        map[uint64]unwindRow // CFI rows by vaddr, at most rowCacheSize
+	loaded      int64                // parsedBytes, once known
 }
 
 type segment struct{ vaddr, off, filesz uint64 }
 
+// symbol is a FUNC symbol; its name is elfFile.names[name:name+nlen].
 type symbol struct {
 	start, size uint64
-	name        string
+	name        uint32
+	nlen        uint16
 	bind        uint8
+	tab         uint8 // while reading: which table
 }
 
 type symResult struct {
@@ -119,49 +125,67 @@ func loadELFDebug(f *elf.File, d *debugFile, key, buildID string, lim Limits) *e
 	if len(e.loads) > 64 {
 		e.loads = e.loads[:64]
 	}
-	section := func(f *elf.File, name string) (*elf.Section, []byte) {
-		s := f.Section(name)
-		if s == nil || s.Type == elf.SHT_NOBITS || s.Size > uint64(lim.FileBytes) {
-			return nil, nil
-		}
-		data, err := s.Data()
-		if err != nil {
-			return nil, nil
-		}
-		return s, data
-	}
-	if s, data := section(f, ".eh_frame"); s != nil {
-		e.eh = &cfiSection{data: data, vaddr: s.Addr, eh: true}
-		if h, hdr := section(f, ".eh_frame_hdr"); h == nil || !e.eh.indexFromHdr(hdr, h.Addr, lim.FDEsPerFile) {
-			e.eh.buildIndex(lim.FDEsPerFile)
-		}
-	}
-	if s, data := section(f, ".debug_frame"); s != nil {
-		e.dbg = &cfiSection{data: data}
-		e.dbg.buildIndex(lim.FDEsPerFile)
-	}
-
-	// Symbols: the separate debug file's .symtab when installed, else the
-	// file's own .symtab; .dynsym fills in either way.
+	// The debug file (by build id), when installed, gives the symbols
+	// (its .symtab) and .debug_frame when the file has none.
 	var debugFile *elf.File
 	if d != nil {
 		debugFile, e.debugPath = d.ef, d.path
 	}
-	var syms []symbol
+	// The CFI sections to keep, sized before anything is read.
+	cfi := func(f *elf.File, name string) *elf.Section {
+		s := f.Section(name)
+		if s == nil || s.Type == elf.SHT_NOBITS || s.Size > uint64(lim.FileBytes) {
+			return nil
+		}
+		return s
+	}
+	eh, dbg := cfi(f, ".eh_frame"), cfi(f, ".debug_frame")
+	if dbg == nil && debugFile != nil {
+		dbg = cfi(debugFile, ".debug_frame")
+	}
+	// room is what the file may hold of the file cache's budget: a file
+	// that would pass it alone is a stub, and its big parts are not read.
+	room := int64(lim.FileCacheBytes)
+	for _, s := range []*elf.Section{eh, dbg} {
+		if s != nil {
+			room -= int64(s.Size)
+		}
+	}
+	stub := &elfFile{key: key, buildID: buildID, err: errOverBudget}
+	if room < 0 {
+		return stub
+	}
+
+	// Symbols: the debug file's .symtab, else the file's own; .dynsym fills
+	// in either way.
+	var tabs []symTable
 	if debugFile != nil {
-		syms = readSymbols(debugFile, elf.SHT_SYMTAB, lim, syms)
-		if e.dbg == nil {
-			if s, data := section(debugFile, ".debug_frame"); s != nil {
-				e.dbg = &cfiSection{data: data}
-				e.dbg.buildIndex(lim.FDEsPerFile)
+		tabs = symTables(debugFile, elf.SHT_SYMTAB, lim)
+	}
+	if len(tabs) == 0 {
+		tabs = symTables(f, elf.SHT_SYMTAB, lim)
+	}
+	tabs = append(tabs, symTables(f, elf.SHT_DYNSYM, lim)...)
+	var ok bool
+	if e.syms, e.names, ok = readSymbols(tabs, lim, room); !ok {
+		return stub
+	}
+
+	if eh != nil {
+		if data, err := eh.Data(); err == nil {
+			e.eh = &cfiSection{data: data, vaddr: eh.Addr, eh: true}
+			hdr := cfi(f, ".eh_frame_hdr")
+			if hdr == nil || !e.eh.indexFromHdr(sectionData(hdr), hdr.Addr, lim.FDEsPerFile) {
+				e.eh.buildIndex(lim.FDEsPerFile)
 			}
 		}
 	}
-	if len(syms) == 0 {
-		syms = readSymbols(f, elf.SHT_SYMTAB, lim, syms)
+	if dbg != nil {
+		if data, err := dbg.Data(); err == nil {
+			e.dbg = &cfiSection{data: data}
+			e.dbg.buildIndex(lim.FDEsPerFile)
+		}
 	}
-	syms = readSymbols(f, elf.SHT_DYNSYM, lim, syms)
-	e.syms = sortSymbols(syms)
 	e.hasLines = (debugFile != nil && debugFile.Section(".debug_line") != nil) ||
 		(debugFile == nil && f.Section(".debug_line") != nil)
 	if debugFile == nil {
@@ -170,67 +194,172 @@ func loadELFDebug(f *elf.File, d *debugFile, key, buildID string, lim Limits) *e
 	return e
 }
 
-// readSymbols appends f's FUNC symbols from the table of type typ, stopping
-// at lim.SymbolsPerFile in all.
-func readSymbols(f *elf.File, typ elf.SectionType, lim Limits, out []symbol) []symbol {
+// symReadBuf is the window through which symbol and string tables are
+// read: a big table (libLLVM's .dynstr, a Go compiler's .symtab) is never
+// held whole, only the FUNC symbols kept of it.
+const symReadBuf = 64 << 10
+
+// symTable is one symbol table and its string table.
+type symTable struct{ syms, strs *elf.Section }
+
+// symTables lists f's tables of type typ that can be read in place
+// (uncompressed, within lim.FileBytes).
+func symTables(f *elf.File, typ elf.SectionType, lim Limits) []symTable {
+	var out []symTable
 	for _, s := range f.Sections {
-		if s.Type != typ || s.Size > uint64(lim.FileBytes) || s.Link == 0 || int(s.Link) >= len(f.Sections) {
+		if s.Type != typ || s.Size > uint64(lim.FileBytes) || s.Link == 0 || int(s.Link) >= len(f.Sections) ||
+			s.Flags&elf.SHF_COMPRESSED != 0 {
 			continue
 		}
 		strs := f.Sections[s.Link]
-		if strs.Size > uint64(lim.FileBytes) {
+		if strs.Size > uint64(lim.FileBytes) || strs.Type == elf.SHT_NOBITS || strs.Flags&elf.SHF_COMPRESSED != 0 {
 			continue
 		}
-		data, err := s.Data()
-		if err != nil {
-			continue
-		}
-		str, err := strs.Data()
-		if err != nil {
-			continue
-		}
-		for i := 24; i+24 <= len(data) && len(out) < lim.SymbolsPerFile; i += 24 {
-			ent := data[i : i+24]
-			info := ent[4]
-			t := elf.SymType(info & 0xf)
-			if t != elf.STT_FUNC && t != elf.STT_GNU_IFUNC {
-				continue
-			}
-			shndx := binary.LittleEndian.Uint16(ent[6:])
-			value := binary.LittleEndian.Uint64(ent[8:])
-			if shndx == uint16(elf.SHN_UNDEF) || value == 0 {
-				continue
-			}
-			name := cstr(str, binary.LittleEndian.Uint32(ent[0:]))
-			// glibc's .symtab names versioned aliases "f@@GLIBC_2.34": one
-			// name per function whatever the library's version.
-			if i := strings.IndexByte(name, '@'); i > 0 {
-				name = name[:i]
-			}
-			if name == "" {
-				continue
-			}
-			out = append(out, symbol{start: value, size: binary.LittleEndian.Uint64(ent[16:]), name: name, bind: info >> 4})
-		}
+		out = append(out, symTable{s, strs})
 	}
 	return out
 }
 
-func cstr(b []byte, off uint32) string {
-	if uint64(off) >= uint64(len(b)) {
-		return ""
+// eachFunc calls fn with the FUNC symbols of t in table order, read through
+// buf, until fn returns false.
+func (t symTable) eachFunc(buf []byte, fn func(start, size uint64, name uint32, bind uint8) bool) {
+	buf = buf[:len(buf)/24*24]
+	for off := uint64(24); off+24 <= t.syms.Size; { // entry 0 is null
+		n := min(uint64(len(buf)), (t.syms.Size-off)/24*24)
+		if _, err := t.syms.ReadAt(buf[:n], int64(off)); err != nil {
+			return
+		}
+		off += n
+		for i := uint64(0); i < n; i += 24 {
+			ent := buf[i : i+24]
+			info := ent[4]
+			typ := elf.SymType(info & 0xf)
+			if typ != elf.STT_FUNC && typ != elf.STT_GNU_IFUNC {
+				continue
+			}
+			value := binary.LittleEndian.Uint64(ent[8:])
+			name := binary.LittleEndian.Uint32(ent[0:])
+			if binary.LittleEndian.Uint16(ent[6:]) == uint16(elf.SHN_UNDEF) || value == 0 || name == 0 {
+				continue
+			}
+			if !fn(value, binary.LittleEndian.Uint64(ent[16:]), name, info>>4) {
+				return
+			}
+		}
 	}
-	b = b[off:]
-	if len(b) > maxSymName {
-		b = b[:maxSymName]
-	}
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
 }
 
-// sortSymbols orders by address and keeps one name per address: global over
+// sectionData is s's bytes, nil when they cannot be read.
+func sectionData(s *elf.Section) []byte {
+	b, _ := s.Data()
+	return b
+}
+
+// readSymbols keeps the FUNC symbols of tabs (in order, at most
+// lim.SymbolsPerFile in all), sorted by address, one per address, and their
+// names in one blob; false when they would take more than room bytes. The
+// tables are read through one small buffer, twice each (count, then fill;
+// measure the names, then copy them), so that each slice is allocated once
+// at its size: a table costs its kept symbols (24 bytes each) and names,
+// with little garbage.
+func readSymbols(tabs []symTable, lim Limits, room int64) ([]symbol, []byte, bool) {
+	if len(tabs) > 255 {
+		tabs = tabs[:255]
+	}
+	buf := make([]byte, symReadBuf)
+	n := 0
+	for _, t := range tabs {
+		t.eachFunc(buf, func(uint64, uint64, uint32, uint8) bool { n++; return n < lim.SymbolsPerFile })
+	}
+	n = min(n, lim.SymbolsPerFile)
+	if n == 0 {
+		return nil, nil, true
+	}
+	if int64(n)*int64(unsafe.Sizeof(symbol{})) > room {
+		return nil, nil, false
+	}
+	syms := make([]symbol, 0, n)
+	for i, t := range tabs {
+		t.eachFunc(buf, func(start, size uint64, name uint32, bind uint8) bool {
+			if len(syms) == n {
+				return false
+			}
+			syms = append(syms, symbol{start: start, size: size, name: name, bind: bind, tab: uint8(i)})
+			return true
+		})
+	}
+	syms = sortSymbols(syms)
+	room -= int64(cap(syms)) * int64(unsafe.Sizeof(symbol{}))
+
+	// Names: table by table in string-table order, each read from a window
+	// of the string table refilled as the offsets pass it.
+	slices.SortFunc(syms, func(a, b symbol) int {
+		return cmp.Or(cmp.Compare(a.tab, b.tab), cmp.Compare(a.name, b.name))
+	})
+	maxNames := min(room, int64(lim.FileBytes), math.MaxInt32)
+	var names []byte
+	size := 0
+	eachName := func(fn func(s *symbol, name []byte)) {
+		var win []byte
+		var winOff uint64
+		tab, prevOff := -1, uint32(0)
+		for i := range syms {
+			s := &syms[i]
+			t := tabs[s.tab]
+			if int(s.tab) != tab {
+				tab, win, winOff = int(s.tab), nil, 0
+			} else if s.name == prevOff {
+				fn(s, nil) // one string, several symbols
+				continue
+			}
+			prevOff = s.name
+			o := uint64(s.name)
+			if o >= t.strs.Size {
+				fn(s, []byte{})
+				continue
+			}
+			if o < winOff || o+maxSymName > winOff+uint64(len(win)) && winOff+uint64(len(win)) < t.strs.Size {
+				winOff, win = o, buf[:min(uint64(len(buf)), t.strs.Size-o)]
+				if _, err := t.strs.ReadAt(win, int64(o)); err != nil {
+					win = nil
+					fn(s, []byte{})
+					continue
+				}
+			}
+			b := win[o-winOff:]
+			b = b[:min(len(b), maxSymName)]
+			if j := bytes.IndexByte(b, 0); j >= 0 {
+				b = b[:j]
+			}
+			// glibc's .symtab names versioned aliases "f@@GLIBC_2.34": one
+			// name per function whatever the library's version.
+			if j := bytes.IndexByte(b, '@'); j > 0 {
+				b = b[:j]
+			}
+			fn(s, b)
+		}
+	}
+	eachName(func(_ *symbol, b []byte) { size += len(b) })
+	if int64(size) > maxNames {
+		return nil, nil, false
+	}
+	names = make([]byte, 0, size)
+	var prev symbol
+	eachName(func(s *symbol, b []byte) {
+		if b == nil {
+			s.name, s.nlen = prev.name, prev.nlen
+			return
+		}
+		s.name, s.nlen = uint32(len(names)), uint16(len(b))
+		names = append(names, b...)
+		prev = *s
+	})
+	slices.SortFunc(syms, func(a, b symbol) int { return cmp.Compare(a.start, b.start) })
+	syms = slices.DeleteFunc(syms, func(s symbol) bool { return s.nlen == 0 })
+	return syms, names, true
+}
+
+// sortSymbols orders by address and keeps one per address: global over
 // weak over local, the first seen among equals.
 func sortSymbols(s []symbol) []symbol {
 	rank := func(b uint8) int {
@@ -242,11 +371,8 @@ func sortSymbols(s []symbol) []symbol {
 		}
 		return 2
 	}
-	sort.SliceStable(s, func(i, j int) bool {
-		if s[i].start != s[j].start {
-			return s[i].start < s[j].start
-		}
-		return rank(s[i].bind) < rank(s[j].bind)
+	slices.SortStableFunc(s, func(a, b symbol) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(rank(a.bind), rank(b.bind)))
 	})
 	out := s[:0]
 	for _, x := range s {
@@ -283,6 +409,12 @@ func (e *elfFile) symbolAt(v uint64) (symbol, bool) {
 		return symbol{}, false
 	}
 	return s, true
+}
+
+// nameOf copies s's name out of the blob (a name kept in a stack must not
+// hold the file's names once it is evicted).
+func (e *elfFile) nameOf(s symbol) string {
+	return string(e.names[s.name : s.name+uint32(s.nlen)])
 }
 
 // cfiFor returns the FDE covering vaddr, from .eh_frame, else .debug_frame.
@@ -392,6 +524,10 @@ func openELF(r io.ReaderAt, size int64) (*elf.File, error) {
 
 var errNotELF = errors.New("not a well-formed 64-bit little-endian ELF file")
 
+// errOverBudget is why a file is a stub: alone it would pass the file
+// cache's budget.
+const errOverBudget = "larger than the file cache budget"
+
 // Estimated heap bytes of one entry of the per-file caches: a Go map slot
 // (key and value) at the worst load after growth (half full), plus control
 // bytes.
@@ -408,7 +544,7 @@ func (e *elfFile) bytes() int64 {
 	if e.loaded == 0 {
 		e.loaded = e.parsedBytes()
 	}
-	return e.loaded + int64(len(e.cache))*symCacheEntryBytes + e.names + int64(len(e.rows))*rowCacheEntryBytes
+	return e.loaded + int64(len(e.cache))*symCacheEntryBytes + e.cachedNames + int64(len(e.rows))*rowCacheEntryBytes
 }
 
 // parsedBytes estimates the heap of the symbols (structs and names), CFI
@@ -416,10 +552,7 @@ func (e *elfFile) bytes() int64 {
 func (e *elfFile) parsedBytes() int64 {
 	n := int64(unsafe.Sizeof(*e)) + int64(len(e.key)+len(e.buildID)+len(e.debugPath)) +
 		int64(cap(e.loads))*int64(unsafe.Sizeof(segment{}))
-	n += int64(cap(e.syms)) * int64(unsafe.Sizeof(symbol{}))
-	for i := range e.syms {
-		n += (int64(len(e.syms[i].name)) + 7) &^ 7 // allocation rounding
-	}
+	n += int64(cap(e.syms))*int64(unsafe.Sizeof(symbol{})) + int64(cap(e.names))
 	for _, s := range []*cfiSection{e.eh, e.dbg} {
 		if s != nil {
 			n += int64(unsafe.Sizeof(*s)) + int64(cap(s.data)) + int64(cap(s.index))*int64(unsafe.Sizeof(fdeRef{})) +

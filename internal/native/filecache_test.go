@@ -1,13 +1,11 @@
 package native
 
 import (
-	"debug/elf"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -31,53 +29,8 @@ func cachedCost(r *Resolver) (n int64, keys []string) {
 // its function gc.Main.
 func goCompile(t *testing.T) (uint32, mapping, uint64) {
 	path := filepath.Join(runtime.GOROOT(), "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH, "compile")
-	testutil.NeedFile(t, path, "golang")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ef, err := elf.NewFile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	syms, err := ef.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fileOff uint64
-	for _, s := range syms {
-		if s.Name != "cmd/compile/internal/gc.Main" {
-			continue
-		}
-		for _, p := range ef.Progs {
-			if p.Type == elf.PT_LOAD && s.Value >= p.Vaddr && s.Value-p.Vaddr < p.Filesz {
-				fileOff = s.Value - p.Vaddr + p.Off
-			}
-		}
-	}
-	if fileOff == 0 {
-		t.Fatalf("%s: no gc.Main", path)
-	}
-	fi, _ := f.Stat()
-	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Munmap(b) })
-	pid := uint32(os.Getpid())
-	maps, err := readMaps(pid, 8192)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := uint64(uintptr(unsafe.Pointer(&b[0])))
-	for _, m := range maps {
-		if m.start == base {
-			return pid, m, base + fileOff
-		}
-	}
-	t.Fatalf("mapping of %s at %#x not in maps", path, base)
-	return 0, mapping{}, 0
+	m, pc := mapExec(t, path, "cmd/compile/internal/gc.Main")
+	return uint32(os.Getpid()), m, pc
 }
 
 // pythonStackOK checks a python3.11 stack is unwound and named to its root.

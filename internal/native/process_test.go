@@ -261,7 +261,7 @@ func TestDebugFrame(t *testing.T) {
 	f.Close()
 	var deepC uint64
 	for _, s := range e.syms {
-		if s.name == "deep_c" {
+		if e.nameOf(s) == "deep_c" {
 			deepC = s.start
 		}
 	}

@@ -159,7 +159,7 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 		defer d.close()
 		e := loadELFDebug(of.ef, d, of.key, of.buildID, r.lim)
 		if e.bytes() > int64(r.lim.FileCacheBytes) {
-			e = &elfFile{key: of.key, buildID: of.buildID, err: "larger than the file cache budget"}
+			e = &elfFile{key: of.key, buildID: of.buildID, err: errOverBudget}
 		}
 		return e
 	})
@@ -304,21 +304,19 @@ func (r *Resolver) frame(pid uint32, ps *procState, m *mapping, pc, look uint64)
 	}
 	res, ok := e.cache[v]
 	if !ok {
-		copied := 0 // bytes of a demangled name, held by the cache alone
+		copied := 0 // bytes of the name, a copy held by the cache alone
 		if s, ok := e.symbolAt(v); ok {
-			res.name, res.start = demangleName(s.name), s.start
-			if res.name != s.name {
-				copied = len(res.name)
-			}
+			res.name, res.start = demangleName(e.nameOf(s)), s.start
+			copied = len(res.name)
 		}
 		if d := r.dwarfFor(pid, m, e); d != nil {
 			res.file, res.line = lineAt(d, v)
 		}
 		if e.cache == nil || len(e.cache) >= symCacheSize {
 			e.cache = make(map[uint64]symResult)
-			e.names = 0
+			e.cachedNames = 0
 		}
-		e.names += int64(copied)
+		e.cachedNames += int64(copied)
 		e.cache[v] = res
 		r.cacheGrew(e)
 	}
