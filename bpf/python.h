@@ -102,37 +102,41 @@ static __always_inline int py_find_thread(__u64 *tstate, struct py_proc *p, __u6
 
 /* Fills out with the Python frames of the current thread, innermost first.
  * A loop in the chain is caught by Brent's method (a saved frame, moved at
- * each power of two), so a corrupt chain ends early instead of repeating. */
-static __always_inline void py_walk_frames(struct py_stack *out, struct py_proc *p, __u64 pid_tgid)
+ * each power of two), so a corrupt chain ends early instead of repeating.
+ * A global function: the verifier checks it once, not once for every path
+ * of the sample that reaches it. */
+__noinline int py_walk_frames(struct py_stack *out, struct py_proc *p, __u64 pid_tgid)
 {
 	__u64 tstate = 0, tid = 0, cframe = 0, frame = 0, saved = 0;
 	__u64 buf[16] = {};
 	__u32 i, n = 0, power = 1, status = PY_DEPTH;
 
+	if (!out || !p)
+		return 0;
 	out->status = PY_FAULT;
 	if (p->flags & PY_THREAD_LIST) {
 		if (py_find_thread(&tstate, p, pid_tgid, out))
-			return;
+			return 0;
 	} else {
 		if (bpf_probe_read_user(&tstate, sizeof(tstate), (void *)p->tstate_current))
-			return;
+			return 0;
 		if (!tstate) {
 			out->status = PY_NO_THREAD;
-			return;
+			return 0;
 		}
 		if (bpf_probe_read_user(&tid, sizeof(tid), (void *)(tstate + p->tstate_native_thread_id)))
-			return;
+			return 0;
 		if (tid != (__u32)pid_tgid) {
 			out->status = PY_OTHER_THREAD;
-			return;
+			return 0;
 		}
 	}
 	if (p->flags & PY_NO_CFRAME) {
 		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(tstate + p->tstate_cframe)))
-			return;
+			return 0;
 	} else if (bpf_probe_read_user(&cframe, sizeof(cframe), (void *)(tstate + p->tstate_cframe)) ||
 		   bpf_probe_read_user(&frame, sizeof(frame), (void *)(cframe + p->cframe_current_frame))) {
-		return;
+		return 0;
 	}
 	for (i = 0; i < PY_FRAMES + 1; i++) {
 		if (!frame) {
@@ -162,6 +166,7 @@ static __always_inline void py_walk_frames(struct py_stack *out, struct py_proc 
 	}
 	out->len = n;
 	out->status = status;
+	return 0;
 }
 
 /* The process's registration, if userspace put it in py_procs. */
