@@ -11,7 +11,7 @@ import (
 // (bounded by maxDemangled), so a hostile name costs bounded time.
 const maxMangled = 4096
 
-// maxDemangled caps a demangled name (2^10 bytes), longer than any frame is
+// maxDemangledPow caps a demangled name at 2^10 bytes, longer than any frame is
 // shown (the aggregate cuts names at 256 bytes); the rest is cut.
 const maxDemangledPow = 10
 

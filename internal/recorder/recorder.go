@@ -179,7 +179,7 @@ func (r *Recorder) OnEvent(ev *tracer.Event) {
 	if r.cfg.CmdlineOf != nil {
 		kill.Victim.Cmdline = r.cfg.CmdlineOf(int(k.Victim.PID))
 	}
-	if r.writtenFromReportLocked(k.Victim.PID) {
+	if r.writtenLocked(k.Victim.PID, "kmsg") { // its event, come late, adds nothing
 		r.cfg.Logger.Info("OOM kill event came after its dump was written from the kernel's report", "pid", k.Victim.PID)
 		return
 	}
@@ -322,27 +322,18 @@ func (r *Recorder) reportsOnlyLocked(now time.Time) {
 			return
 		}
 		r.reports = r.reports[1:]
-		if missed > 0 && !r.writtenLocked(rp.rep.PID) {
+		if missed > 0 && !r.writtenLocked(uint32(rp.rep.PID), "") {
 			r.writeKillLocked(r.killFromReport(rp), rp.rep.Reason)
 		}
 	}
 }
 
-// writtenLocked says whether a recent kill already names pid as victim.
-func (r *Recorder) writtenLocked(pid int) bool {
+// writtenLocked says whether a recent kill already names pid as victim,
+// from a dump of the given source ("kmsg": the kernel's report alone), or
+// of any source when source is "".
+func (r *Recorder) writtenLocked(pid uint32, source string) bool {
 	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-recentKills; i-- {
-		if r.kills[i].Victim.PID == uint32(pid) {
-			return true
-		}
-	}
-	return false
-}
-
-// writtenFromReportLocked says whether a recent kill of pid was written
-// from the kernel's report alone: its event, come late, adds nothing.
-func (r *Recorder) writtenFromReportLocked(pid uint32) bool {
-	for i := len(r.kills) - 1; i >= 0 && i >= len(r.kills)-recentKills; i-- {
-		if k := r.kills[i]; k.Victim.PID == pid && k.Source == "kmsg" {
+		if k := r.kills[i]; k.Victim.PID == pid && (source == "" || k.Source == source) {
 			return true
 		}
 	}
