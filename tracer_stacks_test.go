@@ -26,9 +26,10 @@ type mapping struct {
 	perms, name string
 }
 
-func readMaps(t *testing.T, pid int) []mapping {
+// readMaps reads dir/maps, dir being /proc/PID or /proc/PID/task/TID.
+func readMaps(t *testing.T, dir string) []mapping {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	b, err := os.ReadFile(dir + "/maps")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestStackSampleWeights(t *testing.T) {
 	}
 	t.Logf("%d bytes grown, %d samples (%d in the workload's growth), weights %d; hooks: %s", grown(after), len(samples), n, sum, hookMechanisms(tr))
 
-	maps := readMaps(t, c.Pid)
+	maps := readMaps(t, fmt.Sprintf("/proc/%d", c.Pid))
 	var stack *mapping
 	for i := range maps {
 		if maps[i].name == "[stack]" {
@@ -172,12 +173,14 @@ func TestStackSampleWeights(t *testing.T) {
 		if m := mappingOf(maps, s.Regs.IP); m == nil || !strings.Contains(m.perms, "x") {
 			t.Errorf("sample %d: IP %#x not in an executable mapping (%+v)", i, s.Regs.IP, m)
 		}
-		if len(s.FramePointers) == 0 || s.FramePointers[0] != s.Regs.IP {
-			t.Errorf("sample %d: frame-pointer walk %#x does not start at IP %#x", i, s.FramePointers, s.Regs.IP)
+		// The copy reaches argc (checked below): the kernel's walk is
+		// left to the reader.
+		if len(s.FramePointers) != 0 {
+			t.Errorf("sample %d: a frame-pointer walk of %d frames with a copy to argc", i, len(s.FramePointers))
 		}
 		// The copy ends with argc at the initial stack pointer, at the
 		// first page not present before it, or at the most it holds.
-		end := min(firstAbsent(t, c.Pid, s.Regs.SP, stack.end), startStack+8)
+		end := min(firstAbsent(t, fmt.Sprintf("/proc/%d", c.Pid), s.Regs.SP, stack.end), startStack+8)
 		wantLen := min(end-s.Regs.SP, stackCopyMax)
 		if uint64(len(s.Stack)) != wantLen {
 			t.Errorf("sample %d: copied %d bytes of stack from SP %#x; want %d (start of stack %#x)", i, len(s.Stack), s.Regs.SP, wantLen, startStack)
@@ -209,11 +212,47 @@ func TestStackSampleWeights(t *testing.T) {
 	}
 }
 
+// A thread's stack has no argc to end at: its sample copies 32 KiB or up
+// to the first page not present, and carries the kernel's frame-pointer
+// walk.
+func TestStackSampleThread(t *testing.T) {
+	testutil.NeedRoot(t)
+	const size = 4 << 20 // one mmap, above any interval
+	tr, col := tracertest.Start(t, tracer.Config{StackSample: 512 << 10})
+	c := testutil.StartChild(t, "leaderless", strconv.Itoa(size))
+	f := c.Expect(t, "ready")
+	tid, err := strconv.Atoi(f[2])
+	if err != nil || tid == c.Pid {
+		t.Fatalf("ready line %q: want a thread other than %d", f, c.Pid)
+	}
+	ev := col.WaitFor(t, "the thread's sample", 10*time.Second, func(ev *tracer.Event) bool {
+		return ev.Sample != nil && ev.PID == uint32(c.Pid) && ev.TID == uint32(tid) && ev.Alloc.Len == size
+	})
+	s := ev.Sample
+	// The leader has exited: its /proc/PID files show no memory.
+	dir := fmt.Sprintf("/proc/%d/task/%d", c.Pid, tid)
+	maps := readMaps(t, dir)
+	m := mappingOf(maps, s.Regs.SP)
+	if m == nil || m.name == "[stack]" || !strings.HasPrefix(m.perms, "rw") {
+		t.Fatalf("SP %#x not in a thread's stack mapping: %+v", s.Regs.SP, m)
+	}
+	// The copy reads on past the stack's mapping into any mapping right
+	// above it, up to the first page not present.
+	want := firstAbsent(t, dir, s.Regs.SP, s.Regs.SP+stackCopyMax) - s.Regs.SP
+	if uint64(len(s.Stack)) != want {
+		t.Errorf("copied %d bytes of the thread's stack from SP %#x; want %d (its mapping ends at %#x)", len(s.Stack), s.Regs.SP, want, m.end)
+	}
+	if len(s.FramePointers) == 0 || s.FramePointers[0] != s.Regs.IP {
+		t.Errorf("frame-pointer walk %#x does not start at IP %#x", s.FramePointers, s.Regs.IP)
+	}
+	t.Logf("thread %d: %d bytes of stack, %d frame-pointer frames; hooks: %s", tid, len(s.Stack), len(s.FramePointers), hookMechanisms(tr))
+}
+
 // firstAbsent is the start of the first page at or after addr, before
-// end, that /proc/PID/pagemap says is not present; end if none.
-func firstAbsent(t *testing.T, pid int, addr, end uint64) uint64 {
+// end, that dir/pagemap says is not present; end if none.
+func firstAbsent(t *testing.T, dir string, addr, end uint64) uint64 {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
+	f, err := os.Open(dir + "/pagemap")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,11 +35,6 @@ type allocEventHdr struct {
 	Comm    [16]int8
 }
 
-type allocFpFrames struct {
-	_  structs.HostLayout
-	Ip [64]uint64
-}
-
 type allocImmMarker uint32
 
 const (
@@ -125,6 +120,12 @@ type allocPyWalkStats struct {
 	Ns     uint64
 }
 
+type allocSampleScratch struct {
+	_         structs.HostLayout
+	Ip        [64]uint64
+	Unqueried uint64
+}
+
 type allocStackEvent struct {
 	_          structs.HostLayout
 	Alloc      allocAllocEvent
@@ -146,11 +147,11 @@ type allocStackEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	allocMapEvents             = "events"
-	allocMapFpScratch          = "fp_scratch"
 	allocMapLost               = "lost"
 	allocMapProcs              = "procs"
 	allocMapPyProcs            = "py_procs"
 	allocMapPyStats            = "py_stats"
+	allocMapSampleScratch      = "sample_scratch"
 	allocMapSlots              = "slots"
 	allocMapStacks             = "stacks"
 	allocMapStacksLost         = "stacks_lost"
@@ -235,15 +236,15 @@ type allocProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type allocMapSpecs struct {
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	FpScratch  *ebpf.MapSpec `ebpf:"fp_scratch"`
-	Lost       *ebpf.MapSpec `ebpf:"lost"`
-	Procs      *ebpf.MapSpec `ebpf:"procs"`
-	PyProcs    *ebpf.MapSpec `ebpf:"py_procs"`
-	PyStats    *ebpf.MapSpec `ebpf:"py_stats"`
-	Slots      *ebpf.MapSpec `ebpf:"slots"`
-	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
-	StacksLost *ebpf.MapSpec `ebpf:"stacks_lost"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	Lost          *ebpf.MapSpec `ebpf:"lost"`
+	Procs         *ebpf.MapSpec `ebpf:"procs"`
+	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
+	PyStats       *ebpf.MapSpec `ebpf:"py_stats"`
+	SampleScratch *ebpf.MapSpec `ebpf:"sample_scratch"`
+	Slots         *ebpf.MapSpec `ebpf:"slots"`
+	Stacks        *ebpf.MapSpec `ebpf:"stacks"`
+	StacksLost    *ebpf.MapSpec `ebpf:"stacks_lost"`
 }
 
 // allocVariableSpecs contains global variables before they are loaded into the kernel.
@@ -283,25 +284,25 @@ func (o *allocObjects) Close() error {
 //
 // It can be passed to loadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type allocMaps struct {
-	Events     *ebpf.Map `ebpf:"events"`
-	FpScratch  *ebpf.Map `ebpf:"fp_scratch"`
-	Lost       *ebpf.Map `ebpf:"lost"`
-	Procs      *ebpf.Map `ebpf:"procs"`
-	PyProcs    *ebpf.Map `ebpf:"py_procs"`
-	PyStats    *ebpf.Map `ebpf:"py_stats"`
-	Slots      *ebpf.Map `ebpf:"slots"`
-	Stacks     *ebpf.Map `ebpf:"stacks"`
-	StacksLost *ebpf.Map `ebpf:"stacks_lost"`
+	Events        *ebpf.Map `ebpf:"events"`
+	Lost          *ebpf.Map `ebpf:"lost"`
+	Procs         *ebpf.Map `ebpf:"procs"`
+	PyProcs       *ebpf.Map `ebpf:"py_procs"`
+	PyStats       *ebpf.Map `ebpf:"py_stats"`
+	SampleScratch *ebpf.Map `ebpf:"sample_scratch"`
+	Slots         *ebpf.Map `ebpf:"slots"`
+	Stacks        *ebpf.Map `ebpf:"stacks"`
+	StacksLost    *ebpf.Map `ebpf:"stacks_lost"`
 }
 
 func (m *allocMaps) Close() error {
 	return _AllocClose(
 		m.Events,
-		m.FpScratch,
 		m.Lost,
 		m.Procs,
 		m.PyProcs,
 		m.PyStats,
+		m.SampleScratch,
 		m.Slots,
 		m.Stacks,
 		m.StacksLost,

@@ -74,11 +74,13 @@ type Sample struct {
 	Regs       UserRegs
 	// Stack is the user stack copied from Regs.SP upward: at most 32 KiB,
 	// on the main thread up to argc at the initial stack pointer, shorter
-	// where the stack mapping ends or a page is not resident.
+	// at the first page not present (unmapped, or not resident).
 	Stack []byte
 	// FramePointers is the kernel's frame-pointer walk of the user stack,
 	// innermost first (at most 64); it stops or goes wrong in code built
-	// without frame pointers.
+	// without frame pointers. Empty when Stack holds the whole stack (up
+	// to argc): every frame it could read is in the copy, and BPF leaves
+	// the walk out, which is a fifth of a sample's cost.
 	FramePointers []uint64
 	// Python is the sampling thread's CPython frames, for processes
 	// registered with Tracer.SetPython; its Status is PyNone otherwise.

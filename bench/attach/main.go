@@ -17,13 +17,14 @@ import (
 
 func main() {
 	stackSample := flag.Uint64("stack-sample", 0, "stack sampling interval in bytes (0: off)")
+	stackRing := flag.Uint("stack-ring", 0, "stack samples' ring in bytes (0: the tracer's default)")
 	ready := flag.String("ready-file", "", "write this file once attached")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "attach: unexpected arguments:", flag.Args())
 		os.Exit(2)
 	}
-	if err := run(tracer.Config{StackSample: *stackSample}, *ready); err != nil {
+	if err := run(tracer.Config{StackSample: *stackSample, StackRingBytes: uint32(*stackRing)}, *ready); err != nil {
 		fmt.Fprintln(os.Stderr, "attach:", err)
 		os.Exit(1)
 	}

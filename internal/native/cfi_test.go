@@ -2,6 +2,7 @@ package native
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -209,5 +210,41 @@ func TestReadPtrEncodings(t *testing.T) {
 	r = reader{b: []byte{1, 2}}
 	if r.readPtr(peUdata8, 0, 0); r.err == nil {
 		t.Errorf("short udata8 read without error")
+	}
+}
+
+// frameChain reads the rbp chain the kernel's walk would, from the copy
+// alone: it stops where a frame leaves the copy or does not lie above the
+// one before, and at the limit.
+func TestFrameChain(t *testing.T) {
+	const base = 0x7ffc_0000_0000
+	stack := make([]byte, 0x100)
+	put := func(addr, v uint64) { binary.LittleEndian.PutUint64(stack[addr-base:], v) }
+	put(base+0x10, base+0x40) // frame 1: next rbp, return address
+	put(base+0x18, 0x401000)
+	put(base+0x40, base+0x80)
+	put(base+0x48, 0x402000)
+	put(base+0x80, base+0x80) // loops on itself: the last frame read
+	put(base+0x88, 0x403000)
+	mem := stackMem{base: base, data: stack}
+	for _, c := range []struct {
+		bp    uint64
+		limit int
+		want  []uint64
+	}{
+		{base + 0x10, 64, []uint64{0x401000, 0x402000, 0x403000}},
+		{base + 0x10, 2, []uint64{0x401000, 0x402000}},
+		{base + 0x40, 64, []uint64{0x402000, 0x403000}},
+		{base + 0xf8, 64, nil}, // its return address would lie past the copy
+		{base - 0x10, 64, nil}, // below SP
+		{0, 64, nil},
+	} {
+		if got := mem.frameChain(c.bp, c.limit); !slices.Equal(got, c.want) {
+			t.Errorf("frameChain(%#x, %d) = %#x, want %#x", c.bp, c.limit, got, c.want)
+		}
+	}
+	put(base+0x80, base+0xf8) // next frame's return address past the end
+	if got := mem.frameChain(base+0x10, 64); !slices.Equal(got, []uint64{0x401000, 0x402000, 0x403000}) {
+		t.Errorf("chain leaving the copy: %#x", got)
 	}
 }

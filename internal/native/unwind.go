@@ -3,7 +3,9 @@ package native
 import "fmt"
 
 // unwind walks the stack with CFI, the frame-pointer rule where a PC has no
-// CFI, and the BPF frame-pointer walk only when the first step fails.
+// CFI, and the BPF frame-pointer walk only when the first step fails (or,
+// when BPF left that walk out because the copy holds the whole stack, the
+// same walk over the copy).
 func (r *Resolver) unwind(pid uint32, start uint64, regs Regs, stack []byte, fp []uint64) Stack {
 	ps := r.proc(pid, start)
 	mem := stackMem{base: regs.SP, data: stack}
@@ -46,6 +48,9 @@ func (r *Resolver) unwind(pid uint32, start uint64, regs Regs, stack []byte, fp 
 			break // the outermost frame
 		}
 		if reason != "" {
+			if i == 0 && len(fp) == 0 {
+				fp = mem.frameChain(regs.BP, r.lim.Frames)
+			}
 			if i == 0 && len(fp) > 0 {
 				name := func(m *mapping, pc uint64) Frame { return r.frame(pid, ps, m, pc, pc-1) }
 				reason = r.fromFP(&st, fp, regs.IP, mappingOf, name, reason)
@@ -186,6 +191,26 @@ func applyRow(row unwindRow, mem stackMem, pc, sp, bp uint64, bpOK bool) (next r
 		next.bpOK = false
 	}
 	return next, "", false
+}
+
+// frameChain is the kernel's frame-pointer walk done over the copy: the
+// return addresses of the rbp chain from bp, innermost first, while each
+// frame lies in the copy above the one before.
+func (s stackMem) frameChain(bp uint64, limit int) []uint64 {
+	var out []uint64
+	for len(out) < limit {
+		ra, ok1 := s.read8(bp + 8)
+		next, ok2 := s.read8(bp)
+		if !ok1 || !ok2 {
+			break
+		}
+		out = append(out, ra)
+		if next <= bp {
+			break
+		}
+		bp = next
+	}
+	return out
 }
 
 // fromFP appends the BPF frame-pointer walk's frames after a failed first
