@@ -166,17 +166,31 @@ static __always_inline void count_stack_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
+/* bpf_find_vma's callback: the end of the mapping found. */
+static long vma_end(struct task_struct *task, struct vm_area_struct *vma, void *end)
+{
+	*(__u64 *)end = vma->vm_end;
+	return 0;
+}
+
 /* The bytes of user stack a sample copies from sp up: at most STACK_BYTES.
  * On the main thread's stack the copy ends with argc, at the initial stack
  * pointer: above lie argv, the environment and auxv, no frames, then a gap
  * never touched, whose fault costs more than the rest of a sample. Every
- * byte copied is a byte of ring written, which is most of a sample's cost. */
-static __always_inline __u32 stack_bytes(__u64 sp, struct task_struct *task)
+ * byte copied is a byte of ring written, which is most of a sample's cost.
+ * *whole says the copy is to end at argc, above every frame. Elsewhere
+ * (another thread's stack) it ends at the end of the stack's mapping, not
+ * in whatever lies above it, unless the mapping cannot be looked up (its
+ * lock is taken): then at the most it holds. */
+static __always_inline __u32 stack_bytes(__u64 sp, struct task_struct *task, int *whole)
 {
-	__u64 top = task->mm->start_stack + 8;
+	__u64 top = task->mm->start_stack + 8, end = 0;
 
-	if (top > sp && top - sp < STACK_BYTES)
+	*whole = top > sp && top - sp < STACK_BYTES;
+	if (*whole)
 		return top - sp;
+	if (bpf_find_vma(task, sp, vma_end, &end, 0) == 0 && end > sp && end - sp < STACK_BYTES)
+		return end - sp;
 	return STACK_BYTES;
 }
 
@@ -234,7 +248,8 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 				   __u64 addr, __u64 len, __s64 delta, __u64 old_len, __u32 flags, __u32 prot,
 				   __u64 weight, __u64 region_addr, __u64 region_len, int big)
 {
-	__u32 want = stack_bytes(regs->sp, task);
+	int whole;
+	__u32 want = stack_bytes(regs->sp, task, &whole);
 	__u32 room = (want + STACK_CHUNK - 1) & ~(STACK_CHUNK - 1);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 has_py = py_proc_of(pid_tgid) != 0;
@@ -250,7 +265,7 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	/* A copy that reaches argc holds every frame the frame-pointer walk
 	 * could read: the reader walks the copy instead (native.frameChain).
 	 * The walk is a fifth of a sample's cost. */
-	if (sc && want == STACK_BYTES) {
+	if (sc && !whole) {
 		n = bpf_get_stack(ctx, sc->ip, sizeof(sc->ip), BPF_F_USER_STACK);
 		/* Branchless (n <= 0: none): each path here is one more walk
 		 * of the rest of the sample for the verifier. */

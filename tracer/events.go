@@ -73,8 +73,10 @@ type Sample struct {
 	RegionLen  uint64
 	Regs       UserRegs
 	// Stack is the user stack copied from Regs.SP upward: at most 32 KiB,
-	// on the main thread up to argc at the initial stack pointer, shorter
-	// at the first page not present (unmapped, or not resident).
+	// on the main thread up to argc at the initial stack pointer, on
+	// another up to the end of its stack's mapping (unless that mapping
+	// could not be looked up: its lock was taken), and shorter at the
+	// first page not present (unmapped, or not resident).
 	Stack []byte
 	// FramePointers is the kernel's frame-pointer walk of the user stack,
 	// innermost first (at most 64); it stops or goes wrong in code built
