@@ -6,11 +6,13 @@ import (
 	bin "encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/native"
 	"github.com/oomtrace/oomtrace/internal/testutil"
 	"github.com/oomtrace/oomtrace/internal/testutil/tracertest"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -245,7 +247,17 @@ func TestStackSampleThread(t *testing.T) {
 	if len(s.FramePointers) == 0 || s.FramePointers[0] != s.Regs.IP {
 		t.Errorf("frame-pointer walk %#x does not start at IP %#x", s.FramePointers, s.Regs.IP)
 	}
-	t.Logf("thread %d: %d bytes of stack, %d frame-pointer frames; hooks: %s", tid, len(s.Stack), len(s.FramePointers), hookMechanisms(tr))
+	// The copy holds the thread's every frame, and the leader's exit does
+	// not hide the process's mappings from the unwinder.
+	st := native.NewResolver(native.Limits{}).Resolve(ev.PID, ev.Start, native.Regs{IP: s.Regs.IP, SP: s.Regs.SP, BP: s.Regs.BP}, s.Stack, s.FramePointers)
+	var names []string
+	for _, f := range st.Frames {
+		names = append(names, f.Function)
+	}
+	if st.Truncated || !slices.Contains(names, "leaderless_thread") {
+		t.Errorf("thread's stack %v (truncated %v: %s); want leaderless_thread, unwound to the end", names, st.Truncated, st.Reason)
+	}
+	t.Logf("thread %d: %d bytes of stack, %d frame-pointer frames, frames %v; hooks: %s", tid, len(s.Stack), len(s.FramePointers), names, hookMechanisms(tr))
 }
 
 // firstAbsent is the start of the first page at or after addr, before

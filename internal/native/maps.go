@@ -93,8 +93,8 @@ func parseMapsLine(s string) (mapping, bool) {
 }
 
 // readMaps reads /proc/PID/maps, at most maxLines lines of maxMapsLine bytes.
-func readMaps(pid uint32, maxLines int) ([]mapping, error) {
-	f, err := os.Open("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/maps")
+func readMaps(dir string, maxLines int) ([]mapping, error) {
+	f, err := os.Open(dir + "/maps")
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +105,31 @@ func readMaps(pid uint32, maxLines int) ([]mapping, error) {
 	}
 	return parseMaps(data, maxLines), nil
 }
+
+// procMaps reads pid's mappings and says from which /proc directory. Once
+// the leader has exited (pthread_exit) while other threads run, its maps
+// are empty, and so are its map_files and root: a live thread's stand in.
+func procMaps(pid uint32, maxLines int) (string, []mapping) {
+	dir := "/proc/" + strconv.FormatUint(uint64(pid), 10)
+	ms, err := readMaps(dir, maxLines)
+	if err != nil || len(ms) > 0 {
+		return dir, ms
+	}
+	tasks, _ := os.ReadDir(dir + "/task")
+	for i, t := range tasks {
+		if i >= maxTaskScan {
+			break
+		}
+		td := dir + "/task/" + t.Name()
+		if tm, err := readMaps(td, maxLines); err == nil && len(tm) > 0 {
+			return td, tm
+		}
+	}
+	return dir, ms
+}
+
+// maxTaskScan bounds the threads procMaps tries when the leader is gone.
+const maxTaskScan = 64
 
 // find returns the mapping holding addr, or nil.
 func findMapping(ms []mapping, addr uint64) *mapping {

@@ -37,6 +37,7 @@ type pendingFile struct {
 // procState is the cached view of one process.
 type procState struct {
 	start uint64
+	dir   string // /proc/PID, or /proc/PID/task/TID of a live thread once the leader has exited
 	gen   uint64 // counts reloads: keys found before one are not stored after it
 	maps  []mapping
 	keys  map[uint64]string // mapping start -> file cache key; "" when unreadable
@@ -93,17 +94,17 @@ func (r *Resolver) proc(pid uint32, start uint64) *procState {
 }
 
 func (r *Resolver) reload(pid uint32, ps *procState) {
-	ps.maps, _ = readMaps(pid, r.lim.MapsLines)
+	ps.dir, ps.maps = procMaps(pid, r.lim.MapsLines)
 	ps.keys = make(map[uint64]string)
 	ps.gen++
 }
 
-// openMapped opens the file behind m: through /proc/PID/map_files, which
-// reaches the mapped inode even when the path was deleted or replaced or lies
-// in another mount namespace, else through /proc/PID/root/PATH when that is
-// still the same inode.
-func openMapped(pid uint32, m *mapping) *os.File {
-	p := "/proc/" + strconv.FormatUint(uint64(pid), 10)
+// openMapped opens the file behind m: through dir/map_files (dir being the
+// process's /proc directory), which reaches the mapped inode even when the
+// path was deleted or replaced or lies in another mount namespace, else
+// through dir/root/PATH when that is still the same inode.
+func openMapped(dir string, m *mapping) *os.File {
+	p := dir
 	if f, err := os.Open(p + "/map_files/" + strconv.FormatUint(m.start, 16) + "-" + strconv.FormatUint(m.end, 16)); err == nil {
 		return f
 	}
@@ -142,7 +143,7 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 	}
 	gen := ps.gen
 	var of *openedFile
-	r.unlocked(func() { of = openFile(pid, m) })
+	r.unlocked(func() { of = openFile(ps.dir, m) })
 	if of == nil {
 		if ps.gen == gen {
 			ps.keys[m.start] = ""
@@ -154,7 +155,7 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 		ps.keys[m.start] = of.key
 	}
 	return r.load(of.key, func() *elfFile {
-		root := "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root"
+		root := ps.dir + "/root"
 		d := findDebugFile(of.ef, of.buildID, root, m.path)
 		defer d.close()
 		e := loadELFDebug(of.ef, d, of.key, of.buildID, r.lim)
@@ -174,8 +175,8 @@ type openedFile struct {
 
 // openFile opens the file behind m and reads its headers and build id; nil
 // when it is not a readable x86-64 ELF file.
-func openFile(pid uint32, m *mapping) *openedFile {
-	f := openMapped(pid, m)
+func openFile(dir string, m *mapping) *openedFile {
+	f := openMapped(dir, m)
 	if f == nil {
 		return nil
 	}
@@ -246,7 +247,7 @@ func (r *Resolver) cacheGrew(e *elfFile) { r.files.setCost(e.key, e.bytes()) }
 
 // dwarfFor returns e's DWARF data, loading it (from the debug file, else the
 // mapped file) when its debug sections fit lim.FileBytes in all.
-func (r *Resolver) dwarfFor(pid uint32, m *mapping, e *elfFile) *dwarf.Data {
+func (r *Resolver) dwarfFor(dir string, m *mapping, e *elfFile) *dwarf.Data {
 	if e.dw != nil || e.dwTried || !e.hasLines || r.lim.DebugFiles < 0 {
 		return e.dw
 	}
@@ -255,7 +256,7 @@ func (r *Resolver) dwarfFor(pid uint32, m *mapping, e *elfFile) *dwarf.Data {
 	if e.debugPath != "" {
 		f, _ = os.Open(e.debugPath)
 	} else {
-		f = openMapped(pid, m)
+		f = openMapped(dir, m)
 	}
 	if f == nil {
 		return nil
@@ -309,7 +310,7 @@ func (r *Resolver) frame(pid uint32, ps *procState, m *mapping, pc, look uint64)
 			res.name, res.start = demangleName(e.nameOf(s)), s.start
 			copied = len(res.name)
 		}
-		if d := r.dwarfFor(pid, m, e); d != nil {
+		if d := r.dwarfFor(ps.dir, m, e); d != nil {
 			res.file, res.line = lineAt(d, v)
 		}
 		if e.cache == nil || len(e.cache) >= symCacheSize {
