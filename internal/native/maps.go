@@ -92,7 +92,8 @@ func parseMapsLine(s string) (mapping, bool) {
 	return m, true
 }
 
-// readMaps reads /proc/PID/maps, at most maxLines lines of maxMapsLine bytes.
+// readMaps reads dir/maps (dir: /proc/PID or /proc/PID/task/TID), at most
+// maxLines lines of maxMapsLine bytes.
 func readMaps(dir string, maxLines int) ([]mapping, error) {
 	f, err := os.Open(dir + "/maps")
 	if err != nil {

@@ -104,14 +104,13 @@ func (r *Resolver) reload(pid uint32, ps *procState) {
 // path was deleted or replaced or lies in another mount namespace, else
 // through dir/root/PATH when that is still the same inode.
 func openMapped(dir string, m *mapping) *os.File {
-	p := dir
-	if f, err := os.Open(p + "/map_files/" + strconv.FormatUint(m.start, 16) + "-" + strconv.FormatUint(m.end, 16)); err == nil {
+	if f, err := os.Open(dir + "/map_files/" + strconv.FormatUint(m.start, 16) + "-" + strconv.FormatUint(m.end, 16)); err == nil {
 		return f
 	}
 	if strings.HasSuffix(m.path, " (deleted)") {
 		return nil
 	}
-	f, err := os.Open(p + "/root" + m.path)
+	f, err := os.Open(dir + "/root" + m.path)
 	if err != nil {
 		return nil
 	}
@@ -141,9 +140,9 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 			return e
 		}
 	}
-	gen := ps.gen
+	gen, dir := ps.gen, ps.dir // ps may be reloaded while unlocked
 	var of *openedFile
-	r.unlocked(func() { of = openFile(ps.dir, m) })
+	r.unlocked(func() { of = openFile(dir, m) })
 	if of == nil {
 		if ps.gen == gen {
 			ps.keys[m.start] = ""
@@ -155,7 +154,7 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 		ps.keys[m.start] = of.key
 	}
 	return r.load(of.key, func() *elfFile {
-		root := ps.dir + "/root"
+		root := dir + "/root"
 		d := findDebugFile(of.ef, of.buildID, root, m.path)
 		defer d.close()
 		e := loadELFDebug(of.ef, d, of.key, of.buildID, r.lim)
