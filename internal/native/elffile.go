@@ -114,7 +114,9 @@ func loadELF(f *elf.File, key, buildID string, lim Limits) *elfFile {
 
 // loadELFDebug parses the parts of f the resolver needs, symbols from its
 // debug file d when not nil, each section bounded by lim.FileBytes. It never
-// fails: a broken file gives an elfFile with err set.
+// fails: a broken file gives an elfFile with err set, and one that alone
+// would pass lim.FileCacheBytes a stub (errOverBudget), its big parts
+// unread where their sizes already say so.
 func loadELFDebug(f *elf.File, d *debugFile, key, buildID string, lim Limits) *elfFile {
 	e := &elfFile{key: key, buildID: buildID}
 	for _, p := range f.Progs {
@@ -190,6 +192,9 @@ func loadELFDebug(f *elf.File, d *debugFile, key, buildID string, lim Limits) *e
 		(debugFile == nil && f.Section(".debug_line") != nil)
 	if debugFile == nil {
 		e.debugPath = ""
+	}
+	if e.bytes() > int64(lim.FileCacheBytes) {
+		return stub // the CFI index and the rest passed what was left
 	}
 	return e
 }

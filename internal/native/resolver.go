@@ -157,11 +157,7 @@ func (r *Resolver) fileFor(pid uint32, ps *procState, m *mapping) *elfFile {
 		root := dir + "/root"
 		d := findDebugFile(of.ef, of.buildID, root, m.path)
 		defer d.close()
-		e := loadELFDebug(of.ef, d, of.key, of.buildID, r.lim)
-		if e.bytes() > int64(r.lim.FileCacheBytes) {
-			e = &elfFile{key: of.key, buildID: of.buildID, err: errOverBudget}
-		}
-		return e
+		return loadELFDebug(of.ef, d, of.key, of.buildID, r.lim)
 	})
 }
 
