@@ -228,15 +228,16 @@ if ((!HAVE_BPFTRACE)); then
 	CONFIGS=(untraced oomtrace nostacks stacks)
 	echo "WARNING: no bpftrace: the floor (empty programs) and the bpftrace configuration are left out"
 fi
+# has NAME: whether NAME is one of the configurations run.
+has() { [[ " ${CONFIGS[*]} " == *" $1 "* ]]; }
 if [[ -n $ONLY ]]; then
 	IFS=, read -ra want <<<"$ONLY"
 	for c in "${want[@]}"; do
-		[[ " ${CONFIGS[*]} " == *" $c "* ]] || die "--configs: no configuration '$c' here (have: ${CONFIGS[*]})"
+		has "$c" || die "--configs: no configuration '$c' here (have: ${CONFIGS[*]})"
 	done
-	[[ " ${want[*]} " == *" untraced "* ]] || die "--configs: untraced is the baseline, list it"
 	CONFIGS=("${want[@]}")
+	has untraced || die "--configs: untraced is the baseline, list it"
 fi
-has() { [[ " ${CONFIGS[*]} " == *" $1 "* ]]; }
 LOOPS=(mmap brk getppid)
 declare -A LOOP_N=([mmap]=$N_MMAP [brk]=$N_BRK [getppid]=$N_GETPPID)
 declare -A LOOP_TITLE=([mmap]="mmap+munmap pair, 64 KiB anonymous (ns per pair)"
