@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
@@ -285,12 +284,12 @@ func (t *Tracer) start() error {
 	case err != nil:
 		t.cfg.Logger.Info("fallback: processes sampled by "+mode, "task walk", safe.FirstLine(err.Error()))
 	}
-	evr, err := ringbuf.NewReader(t.objs.events)
+	evr, err := openRing(t.objs.events, "events", t.cfg.Logger)
 	if err != nil {
 		t.Close()
 		return fmt.Errorf("events ring reader: %w", err)
 	}
-	oomr, err := ringbuf.NewReader(t.objs.oomEvents)
+	oomr, err := openRing(t.objs.oomEvents, "oom", t.cfg.Logger)
 	if err != nil {
 		evr.Close()
 		t.Close()
@@ -298,7 +297,7 @@ func (t *Tracer) start() error {
 	}
 	t.readers = []ringReader{evr, oomr}
 	if t.cfg.StackSample > 0 {
-		str, err := ringbuf.NewReader(t.objs.stacks)
+		str, err := openRing(t.objs.stacks, "stacks", t.cfg.Logger)
 		if err != nil {
 			t.Close()
 			return fmt.Errorf("stacks ring reader: %w", err)
@@ -315,7 +314,7 @@ func (t *Tracer) start() error {
 }
 
 // drain makes the events pump deliver what its ring holds now, waiting a little.
-func drain(r *ringbuf.Reader, flushed, pumpDone <-chan struct{}) {
+func drain(r ringReader, flushed, pumpDone <-chan struct{}) {
 	if r.Flush() != nil {
 		return
 	}
