@@ -1,9 +1,11 @@
 package tracer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -197,11 +199,18 @@ type clock struct{ offset int64 }
 func (c clock) wall(ns uint64) time.Time { return time.Unix(0, int64(ns)+c.offset) }
 
 func cstr(b []int8) string {
+	return cstrReuse("", b)
+}
+
+// cstrReuse is cstr, but returns prev when it holds the same bytes: a read
+// loop decodes into one Event, so a flood from one task allocates no name.
+func cstrReuse(prev string, b []int8) string {
 	bs := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
-	for i, c := range bs {
-		if c == 0 {
-			return string(bs[:i])
-		}
+	if i := bytes.IndexByte(bs, 0); i >= 0 {
+		bs = bs[:i]
+	}
+	if string(bs) == prev {
+		return prev
 	}
 	return string(bs)
 }
@@ -227,7 +236,7 @@ func decodeEvent(raw []byte, c clock, ev *Event) error {
 		PID:   h.Pid,
 		TID:   h.Tid,
 		Start: h.StartNs,
-		Comm:  cstr(h.Comm[:]),
+		Comm:  cstrReuse(ev.Comm, h.Comm[:]),
 	}
 	switch {
 	case ev.Type.IsAlloc():
@@ -273,11 +282,8 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 	if e.NrFrames > stackFrames || int(e.NrFrames)*8 > len(rest) {
 		return fmt.Errorf("stack sample: %d frames in a record with room for %d bytes", e.NrFrames, len(rest))
 	}
-	frames := make([]uint64, e.NrFrames)
-	for i := range frames {
-		frames[i] = binary.LittleEndian.Uint64(rest[8*i:])
-	}
-	rest = rest[8*len(frames):]
+	fp := rest[:8*e.NrFrames]
+	rest = rest[len(fp):]
 	var py *allocPyStack
 	if e.HasPy != 0 {
 		n := int(unsafe.Sizeof(*py))
@@ -293,23 +299,41 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 	if n := int(e.StackLen); n > len(rest) || n > stackMax {
 		return fmt.Errorf("stack sample: %d bytes of stack in a record with room for %d", n, len(rest))
 	}
-	ev.Sample = &Sample{
-		Weight:        e.Weight,
-		RegionAddr:    e.RegionAddr,
-		RegionLen:     e.RegionLen,
-		Regs:          UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp},
-		Stack:         append([]byte(nil), rest[:e.StackLen]...),
-		FramePointers: frames,
+	// Reused, with its slices' room, if a consumer released one.
+	sm := samplePool.Get().(*Sample)
+	sm.Weight, sm.RegionAddr, sm.RegionLen = e.Weight, e.RegionAddr, e.RegionLen
+	sm.Regs = UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp}
+	sm.Stack = append(sm.Stack[:0], rest[:e.StackLen]...)
+	sm.FramePointers = sm.FramePointers[:0]
+	for i := 0; i < len(fp); i += 8 {
+		sm.FramePointers = append(sm.FramePointers, binary.LittleEndian.Uint64(fp[i:]))
 	}
+	sm.Python = PyStack{Frames: sm.Python.Frames[:0]}
 	if py != nil && py.Status != uint32(PyNone) {
-		n := min(int(py.Len), len(py.Frames))
-		ev.Sample.Python = PyStack{Status: PyStatus(py.Status), Frames: make([]PyFrame, n)}
-		for i := range n {
-			ev.Sample.Python.Frames[i] = PyFrame{Code: py.Frames[i].Code, Instr: py.Frames[i].Instr,
-				Owner: py.Flags[i] & 0x7f, Entry: py.Flags[i]&0x80 != 0}
+		sm.Python.Status = PyStatus(py.Status)
+		for i := range min(int(py.Len), len(py.Frames)) {
+			sm.Python.Frames = append(sm.Python.Frames, PyFrame{Code: py.Frames[i].Code, Instr: py.Frames[i].Instr,
+				Owner: py.Flags[i] & 0x7f, Entry: py.Flags[i]&0x80 != 0})
 		}
 	}
+	ev.Sample = sm
 	return nil
+}
+
+// samplePool recycles released Samples and their copies: at a flood of
+// samples the stack copies were most of the reader's garbage, and each
+// collection of it cost the reader more than the samples did.
+var samplePool = sync.Pool{New: func() any { return new(Sample) }}
+
+// Release lets a later sample reuse s and the room of its slices. A
+// consumer that is done with a sample may call it once; s and everything
+// it holds must not be used after. A sample not released is collected.
+func (s *Sample) Release() {
+	if s == nil {
+		return
+	}
+	*s = Sample{Stack: s.Stack[:0], FramePointers: s.FramePointers[:0], Python: PyStack{Frames: s.Python.Frames[:0]}}
+	samplePool.Put(s)
 }
 
 // decodeOOM decodes a sample of the OOM ring into ev.

@@ -48,6 +48,7 @@ type sink struct {
 // after stopping, handing decoded events to s.out.
 func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, s *sink) error {
 	var rec ringbuf.Record
+	var ev Event // one for the loop: each is handed on by value
 	final := false
 	for {
 		if o.poll > 0 && !final {
@@ -80,7 +81,6 @@ func pump(r ringReader, decode decodeFunc, c clock, o pumpOpts, s *sink) error {
 		case err != nil:
 			return err
 		}
-		var ev Event
 		if err := decode(rec.RawSample, c, &ev); err != nil {
 			s.undecoded.Add(1)
 			continue

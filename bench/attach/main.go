@@ -46,7 +46,8 @@ func run(cfg tracer.Config, ready string) error {
 			return err
 		}
 	}
-	for range tr.Events() {
+	for ev := range tr.Events() {
+		ev.Sample.Release() // as the recorder does once it has resolved a sample
 	}
 	st, err := tr.Stats()
 	if err != nil {

@@ -120,7 +120,9 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 			if open = ok; !ok {
 				break
 			}
-			if err := print(&ev); err != nil {
+			err := print(&ev)
+			ev.Sample.Release() // resolved and printed, or filtered out
+			if err != nil {
 				return err
 			}
 			if ev.Type == tracer.EventOOMKill {

@@ -83,6 +83,7 @@ func resolveLoop(r StackResolver, py PythonFrames, in <-chan *queuedSample, out 
 		qs.frames, qs.truncated = FramesOf(ns)
 		qs.s = &tracer.Sample{Weight: s.Weight, RegionAddr: s.RegionAddr, RegionLen: s.RegionLen} // the stack copy can go
 		bytes.Add(-int64(len(s.Stack) + 8*len(s.FramePointers)))
+		s.Release()
 		out <- qs
 	}
 }
