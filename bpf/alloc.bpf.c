@@ -37,9 +37,10 @@ struct {
 
 /* A sample's per-CPU scratch. The frame-pointer walk lands in ip first (it
  * zero-fills what it does not use), so that the record holds only the
- * frames found. */
+ * frames found; so does the stack's last, partial chunk. */
 struct sample_scratch {
 	__u64 ip[STACK_FRAMES];
+	__u8 tail[STACK_CHUNK]; /* the stack's last, partial chunk (copy_tail) */
 	__u64 unqueried; /* bytes of samples this CPU submitted since it last looked at the ring's fill */
 };
 
@@ -194,13 +195,37 @@ static __always_inline __u32 stack_bytes(__u64 sp, struct task_struct *task, int
 	return STACK_BYTES;
 }
 
+/* The stack's last, partial chunk goes through the scratch, so that a
+ * record is reserved to the byte, not to a whole chunk: half the ring a
+ * sample, for the small stacks of most processes. Returns the bytes
+ * copied, to the first page not present. */
+static __always_inline __u32 copy_tail(struct bpf_dynptr *rec, __u32 off, __u64 src, __u32 n, __u8 *tail)
+{
+	__u32 part;
+
+	barrier_var(n); /* keep the masks for the verifier: the caller's n < STACK_CHUNK does not reach it */
+	n &= STACK_CHUNK - 1;
+	if (bpf_probe_read_user(tail, n, (void *)src) != 0) {
+		part = PAGE_SIZE - (src & (PAGE_SIZE - 1));
+		if (part >= n)
+			return 0;
+		barrier_var(part);
+		n = part & (STACK_CHUNK - 1); /* part < n, so unchanged */
+		if (bpf_probe_read_user(tail, n, (void *)src) != 0)
+			return 0;
+	}
+	if (bpf_dynptr_write(rec, off, tail, n, 0))
+		return 0;
+	return n;
+}
+
 /* Copies len bytes of the user stack from sp into the record after its
- * fixed part, in chunks at constant-size slices of the record (reserved in
- * whole chunks). A read fails whole when any of it is absent, so a chunk
- * that fails is retried up to its page's end: the copy ends at the first
- * page not present (unmapped, or not resident), whichever mapping it is in.
- * Returns the bytes copied. */
-static __always_inline __u32 copy_stack(struct bpf_dynptr *rec, __u32 off, __u64 sp, __u32 len)
+ * fixed part: whole chunks straight into constant-size slices of the
+ * record, the rest through the scratch. A read fails whole when any of it
+ * is absent, so a chunk that fails is retried up to its page's end: the
+ * copy ends at the first page not present (unmapped, or not resident),
+ * whichever mapping it is in. Returns the bytes copied. */
+static __always_inline __u32 copy_stack(struct bpf_dynptr *rec, __u32 off, __u64 sp, __u32 len, __u8 *tail)
 {
 	__u32 i, n, part;
 	__u64 src;
@@ -209,17 +234,17 @@ static __always_inline __u32 copy_stack(struct bpf_dynptr *rec, __u32 off, __u64
 	for (i = 0; i < STACK_BYTES / STACK_CHUNK; i++) {
 		if (i * STACK_CHUNK >= len)
 			break;
+		src = sp + i * STACK_CHUNK;
+		n = len - i * STACK_CHUNK;
+		if (n < STACK_CHUNK)
+			return i * STACK_CHUNK + copy_tail(rec, off + i * STACK_CHUNK, src, n, tail);
 		dst = bpf_dynptr_data(rec, off + i * STACK_CHUNK, STACK_CHUNK);
 		if (!dst)
 			return i * STACK_CHUNK;
-		src = sp + i * STACK_CHUNK;
-		n = len - i * STACK_CHUNK;
-		if (n > STACK_CHUNK)
-			n = STACK_CHUNK;
-		if (bpf_probe_read_user(dst, n, (void *)src) == 0)
+		if (bpf_probe_read_user(dst, STACK_CHUNK, (void *)src) == 0)
 			continue;
 		part = PAGE_SIZE - (src & (PAGE_SIZE - 1));
-		if (part < n && part < STACK_CHUNK && bpf_probe_read_user(dst, part, (void *)src) == 0)
+		if (part < STACK_CHUNK && bpf_probe_read_user(dst, part, (void *)src) == 0)
 			return i * STACK_CHUNK + part;
 		return i * STACK_CHUNK;
 	}
@@ -250,7 +275,7 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 {
 	int whole;
 	__u32 want = stack_bytes(regs->sp, task, &whole);
-	__u32 room = (want + STACK_CHUNK - 1) & ~(STACK_CHUNK - 1);
+	__u32 room = (want + 7) & ~7; /* the Python frames after it stay aligned */
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 has_py = py_proc_of(pid_tgid) != 0;
 	struct stack_event *e = 0;
@@ -297,7 +322,7 @@ static __always_inline void sample(void *ctx, struct proc_counters *c, int share
 	 * layout would be wrong, so it is dropped. */
 	if (!sc || bpf_dynptr_write(&rec, sizeof(*e), sc->ip, nf * sizeof(__u64), 0))
 		goto lost;
-	e->stack_len = copy_stack(&rec, off, e->sp, want);
+	e->stack_len = copy_stack(&rec, off, e->sp, want, sc->tail);
 	/* The Python frames last, at the record's end: the verifier then
 	 * walks the copy once, not once for Python processes and once not. */
 	if (e->has_py) {

@@ -70,7 +70,8 @@ struct stack_event {
 	__u32 has_py;      /* the record ends with a struct py_stack */
 	__u32 _pad;
 	/* nr_frames __u64s, innermost first; then stack_len bytes of stack
-	 * and up to STACK_CHUNK - 1 unused; then, if has_py, the Python
+	 * and up to 7 unused (more where the copy stopped at a page not
+	 * present); then, if has_py, the Python
 	 * frames (struct py_stack, python.h) to the record's end. Only what a
 	 * sample has is written: each page of ring it touches costs a page
 	 * walk. */

@@ -123,6 +123,7 @@ type allocPyWalkStats struct {
 type allocSampleScratch struct {
 	_         structs.HostLayout
 	Ip        [64]uint64
+	Tail      [1024]uint8
 	Unqueried uint64
 }
 
