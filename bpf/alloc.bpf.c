@@ -99,9 +99,14 @@ static __always_inline void emit(__u32 type, struct task_struct *task, __u64 add
  * allocation patterns do not alias with the sampling. */
 static __always_inline __u64 jittered(void)
 {
-	__u64 iv = STACK_SAMPLE;
-	__u64 r = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
+	__u64 iv = STACK_SAMPLE, r;
 
+	/* Below 4 GiB, r * iv / 2^32 is uniform on [0, iv): one draw and no
+	 * division. The interval is an immediate: the verifier keeps one
+	 * branch. */
+	if (iv <= 0xffffffffULL)
+		return iv / 2 + (((__u64)bpf_get_prandom_u32() * iv) >> 32);
+	r = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
 	return iv / 2 + r % iv;
 }
 
