@@ -372,11 +372,14 @@ for loop in "${LOOPS[@]}"; do
 		printf '   stacks (every %d KiB grown) above nostacks: %.3fx (%+.1f ns/op); paired %.3fx\n' $((STACK_SAMPLE >> 10)) \
 			"$(awk -v a="$st" -v b="$ns" 'BEGIN {print a / b}')" "$(awk -v a="$st" -v b="$ns" 'BEGIN {print a - b}')" "$(paired "$loop" stacks nostacks)"
 	fi
-	has floor && has oomtrace || continue
+	has floor || continue
 	fl=$(value "$loop" floor)
-	ot=$(value "$loop" oomtrace)
-	printf '   oomtrace above the floor: %.3fx (%+.1f ns/op); paired %.3fx\n' "$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a / b}')" \
-		"$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a - b}')" "$(paired "$loop" oomtrace floor)"
+	for cfg in oomtrace stacks; do
+		has "$cfg" || continue
+		ot=$(value "$loop" "$cfg")
+		printf '   %s above the floor: %.3fx (%+.1f ns/op); paired %.3fx\n' "$cfg" "$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a / b}')" \
+			"$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a - b}')" "$(paired "$loop" "$cfg" floor)"
+	done
 done
 echo
 echo "   ratio: median ns / median untraced ns; paired: median over rounds of the round's own ratio;"
