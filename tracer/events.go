@@ -303,6 +303,11 @@ func decodeStack(raw []byte, c clock, ev *Event) error {
 	sm := samplePool.Get().(*Sample)
 	sm.Weight, sm.RegionAddr, sm.RegionLen = e.Weight, e.RegionAddr, e.RegionLen
 	sm.Regs = UserRegs{IP: e.Ip, SP: e.Sp, BP: e.Bp}
+	// Room far beyond this stack (a Python sample's, reused for a C one's)
+	// is let go: a sample holds about what it carries.
+	if cap(sm.Stack) > 2*int(e.StackLen)+1024 {
+		sm.Stack = nil
+	}
 	sm.Stack = append(sm.Stack[:0], rest[:e.StackLen]...)
 	sm.FramePointers = sm.FramePointers[:0]
 	for i := 0; i < len(fp); i += 8 {

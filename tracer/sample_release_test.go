@@ -71,3 +71,19 @@ func TestSampleReleaseNoGarbage(t *testing.T) {
 		t.Errorf("decoded as %+v", ev)
 	}
 }
+
+// A small stack decoded into a released sample that held a big one does not
+// keep the big one's room: the aggregator's queue bounds samples by it.
+func TestSampleReleaseRoomFollowsStack(t *testing.T) {
+	var ev Event
+	if err := decodeStack(stackRecord(nil, make([]byte, 32<<10), nil), clock{}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Sample.Release()
+	if err := decodeStack(stackRecord(nil, make([]byte, 100), nil), clock{}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(ev.Sample.Stack); c > 2*100+1024 {
+		t.Errorf("a 100-byte stack holds %d bytes of room", c)
+	}
+}

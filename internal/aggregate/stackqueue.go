@@ -15,7 +15,8 @@ import (
 // goroutine, at the next event or tick.
 const (
 	// stackQueued and stackQueuedBytes bound the samples waiting to be
-	// resolved, and the stack copies they hold (up to 32 KiB each). A
+	// resolved, and the room of the stack copies they hold (up to 32 KiB,
+	// and a little more, each). A
 	// sample that finds the queue full is merged unresolved (no frames,
 	// truncated), so its bytes still count.
 	stackQueued      = 4096
@@ -55,7 +56,7 @@ func (a *Aggregator) queueSample(ev *tracer.Event) {
 		go resolveLoop(a.cfg.Stacks, a.cfg.Python, q.in, q.out, &q.bytes)
 	}
 	qs := &queuedSample{pid: int(ev.PID), start: ev.Start, comm: ev.Comm, at: ev.Time, s: ev.Sample}
-	n := int64(len(ev.Sample.Stack) + 8*len(ev.Sample.FramePointers))
+	n := heldBytes(ev.Sample)
 	full := q.bytes.Load()+n > stackQueuedBytes
 	if !full {
 		select {
@@ -73,6 +74,12 @@ func (a *Aggregator) queueSample(ev *tracer.Event) {
 	a.drainSamples(0)
 }
 
+// heldBytes is what a queued sample's copies hold: their room, which a
+// recycled sample (tracer.Sample.Release) may have beyond its length.
+func heldBytes(s *tracer.Sample) int64 {
+	return int64(cap(s.Stack) + 8*cap(s.FramePointers))
+}
+
 func resolveLoop(r StackResolver, py PythonFrames, in <-chan *queuedSample, out chan<- *queuedSample, bytes *atomic.Int64) {
 	for qs := range in {
 		s := qs.s
@@ -82,7 +89,7 @@ func resolveLoop(r StackResolver, py PythonFrames, in <-chan *queuedSample, out 
 		}
 		qs.frames, qs.truncated = FramesOf(ns)
 		qs.s = &tracer.Sample{Weight: s.Weight, RegionAddr: s.RegionAddr, RegionLen: s.RegionLen} // the stack copy can go
-		bytes.Add(-int64(len(s.Stack) + 8*len(s.FramePointers)))
+		bytes.Add(-heldBytes(s))
 		s.Release()
 		out <- qs
 	}
