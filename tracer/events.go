@@ -68,7 +68,8 @@ type Event struct {
 }
 
 // Sample is a call chosen by the byte-weighted stack sampling: it stands
-// for the growth of its process since the previous sample.
+// for the growth of its process since the previous sample. A consumer done
+// with it may Release it, so that the reader makes no garbage a sample.
 type Sample struct {
 	Weight     uint64 // growth bytes since the process's previous sample
 	RegionAddr uint64 // [RegionAddr, RegionAddr+RegionLen) is what this call grew
