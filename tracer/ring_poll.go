@@ -29,7 +29,11 @@ type polledRing struct {
 	mu       sync.Mutex // r, deadline, closed
 	deadline time.Time
 	closed   bool
-	pending  error // why the last wait ended, returned once the ring is read dry (the reader's own)
+	// cb orders the wait's look at r with Close's of r: Close waits for
+	// the wait to end, but through the runtime, unseen by the race detector.
+	cb      sync.Mutex
+	rClosed bool
+	pending error // why the last wait ended, returned once the ring is read dry (the reader's own)
 }
 
 // past is a deadline that has passed: a read with it does not block.
@@ -113,8 +117,14 @@ func (p *polledRing) wait(deadline time.Time) error {
 	if err := p.f.SetReadDeadline(deadline); err != nil {
 		return err
 	}
-	// Close waits for this to return before it closes r.
-	err := p.rc.Read(func(uintptr) bool { return p.flush.Load() || p.r.AvailableBytes() > 0 })
+	err := p.rc.Read(func(uintptr) bool {
+		if p.flush.Load() {
+			return true
+		}
+		p.cb.Lock()
+		defer p.cb.Unlock()
+		return !p.rClosed && p.r.AvailableBytes() > 0
+	})
 	switch {
 	case p.flush.Swap(false):
 		return ringbuf.ErrFlushed
@@ -146,5 +156,9 @@ func (p *polledRing) Close() error {
 		return nil
 	}
 	p.closed = true
-	return errors.Join(p.f.Close(), p.r.Close())
+	errF := p.f.Close() // ends a wait, and waits for it to return
+	p.cb.Lock()
+	defer p.cb.Unlock()
+	p.rClosed = true
+	return errors.Join(errF, p.r.Close())
 }
