@@ -29,10 +29,10 @@ type polledRing struct {
 	mu       sync.Mutex // r, deadline, closed
 	deadline time.Time
 	closed   bool
-	// cb orders the wait's look at r with Close's of r: Close waits for
-	// the wait to end, but through the runtime, unseen by the race detector.
+	// cb orders the wait's look at r before Close's of r. Close waits for
+	// the wait to end (no look comes after), but through the runtime,
+	// unseen by the race detector.
 	cb      sync.Mutex
-	rClosed bool
 	pending error // why the last wait ended, returned once the ring is read dry (the reader's own)
 }
 
@@ -123,7 +123,7 @@ func (p *polledRing) wait(deadline time.Time) error {
 		}
 		p.cb.Lock()
 		defer p.cb.Unlock()
-		return !p.rClosed && p.r.AvailableBytes() > 0
+		return p.r.AvailableBytes() > 0
 	})
 	switch {
 	case p.flush.Swap(false):
@@ -159,6 +159,5 @@ func (p *polledRing) Close() error {
 	errF := p.f.Close() // ends a wait, and waits for it to return
 	p.cb.Lock()
 	defer p.cb.Unlock()
-	p.rClosed = true
 	return errors.Join(errF, p.r.Close())
 }
