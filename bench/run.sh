@@ -299,6 +299,48 @@ stop_config() {
 	TRACER=
 }
 
+# run_stats ID: the program's run_time_ns and run_cnt so far.
+run_stats() {
+	bpftool prog show id "$1" | awk '{for (i = 1; i < NF; i++) {if ($i == "run_time_ns") t = $(i + 1); if ($i == "run_cnt") n = $(i + 1)}} END {print t + 0, n + 0}'
+}
+
+# prog_times ROUND CONFIG: the run time per call of the tracer's programs on
+# one mmap and one brk loop, in the same start of the tracer as the round's
+# loops (a start's ring and maps land elsewhere in memory, which shows in
+# both), appended to progs.tsv. bpf_stats adds two clock reads a run, so it
+# is on only meanwhile.
+: >"$T/progs.tsv"
+: >"$T/samples.tsv"
+STATS_WAS=
+prog_times() {
+	((HAVE_BPFTOOL)) || return 0
+	local -A id=() t0=() n0=()
+	local i h loop t1 n1 hooks
+	while read -r i h; do
+		id[$h]=$i
+	done < <(bpftool perf list | awk -v pid="$TRACER" '$2 == pid {print $6, $NF}')
+	if [[ -z $STATS_WAS ]]; then
+		STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled)
+		RESTORE+=("/proc/sys/kernel/bpf_stats_enabled $STATS_WAS")
+	fi
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	for loop in mmap brk; do
+		hooks=(sys_exit_mmap sys_exit_munmap)
+		[[ $loop == mmap ]] || hooks=(sys_exit_brk)
+		for h in "${hooks[@]}"; do
+			[[ -n ${id[$h]-} ]] && read -r "t0[$h]" "n0[$h]" < <(run_stats "${id[$h]}")
+		done
+		"$W" loop "$loop" "${LOOP_N[$loop]}" >/dev/null || die "workload loop $loop failed"
+		for h in "${hooks[@]}"; do
+			[[ -n ${id[$h]-} ]] || continue
+			read -r t1 n1 < <(run_stats "${id[$h]}")
+			((n1 > n0[$h])) || continue
+			printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$h" "$(awk -v a="${t0[$h]}" -v b="$t1" -v c="${n0[$h]}" -v d="$n1" 'BEGIN {printf "%.1f", (b - a) / (d - c)}')" >>"$T/round-progs.tsv"
+		done
+	done
+	echo "$STATS_WAS" >/proc/sys/kernel/bpf_stats_enabled
+}
+
 echo
 echo "== syscall loops: ${CONFIGS[*]}, interleaved, $ROUNDS round(s)"
 echo "   iterations per run: mmap ${LOOP_N[mmap]}, brk ${LOOP_N[brk]}, getppid ${LOOP_N[getppid]}; a round keeps the best of $REPS runs"
@@ -311,6 +353,8 @@ while ((r <= ROUNDS)); do
 	line="round $r:"
 	dirty=0
 	: >"$T/round.tsv"
+	: >"$T/round-progs.tsv"
+	: >"$T/round-samples.tsv"
 	for ((c = 0; c < ${#CONFIGS[@]}; c++)); do
 		# Rotate the order each round so no configuration always runs first.
 		cfg=${CONFIGS[$(((c + r - 1) % ${#CONFIGS[@]}))]}
@@ -328,12 +372,14 @@ while ((r <= ROUNDS)); do
 			printf '%s\t%s\t%s\t%s\n' "$r" "$cfg" "$loop" "$best" >>"$T/round.tsv"
 		done
 		line+=" $cfg($(busy "$mb" "$ma")%)"
+		[[ -z $TRACER ]] || prog_times "$r" "$cfg"
 		foreign=$((foreign + $(foreign_tps)))
 		if ((foreign > 0)); then
 			dirty=1
 			line+="[+tracer]"
 		fi
 		stop_config "$cfg"
+		[[ $cfg != stacks ]] || sed -n 's/^samples \([0-9]*\) received, \([0-9]*\) lost$/\1 \2/p' "$T/attach.log" >>"$T/round-samples.tsv"
 	done
 	# Another tracer on the syscall tracepoints skews every configuration:
 	# redo the round (at most ROUNDS times in all).
@@ -344,6 +390,8 @@ while ((r <= ROUNDS)); do
 	fi
 	((dirty)) && CONTAMINATED=$((CONTAMINATED + 1))
 	cat "$T/round.tsv" >>"$T/loops.tsv"
+	cat "$T/round-progs.tsv" >>"$T/progs.tsv"
+	cat "$T/round-samples.tsv" >>"$T/samples.tsv"
 	echo "   $line"
 	r=$((r + 1))
 done
@@ -353,6 +401,13 @@ value() { awk -v c="$2" -v l="$1" '$2 == c && $3 == l {print $4}' "$T/loops.tsv"
 paired() {
 	awk -v a="$2" -v b="$3" -v l="$1" '$3 == l && $2 == a {x[$1] = $4} $3 == l && $2 == b {y[$1] = $4}
 		END {for (r in x) if (r in y && y[r] > 0) print x[r] / y[r]}' "$T/loops.tsv" | median
+}
+# interval LOOP A B: a 95% interval of that median, from the order
+# statistics of the rounds' ratios (distribution-free; needs 6 rounds).
+interval() {
+	awk -v a="$2" -v b="$3" -v l="$1" '$3 == l && $2 == a {x[$1] = $4} $3 == l && $2 == b {y[$1] = $4}
+		END {for (r in x) if (r in y && y[r] > 0) print x[r] / y[r]}' "$T/loops.tsv" | sort -g |
+		awk '{v[NR] = $1} END {k = int((NR - 1.96 * sqrt(NR)) / 2); if (k < 1) print "no interval: too few rounds"; else printf "95%%: %.3f..%.3f over %d rounds", v[k], v[NR - k + 1], NR}'
 }
 spread() { awk -v c="$2" -v l="$1" '$2 == c && $3 == l {print $4}' "$T/loops.tsv" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f..%.0f", lo, hi}'; }
 
@@ -369,16 +424,17 @@ for loop in "${LOOPS[@]}"; do
 	if has stacks && has nostacks; then
 		st=$(value "$loop" stacks)
 		ns=$(value "$loop" nostacks)
-		printf '   stacks (every %d KiB grown) above nostacks: %.3fx (%+.1f ns/op); paired %.3fx\n' $((STACK_SAMPLE >> 10)) \
-			"$(awk -v a="$st" -v b="$ns" 'BEGIN {print a / b}')" "$(awk -v a="$st" -v b="$ns" 'BEGIN {print a - b}')" "$(paired "$loop" stacks nostacks)"
+		printf '   stacks (every %d KiB grown) above nostacks: %.3fx (%+.1f ns/op); paired %.3fx (%s)\n' $((STACK_SAMPLE >> 10)) \
+			"$(awk -v a="$st" -v b="$ns" 'BEGIN {print a / b}')" "$(awk -v a="$st" -v b="$ns" 'BEGIN {print a - b}')" "$(paired "$loop" stacks nostacks)" \
+			"$(interval "$loop" stacks nostacks)"
 	fi
 	has floor || continue
 	fl=$(value "$loop" floor)
 	for cfg in oomtrace stacks; do
 		has "$cfg" || continue
 		ot=$(value "$loop" "$cfg")
-		printf '   %s above the floor: %.3fx (%+.1f ns/op); paired %.3fx\n' "$cfg" "$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a / b}')" \
-			"$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a - b}')" "$(paired "$loop" "$cfg" floor)"
+		printf '   %s above the floor: %.3fx (%+.1f ns/op); paired %.3fx (%s)\n' "$cfg" "$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a / b}')" \
+			"$(awk -v a="$ot" -v b="$fl" 'BEGIN {print a - b}')" "$(paired "$loop" "$cfg" floor)" "$(interval "$loop" "$cfg" floor)"
 	done
 done
 echo
@@ -390,51 +446,32 @@ echo "   (N%) after a configuration in a round: machine busy while its loops ran
 
 if ((HAVE_BPFTOOL)); then
 	echo
-	echo "== BPF program run time per call (kernel.bpf_stats_enabled=1; per tracer, the fastest of $REPS mmap and of $REPS brk loops)"
-	stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled)
-	RESTORE+=("/proc/sys/kernel/bpf_stats_enabled $stats_was")
-	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	echo "== BPF program run time per call (kernel.bpf_stats_enabled=1, on only for one more mmap and brk loop a round; median over rounds)"
 	printf '   %-10s %14s %16s %13s\n' config sys_exit_mmap sys_exit_munmap sys_exit_brk
-	# run_stats ID: the program's run_time_ns and run_cnt so far.
-	run_stats() {
-		bpftool prog show id "$1" | awk '{for (i = 1; i < NF; i++) {if ($i == "run_time_ns") t = $(i + 1); if ($i == "run_cnt") n = $(i + 1)}} END {print t + 0, n + 0}'
+	# prog CONFIG HOOK: median ns a call; progdiff HOOK A B: median over rounds of A - B.
+	prog() { awk -v c="$1" -v h="$2" '$2 == c && $3 == h {print $4}' "$T/progs.tsv" | median; }
+	progdiff() {
+		awk -v a="$2" -v b="$3" -v h="$1" '$3 == h && $2 == a {x[$1] = $4} $3 == h && $2 == b {y[$1] = $4}
+			END {for (r in x) if (r in y) print x[r] - y[r]}' "$T/progs.tsv" | median
 	}
 	for cfg in "${CONFIGS[@]}"; do
 		[[ $cfg != untraced ]] || continue
-		start_config "$cfg"
-		declare -A id=() per=()
-		while read -r i hook; do
-			id[$hook]=$i
-		done < <(bpftool perf list | awk -v pid="$TRACER" '$2 == pid {print $6, $NF}')
-		# Per hook, the fastest of REPS loops, as for the loops above.
-		for ((k = 0; k < REPS; k++)); do
-			for loop in mmap brk; do
-				hooks=(sys_exit_mmap sys_exit_munmap)
-				[[ $loop == mmap ]] || hooks=(sys_exit_brk)
-				declare -A t0=() n0=()
-				for h in "${hooks[@]}"; do
-					[[ -n ${id[$h]-} ]] && read -r "t0[$h]" "n0[$h]" < <(run_stats "${id[$h]}")
-				done
-				"$W" loop "$loop" "${LOOP_N[$loop]}" >/dev/null
-				for h in "${hooks[@]}"; do
-					[[ -n ${id[$h]-} ]] || continue
-					read -r t1 n1 < <(run_stats "${id[$h]}")
-					((n1 > n0[$h])) || continue
-					v=$(awk -v a="${t0[$h]}" -v b="$t1" -v c="${n0[$h]}" -v d="$n1" 'BEGIN {printf "%.1f", (b - a) / (d - c)}')
-					per[$h]=$(awk -v a="${per[$h]:-$v}" -v b="$v" 'BEGIN {print (b < a ? b : a)}')
-				done
-				unset t0 n0
-			done
-		done
+		per=()
 		for h in sys_exit_mmap sys_exit_munmap sys_exit_brk; do
-			[[ -n ${per[$h]-} ]] && per[$h]="${per[$h]} ns"
+			v=$(prog "$cfg" "$h")
+			[[ $v == nan ]] && per+=("?") || per+=("$v ns")
 		done
-		printf '   %-10s %14s %16s %13s\n' "$cfg" "${per[sys_exit_mmap]-?}" "${per[sys_exit_munmap]-?}" "${per[sys_exit_brk]-?}"
-		unset id per
-		stop_config "$cfg"
-		[[ $cfg != stacks ]] || echo "              stack $(grep '^samples' "$T/attach.log" || echo 'samples: ?')"
+		printf '   %-10s %14s %16s %13s\n' "$cfg" "${per[@]}"
 	done
-	echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled
+	if has stacks && has nostacks; then
+		dm=$(progdiff sys_exit_mmap stacks nostacks)
+		db=$(progdiff sys_exit_brk stacks nostacks)
+		# A 64 KiB loop samples every (interval / 64 KiB)th growing call:
+		# every mmap call of its loop grows, every other brk call.
+		printf '   stacks above nostacks, paired: %+.1f ns a mmap call, %+.1f ns a brk call: about %.2f and %.2f us a sample\n' "$dm" "$db" \
+			"$(awk -v d="$dm" -v k=$((STACK_SAMPLE / 65536)) 'BEGIN {print d * k / 1000}')" "$(awk -v d="$db" -v k=$((STACK_SAMPLE / 65536)) 'BEGIN {print 2 * d * k / 1000}')"
+		awk '{r += $1; l += $2} END {printf "   stack samples: %d received, %d lost, over %d tracer starts\n", r, l, NR}' "$T/samples.tsv"
+	fi
 	echo "   the program alone, from the kernel's run_time_ns / run_cnt (which adds two clock reads a run);"
 	echo "   the rest of the floor is the tracepoint's own dispatch"
 fi
