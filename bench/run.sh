@@ -441,6 +441,7 @@ echo
 echo "   ratio: median ns / median untraced ns; paired: median over rounds of the round's own ratio;"
 echo "   (N%) after a configuration in a round: machine busy while its loops ran (one loop alone: ~$((100 / CPUS))%)"
 ((CONTAMINATED == 0)) || echo "   WARNING: $CONTAMINATED round(s) ran while another tracer had syscall tracepoint programs attached"
+! has stacks || awk '{r += $1; l += $2} END {printf "   stack samples under stacks: %d received, %d lost, over %d tracer starts\n", r, l, NR}' "$T/samples.tsv"
 
 # --- what each program costs per run ----------------------------------------
 
@@ -470,7 +471,6 @@ if ((HAVE_BPFTOOL)); then
 		# every mmap call of its loop grows, every other brk call.
 		printf '   stacks above nostacks, paired: %+.1f ns a mmap call, %+.1f ns a brk call: about %.2f and %.2f us a sample\n' "$dm" "$db" \
 			"$(awk -v d="$dm" -v k=$((STACK_SAMPLE / 65536)) 'BEGIN {print d * k / 1000}')" "$(awk -v d="$db" -v k=$((STACK_SAMPLE / 65536)) 'BEGIN {print 2 * d * k / 1000}')"
-		awk '{r += $1; l += $2} END {printf "   stack samples: %d received, %d lost, over %d tracer starts\n", r, l, NR}' "$T/samples.tsv"
 	fi
 	echo "   the program alone, from the kernel's run_time_ns / run_cnt (which adds two clock reads a run);"
 	echo "   the rest of the floor is the tracepoint's own dispatch"

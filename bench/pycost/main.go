@@ -119,7 +119,8 @@ func startTracer(cfg tracer.Config) (*tracer.Tracer, error) {
 		return nil, err
 	}
 	go func() {
-		for range tr.Events() {
+		for ev := range tr.Events() {
+			ev.Sample.Release() // as the recorder does once it has resolved a sample
 		}
 	}()
 	return tr, nil
