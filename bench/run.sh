@@ -396,17 +396,19 @@ while ((r <= ROUNDS)); do
 	r=$((r + 1))
 done
 
-# value LOOP CONFIG: the median ns/op; ratio LOOP A B: median over rounds of A/B.
-value() { awk -v c="$2" -v l="$1" '$2 == c && $3 == l {print $4}' "$T/loops.tsv" | median; }
-paired() {
-	awk -v a="$2" -v b="$3" -v l="$1" '$3 == l && $2 == a {x[$1] = $4} $3 == l && $2 == b {y[$1] = $4}
-		END {for (r in x) if (r in y && y[r] > 0) print x[r] / y[r]}' "$T/loops.tsv" | median
+# per_round FILE KEY A B ratio|diff: each round's A/B or A-B for KEY (a loop
+# in loops.tsv, a hook in progs.tsv: both are round, config, key, value).
+per_round() {
+	awk -v k="$2" -v a="$3" -v b="$4" -v op="$5" '$3 == k && $2 == a {x[$1] = $4} $3 == k && $2 == b {y[$1] = $4}
+		END {for (r in x) if (r in y) {if (op == "diff") print x[r] - y[r]; else if (y[r] > 0) print x[r] / y[r]}}' "$1"
 }
+# value LOOP CONFIG: the median ns/op; paired LOOP A B: median over rounds of A/B.
+value() { awk -v c="$2" -v l="$1" '$2 == c && $3 == l {print $4}' "$T/loops.tsv" | median; }
+paired() { per_round "$T/loops.tsv" "$1" "$2" "$3" ratio | median; }
 # interval LOOP A B: a 95% interval of that median, from the order
-# statistics of the rounds' ratios (distribution-free; needs 6 rounds).
+# statistics of the rounds' ratios (distribution-free; needs 8 rounds).
 interval() {
-	awk -v a="$2" -v b="$3" -v l="$1" '$3 == l && $2 == a {x[$1] = $4} $3 == l && $2 == b {y[$1] = $4}
-		END {for (r in x) if (r in y && y[r] > 0) print x[r] / y[r]}' "$T/loops.tsv" | sort -g |
+	per_round "$T/loops.tsv" "$1" "$2" "$3" ratio | sort -g |
 		awk '{v[NR] = $1} END {k = int((NR - 1.96 * sqrt(NR)) / 2); if (k < 1) print "no interval: too few rounds"; else printf "95%%: %.3f..%.3f over %d rounds", v[k], v[NR - k + 1], NR}'
 }
 spread() { awk -v c="$2" -v l="$1" '$2 == c && $3 == l {print $4}' "$T/loops.tsv" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f..%.0f", lo, hi}'; }
@@ -451,10 +453,7 @@ if ((HAVE_BPFTOOL)); then
 	printf '   %-10s %14s %16s %13s\n' config sys_exit_mmap sys_exit_munmap sys_exit_brk
 	# prog CONFIG HOOK: median ns a call; progdiff HOOK A B: median over rounds of A - B.
 	prog() { awk -v c="$1" -v h="$2" '$2 == c && $3 == h {print $4}' "$T/progs.tsv" | median; }
-	progdiff() {
-		awk -v a="$2" -v b="$3" -v h="$1" '$3 == h && $2 == a {x[$1] = $4} $3 == h && $2 == b {y[$1] = $4}
-			END {for (r in x) if (r in y) print x[r] - y[r]}' "$T/progs.tsv" | median
-	}
+	progdiff() { per_round "$T/progs.tsv" "$1" "$2" "$3" diff | median; }
 	for cfg in "${CONFIGS[@]}"; do
 		[[ $cfg != untraced ]] || continue
 		per=()
