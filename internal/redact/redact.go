@@ -102,8 +102,14 @@ var (
 	secretPairs = map[string]bool{"api key": true, "access key": true, "private key": true, "secret key": true}
 )
 
+// secretName reads name split at camel case and, for names whose case is
+// mixed otherwise (--pAssworD), lowercased whole.
 func secretName(name string) bool {
-	words := strings.FieldsFunc(splitCamel(name), func(r rune) bool {
+	return secretIn(splitCamel(name)) || secretIn(strings.ToLower(name))
+}
+
+func secretIn(lower string) bool {
+	words := strings.FieldsFunc(lower, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
 	})
 	for i, w := range words {
@@ -114,8 +120,12 @@ func secretName(name string) bool {
 	return false
 }
 
-// secretSuffix catches words run together: --requirepass, dbpassword.
+// secretSuffix catches words run together: --requirepass, dbpassword,
+// and password anywhere in a word (password2).
 func secretSuffix(w string) bool {
+	if strings.Contains(w, "password") || strings.Contains(w, "passwd") {
+		return true
+	}
 	for _, s := range []string{"password", "passwd", "pass", "secret", "token"} {
 		if strings.HasSuffix(w, s) && w != "bypass" && w != "compass" {
 			return true

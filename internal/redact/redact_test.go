@@ -28,6 +28,8 @@ func TestArgs(t *testing.T) {
 		{"java -Djavax.net.ssl.keyStorePassword=changeit -jar a.jar", "java -Djavax.net.ssl.keyStorePassword=*** -jar a.jar"},
 		{"app --bypass-cache=1 --compass=n", "app --bypass-cache=1 --compass=n"},
 		{"app --dbToken=t1 MYSQL_ROOT_PASSWORD=x", "app --dbToken=*** MYSQL_ROOT_PASSWORD=***"},
+		{"app --pAssworD=0", "app --pAssworD=***"}, // found by FuzzArgs: camel splitting alone read "p asswor d"
+		{"app --password2=x", "app --password2=***"},
 	} {
 		if got := Line(strings.Fields(tc.in), false); got != tc.want {
 			t.Errorf("Line(%q) = %q, want %q", tc.in, got, tc.want)
