@@ -216,3 +216,55 @@ func TestRunBudgetsAndBaseline(t *testing.T) {
 		t.Errorf("exit %d, budgets %+v; want 7 and gate-big failed", status, d.Run.Budgets)
 	}
 }
+
+// A command run starts itself, with no shell between, is a service of its
+// own, not part of oomtrace's: its budget is checked against its own PSS,
+// and fails the run.
+func TestRunDirectCommandBudget(t *testing.T) {
+	testutil.NeedRoot(t)
+	out := filepath.Join(t.TempDir(), "out")
+	port := freePort(t)
+	cmd := exec.Command(oomtraceBin(t), "run", "--out", out, "-d", "0.2", "--pss-interval", "0", "--metrics-addr", fmt.Sprintf(":%d", port),
+		"--budget", "workload=8MiB", "--", testutil.WorkloadBin(t), "group", "1", "24", "0")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 10 * time.Second // the command outliving a killed oomtrace must not hold Wait
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// EOF on its stdin ends the command.
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "ready ") {
+		t.Fatalf("no ready line from the command; stderr:\n%s", stderr.String())
+	}
+	series := `oomtrace_service_pss_bytes{kind="tree",service="workload"}`
+	deadline := time.Now().Add(60 * time.Second) // the second kernel runs under emulation
+	for v, err := tryScrape(port, series); err != nil || v < 24<<20; v, err = tryScrape(port, series) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v %v, want at least 24 MiB (the command's own service)", series, v, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	io.WriteString(stdin, "go\n")
+	io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 {
+		t.Fatalf("exit %v, want 4 (workload over its budget); stderr:\n%s", err, stderr.String())
+	}
+	d, err := dump.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Run.Budgets) != 1 || d.Run.Budgets[0].Result != dump.BudgetFail || d.Run.Budgets[0].PeakPSSBytes < 24<<20 {
+		t.Errorf("budgets %+v, want workload's failed with a peak of at least 24 MiB", d.Run.Budgets)
+	}
+}

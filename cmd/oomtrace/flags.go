@@ -239,7 +239,8 @@ func (e *engineFlags) config() (engineConfig, error) {
 	if err != nil {
 		return engineConfig{}, err
 	}
-	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: e.processes, RedactAll: e.redactAll}
+	acfg := aggregate.Config{Interval: e.interval, PSSInterval: e.pssInterval, LeakWindow: e.leakWindow, Rules: rules, WithProcesses: e.processes, RedactAll: e.redactAll,
+		Launchers: []int{os.Getpid()}} // run starts its command
 	if acfg.PSSInterval == 0 {
 		acfg.PSSInterval = -1 // every tick
 	}

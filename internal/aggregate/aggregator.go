@@ -46,6 +46,7 @@ type Config struct {
 	LeakMinBytes  float64           // growth over the window needed (default 1 MiB)
 	KeepDead      time.Duration     // keep a service with no processes this long (default 5m)
 	Rules         []service.Rule    // user rules, first match wins
+	Launchers     []int             // pids whose children are services of their own (the recorder: run's command)
 	Cgroups       *cgroup.Hierarchy // memory cgroup figures when set
 	WithProcesses bool              // fill Service.PIDs and Service.Processes
 	RedactAll     bool              // mask every argument of command lines, not only secrets
@@ -150,7 +151,7 @@ func New(cfg Config, procs ProcSource, ctrs CounterSource) *Aggregator {
 	return &Aggregator{
 		cfg: cfg, procs: procs, ctrs: ctrs, keep: keep,
 		firstSlice: min(max(cfg.Interval/firstShare, smapsSlice), firstMax), cpu: threadCPU,
-		resolver: service.NewResolver(cfg.Rules),
+		resolver: service.NewResolver(cfg.Rules, cfg.Launchers...),
 		table:    map[int]*procState{},
 		gone:     map[int]goneProc{},
 		svcs:     map[string]*serviceState{},

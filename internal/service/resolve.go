@@ -3,12 +3,15 @@ package service
 // Resolver computes service keys. It holds no state besides its rules, so
 // it is safe for concurrent use; callers should cache keys per pid.
 type Resolver struct {
-	rules []Rule
+	rules     []Rule
+	launchers []int
 }
 
-// NewResolver returns a resolver applying rules in order.
-func NewResolver(rules []Rule) *Resolver {
-	return &Resolver{rules: append([]Rule(nil), rules...)}
+// NewResolver returns a resolver applying rules in order. The processes
+// launchers (pids) start are services of their own, as a shell's are:
+// oomtrace passes its own pid, so that run's command is not part of it.
+func NewResolver(rules []Rule, launchers ...int) *Resolver {
+	return &Resolver{rules: append([]Rule(nil), rules...), launchers: append([]int(nil), launchers...)}
 }
 
 // Resolve computes p's key, in this order: kernel threads; the first rule
@@ -19,7 +22,7 @@ func (r *Resolver) Resolve(p Proc, lookup func(pid int) (Proc, bool)) Key {
 	if p.Kernel || p.PID == 0 || p.PID == 2 {
 		return Key{Name: "kernel", Kind: KindKernel, Root: p.PID}
 	}
-	chain, broken := climb(p, lookup)
+	chain, broken := climb(p, lookup, r.launchers)
 	for _, q := range chain {
 		for _, rule := range r.rules {
 			if rule.Match(q) {

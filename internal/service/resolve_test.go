@@ -256,3 +256,29 @@ func mustRule(t *testing.T, s string) Rule {
 	}
 	return r
 }
+
+// A command oomtrace starts (run's) is a service of its own, with its
+// children, once oomtrace's pid is a launcher; oomtrace stays itself.
+func TestResolveLauncherPID(t *testing.T) {
+	tab := procs()
+	tab.add(500, 43, 43, "oomtrace", "oomtrace run -- ./job", "/usr/local/bin/oomtrace", "")
+	tab.add(501, 500, 43, "job", "./job", "/tmp/job", "")
+	tab.add(502, 501, 43, "job", "./job --worker", "/tmp/job", "")
+	tab.add(43, 1, 43, "bash", "-bash", "/usr/bin/bash", "")
+	if got := NewResolver(nil).Resolve(tab[502], tab.lookup); got != (Key{"oomtrace", KindTree, 500}) {
+		t.Errorf("no launcher pid: Resolve(502) = %+v; want oomtrace's tree", got)
+	}
+	r := NewResolver(nil, 500)
+	for _, tc := range []struct {
+		pid  int
+		want Key
+	}{
+		{501, Key{"job", KindTree, 501}},
+		{502, Key{"job", KindTree, 501}},
+		{500, Key{"oomtrace", KindTree, 500}},
+	} {
+		if got := r.Resolve(tab[tc.pid], tab.lookup); got != tc.want {
+			t.Errorf("Resolve(%d) = %+v; want %+v", tc.pid, got, tc.want)
+		}
+	}
+}

@@ -43,16 +43,17 @@ func isStop(parent Proc) bool {
 }
 
 // climb returns p followed by the masters above it, nearest first; the last
-// is the root. broken is set when p's ancestry cannot be read: its parent is
-// missing, or a ppid cycle or more than maxDepth masters.
-func climb(p Proc, lookup func(pid int) (Proc, bool)) (chain []Proc, broken bool) {
+// is the root. A parent among launchers (pids) stops it, as isStop does.
+// broken is set when p's ancestry cannot be read: its parent is missing, or
+// a ppid cycle or more than maxDepth masters.
+func climb(p Proc, lookup func(pid int) (Proc, bool), launchers []int) (chain []Proc, broken bool) {
 	chain = []Proc{p}
 	for cur := p; ; {
 		if cur.PID > 0 && cur.SID == cur.PID {
 			return chain, false // a session leader: do not climb past it
 		}
 		pp := cur.PPID
-		if pp <= 2 {
+		if pp <= 2 || slices.Contains(launchers, pp) {
 			return chain, false
 		}
 		if len(chain) > maxDepth || slices.ContainsFunc(chain, func(q Proc) bool { return q.PID == pp }) {
