@@ -39,7 +39,8 @@ func TestPythonStacksTUI(t *testing.T) {
 		t.Errorf("keep below <module>: frames not innermost first:\n%s", screen)
 	}
 	tmux(t, "send-keys", "-t", session, "f")
-	if screen := screenWith(t, session, "f fold frames"); strings.Contains(screen, "(f shows)") {
+	// Unfolded, the Python frames stay on screen: every frame of #1 fits.
+	if screen := screenWith(t, session, "f fold frames", keep, "<module>  pystacks.py:"); strings.Contains(screen, "(f shows)") {
 		t.Errorf("after f, frames still folded:\n%s", screen)
 	}
 	tmux(t, "send-keys", "-t", session, "f")

@@ -27,7 +27,7 @@ func withPythonStacks(t *testing.T) aggregate.Snapshot {
 
 // A Python service's drill-down shows keep's qualname, file and line and
 // the frame that called it, with the interpreter's frames folded; f shows
-// every frame (the innermost of them as they fit) and folds them again.
+// every frame of as many stacks as fit, and folds them again.
 func TestModelDrillDownPythonFolded(t *testing.T) {
 	m := newModel(t, 120, 60)
 	m.Push(withPythonStacks(t))
@@ -49,6 +49,12 @@ func TestModelDrillDownPythonFolded(t *testing.T) {
 	v = m.View()
 	if strings.Contains(v, "native frames (f shows)") || !strings.Contains(v, "__libc_malloc (libc.so.6)") || !strings.Contains(v, "f fold frames") {
 		t.Errorf("after f, frames still folded:\n%s", v)
+	}
+	// Every frame of #1, outermost included: none cut.
+	for _, want := range []string{"keep  pystacks.py:20", "<module>  pystacks.py:68", "Py_RunMain"} {
+		if !strings.Contains(v, want) || strings.Contains(v, "more\n") {
+			t.Errorf("after f, %q not shown or frames cut:\n%s", want, v)
+		}
 	}
 	checkFits(t, m)
 	if v = update(t, m, f).View(); !strings.Contains(v, "keep  pystacks.py:20") {

@@ -2,6 +2,7 @@ package top
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"strconv"
 
@@ -14,6 +15,10 @@ import (
 // most first: how many stacks, how many frames of each. The first that
 // fits the room left above the processes is used.
 var stackShapes = []struct{ stacks, frames int }{{3, 8}, {3, 5}, {2, 4}, {1, 4}, {1, 2}}
+
+// allShapes come first once f has unfolded the stacks: every frame of as
+// many stacks as fit, before the shapes that cut them.
+var allShapes = []struct{ stacks, frames int }{{3, math.MaxInt}, {2, math.MaxInt}, {1, math.MaxInt}}
 
 // minProcRows is the room the processes keep below the stacks.
 const minProcRows = 3
@@ -29,7 +34,11 @@ func (m Model) stackLines(s aggregate.Service) []string {
 	if m.height > 0 {
 		room = m.height - len(m.header()) - len(m.help()) - len(m.summary(s)) - 1 - min(minProcRows, max(1, len(m.processes())))
 	}
-	for _, sh := range stackShapes {
+	shapes := stackShapes
+	if m.allFrames {
+		shapes = append(allShapes[:len(allShapes):len(allShapes)], stackShapes...)
+	}
+	for _, sh := range shapes {
 		if out := m.renderStacks(s.Stacks, sh.stacks, sh.frames); room < 0 || len(out) <= room {
 			return out
 		}
