@@ -11,9 +11,18 @@ const systemDomain = "system"
 
 // domainLocked is a domain's figures from start up to end: a memory
 // cgroup's usage samples, or the system's watermarks; when oomtrace warned
-// of it before the kill at kill (zero: a warning's own dump).
+// of it before the kill at kill (zero: a warning's own dump). A kill in
+// the domain before that moment starts them over: the fill and the warning
+// are this run-up's, not the last one's (which has its own dump).
 func (r *Recorder) domainLocked(name string, start, end, kill time.Time) dump.Domain {
 	dm := dump.Domain{Kill: kill.UTC()}
+	at := kill
+	if at.IsZero() {
+		at = end
+	}
+	if p := r.lastKillLocked(name, at); !p.Before(start) {
+		start = p.Add(time.Millisecond) // the history's samples are in ms
+	}
 	if name == systemDomain {
 		if w, err := r.cfg.Watermarks(); err == nil {
 			dm.MinWatermarkBytes, dm.LowWatermarkBytes = w.Min, w.Low
@@ -26,6 +35,18 @@ func (r *Recorder) domainLocked(name string, start, end, kill time.Time) dump.Do
 		dm.Warned = w.UTC()
 	}
 	return dm
+}
+
+// lastKillLocked is the time of the last kill recorded in domain name
+// before t; zero when none.
+func (r *Recorder) lastKillLocked(name string, t time.Time) time.Time {
+	var last time.Time
+	for _, k := range r.kills {
+		if k.Time.Before(t) && k.Time.After(last) && killDomain(k) == name {
+			last = k.Time
+		}
+	}
+	return last
 }
 
 // domainsLocked are the domains of kills, each once, in the order of their

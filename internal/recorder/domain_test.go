@@ -83,6 +83,46 @@ func TestDumpDomain(t *testing.T) {
 		t.Errorf("text lacks the fill:\n%s", out)
 	}
 
+	// A second run-up in /a after the kill: 5 to 24 MiB at 1 MiB/s, warned
+	// of again (a kill came since the last warning). Its dump's domain
+	// starts after the first kill: this run-up's samples, fill and warning.
+	firstKill := ds[0].Kills[0].Time
+	var warn2 time.Time
+	for i := range 20 {
+		now := c.step(time.Second)
+		usage := uint64(5+i) << 20
+		d := aggregate.MemcgDomain{Path: "/a", UsageBytes: usage, LimitBytes: limit}
+		if i >= 15 {
+			d.TimeToOOM = &aggregate.TimeToOOM{Domain: "/a", Seconds: 20, Headroom: limit - usage, Growth: 1 << 20, Service: "svc-hog", Covered: true}
+			if warn2.IsZero() {
+				warn2 = now
+			}
+		}
+		r.OnSnapshot(aggregate.Snapshot{Time: now, System: aggregate.System{TotalBytes: 8 << 30, AvailableBytes: 4 << 30, Memcgs: []aggregate.MemcgDomain{d}},
+			Services: []aggregate.Service{{Name: "svc-hog", Procs: 1, PIDs: []int{400}, Memory: aggregate.Memory{RSS: usage}}}})
+	}
+	if warns, _ := filepath.Glob(filepath.Join(dir, "warn-*.json")); len(warns) != 2 {
+		t.Errorf("%d warning dumps, want 2 (one a run-up): %v", len(warns), warns)
+	}
+	kernel++
+	r.OnEvent(oomEvent(c.step(100*time.Millisecond), 400))
+	r.OnReport(kmsg.Report{PID: 400, Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/a", TaskMemcg: "/a", Trigger: "trig"})
+	ds = readDumps(t, filepath.Join(dir, "oom-*-400.json"))
+	if len(ds) != 1 || len(ds[0].Domains) != 1 {
+		t.Fatalf("%d dumps, want 1 with one domain", len(ds))
+	}
+	dm = ds[0].Domains[0]
+	if !dm.Warned.Equal(warn2) || len(dm.Samples) != 20 || !dm.Samples[0].Time.After(firstKill) || dm.Samples[0].Usage != 5<<20 {
+		t.Errorf("second kill's domain: warned %s (want %s), %d samples from %+v; want 20 after the first kill at %s, from 5 MiB", dm.Warned, warn2, len(dm.Samples), dm.Samples[0], firstKill)
+	}
+	b.Reset()
+	if err := dump.WriteText(&b, ds[0]); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "last minute: filled at +1.0MiB/s, usage 5.0MiB → 24.0MiB") {
+		t.Errorf("second kill's text lacks this run-up's fill:\n%s", out)
+	}
+
 	// A global kill: the system's domain, with its watermarks.
 	kernel++
 	r.OnEvent(oomEvent(c.step(time.Second), 200))

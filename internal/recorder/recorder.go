@@ -522,7 +522,8 @@ func (r *Recorder) warnLocked(snap aggregate.Snapshot) {
 		if e.Seconds >= r.cfg.WarnAt.Seconds() {
 			continue
 		}
-		if last, ok := r.warned[e.Domain]; ok && snap.Time.Sub(last) < r.cfg.Window {
+		// Once a window, unless a kill in the domain has come since.
+		if last, ok := r.warned[e.Domain]; ok && snap.Time.Sub(last) < r.cfg.Window && !r.lastKillLocked(e.Domain, snap.Time).After(last) {
 			continue
 		}
 		r.warned[e.Domain] = snap.Time
