@@ -189,6 +189,8 @@ func (t *textWriter) growth(d *Dump) {
 	if more > 0 {
 		t.line(fmt.Sprintf("  ... and %d more services", more))
 	}
+	// The two can differ in sign: a minute's slope is not the window's change.
+	t.line("  GROWTH: END less START; GROWTH/S: RSS's slope over the last minute each service was seen")
 }
 
 // stacks lists the top growth stacks of the services that have some, frames
