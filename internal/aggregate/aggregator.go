@@ -122,6 +122,7 @@ type Aggregator struct {
 	prev    []*procState      // the last tick's
 	cursor  int               // where this tick's list is in prev
 	added   []*procState      // added this tick
+	keyed   []newKey          // their keys, resolved before any is given (see scan)
 	marked  int               // table entries listed this tick
 	keep    int               // smaps_rollup candidates kept a tick
 

@@ -185,3 +185,28 @@ func mustRule(t *testing.T, s string) service.Rule {
 	}
 	return r
 }
+
+// Of two masters of one name first seen in the same tick, the older gets
+// the name, however young its workers: a HUP re-forks them, with pids past
+// the other master's workers (which made the younger master "uwsgi").
+func TestSameNameOlderMasterFirst(t *testing.T) {
+	f := newFake()
+	f.add(1, 0, 1, "systemd", []string{"/sbin/init"}, 1<<20)
+	args := []string{"uwsgi", "--http", ":80"}
+	f.add(100, 1, 100, "uwsgi", args, 10<<20)
+	f.addTree(200, 2, "uwsgi", args, 30<<20)
+	for _, w := range []int{300, 301} { // 100's workers, re-forked after 200's
+		f.add(w, 100, 100, "uwsgi", args, 10<<20)
+	}
+	a := New(Config{WithProcesses: true}, f, nil)
+	snap, err := a.Tick(time.Unix(1_700_000_000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := find(t, snap, "uwsgi"); !slices.Equal(s.PIDs, []int{100, 300, 301}) {
+		t.Errorf("uwsgi: pids %v, want the older master 100 and its workers", s.PIDs)
+	}
+	if s := find(t, snap, "uwsgi#2"); !slices.Equal(s.PIDs, []int{200, 201, 202}) {
+		t.Errorf("uwsgi#2: pids %v, want 200 and its workers", s.PIDs)
+	}
+}

@@ -1,6 +1,8 @@
 package aggregate
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/proc"
@@ -89,6 +91,21 @@ func (a *Aggregator) reidentify(p *procState) {
 	p.info, p.reread = info, false
 	p.cmdline = redact.Line(info.Cmdline, a.cfg.RedactAll)
 	a.setKey(p, a.resolve(p))
+}
+
+// newKey is a process added this tick, with its key not yet given.
+type newKey struct {
+	p         *procState
+	k         service.Key
+	rootStart uint64 // the start of the key's root process
+}
+
+// startOf is pid's start time, 0 if it is not in the table.
+func (a *Aggregator) startOf(pid int) uint64 {
+	if r := a.table[pid]; r != nil {
+		return r.info.StartTicks
+	}
+	return 0
 }
 
 func (a *Aggregator) resolve(p *procState) service.Key {
@@ -181,13 +198,26 @@ func (a *Aggregator) scan(now time.Time, samples []tracer.ProcSample) error {
 		}
 	}
 	// Keys of children may depend on parents added this tick; resolving
-	// them may add more parents, at the end of the list. All are resolved
-	// before any is summed: a worker's key may rename its master.
+	// them may add more parents, at the end of the list. All are resolved,
+	// then given oldest master first: of two masters of one name seen in
+	// one tick, the older gets the name, however young its workers (a HUP
+	// re-forks them). All before any is summed: a worker's key may rename
+	// its master.
+	keyed := a.keyed[:0]
 	for i := 0; i < len(a.added); i++ {
 		if p := a.added[i]; a.table[p.info.PID] == p && p.key.Name == "" {
-			a.setKey(p, a.resolve(p))
+			k := a.resolve(p)
+			keyed = append(keyed, newKey{p: p, k: k, rootStart: a.startOf(k.Root)})
 		}
 	}
+	slices.SortStableFunc(keyed, func(x, y newKey) int {
+		return cmp.Or(cmp.Compare(x.rootStart, y.rootStart), cmp.Compare(x.k.Root, y.k.Root))
+	})
+	for _, nk := range keyed {
+		a.setKey(nk.p, nk.k)
+	}
+	clear(keyed)
+	a.keyed = keyed[:0]
 	for _, p := range a.added {
 		if a.table[p.info.PID] != p {
 			continue
