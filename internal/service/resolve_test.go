@@ -100,6 +100,10 @@ func procs() table {
 	t.add(1103, 1102, 1101, "main", "/tmp/go-build1/b001/exe/main", "/tmp/go-build1/b001/exe/main", "")
 	t.add(1104, 1101, 1101, "service.test", "./service.test -test.v", "/home/a/service.test", "")
 	t.add(1105, 1104, 1101, "sleep", "sleep 1", "/usr/bin/sleep", "")
+	// flock forks the command and waits: a gunicorn under it is its app.
+	t.add(1200, 1101, 1101, "flock", "flock /tmp/lock gunicorn -w 2 app:application", "/usr/bin/flock", "")
+	t.add(1201, 1200, 1101, "gunicorn", "/usr/bin/python3 /usr/bin/gunicorn -w 2 app:application", "/usr/bin/python3.11", "")
+	t.add(1202, 1201, 1101, "gunicorn", "/usr/bin/python3 /usr/bin/gunicorn -w 2 app:application", "/usr/bin/python3.11", "")
 	return t
 }
 
@@ -126,6 +130,7 @@ func TestResolve(t *testing.T) {
 		{100, plain, Key{"nova-api", KindTree, 100}},
 		{101, plain, Key{"nova-api", KindTree, 100}},
 		{108, plain, Key{"nova-api", KindTree, 100}},
+		{1202, plain, Key{"app", KindTree, 1201}},
 		{210, plain, Key{"app", KindTree, 210}}, // gunicorn app:app,
 		{211, plain, Key{"app", KindTree, 210}},
 		{201, plain, Key{"bash", KindTree, 201}},

@@ -15,6 +15,9 @@ var launchers = []string{
 	"init", "systemd", "runc", "crun", "conmon", "tini", "dumb-init", "docker-init", "catatonit",
 	"supervisord", "runsv", "s6-supervise",
 	"make", "go", "env", "timeout", "nohup", "xargs",
+	// Wrappers that fork the command and wait for it.
+	"flock", "time", "script", "watch", "parallel", "unshare", "nsenter", "strace", "ltrace",
+	"cron", "CRON", "crond", "atd",
 }
 
 // launcherPrefixes catch comms like "tmux: server", "containerd-shim"
