@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/oomtrace/oomtrace/internal/dump"
 	"github.com/oomtrace/oomtrace/internal/testutil"
@@ -71,15 +70,7 @@ func gateRun(t *testing.T, out string, svcs [2]string, mbs [2]int, code int, fla
 	// Both services at their full size in oomtrace's samples: PSS (every
 	// member read) at least their own memory plus the shared 8 MiB.
 	for i, name := range svcs {
-		series := fmt.Sprintf(`oomtrace_service_pss_bytes{kind="tree",service=%q}`, name)
-		want := float64(mbs[i]+8) * (1 << 20)
-		deadline := time.Now().Add(60 * time.Second) // the second kernel runs under emulation
-		for v, err := tryScrape(port, series); err != nil || v < want; v, err = tryScrape(port, series) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %v %v, want at least %.0f", series, v, err, want)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		scrapeAtLeast(t, port, fmt.Sprintf(`oomtrace_service_pss_bytes{kind="tree",service=%q}`, name), float64(mbs[i]+8)*(1<<20))
 	}
 	io.WriteString(stdin, "go\n")
 	f := next("pss")
@@ -224,41 +215,15 @@ func TestRunDirectCommandBudget(t *testing.T) {
 	testutil.NeedRoot(t)
 	out := filepath.Join(t.TempDir(), "out")
 	port := freePort(t)
-	cmd := exec.Command(oomtraceBin(t), "run", "--out", out, "-d", "0.2", "--pss-interval", "0", "--metrics-addr", fmt.Sprintf(":%d", port),
-		"--budget", "workload=8MiB", "--", testutil.WorkloadBin(t), "group", "1", "24", "0")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	c := testutil.StartCommand(t, exec.Command(oomtraceBin(t), "run", "--out", out, "-d", "0.2", "--pss-interval", "0", "--metrics-addr", fmt.Sprintf(":%d", port),
+		"--budget", "workload=8MiB", "--", testutil.WorkloadBin(t), "group", "1", "24", "0"))
+	c.Expect(t, "ready")
+	scrapeAtLeast(t, port, `oomtrace_service_pss_bytes{kind="tree",service="workload"}`, 24<<20)
+	c.Send(t) // the command exits
+	for c.Lines.Scan() {
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 10 * time.Second // the command outliving a killed oomtrace must not hold Wait
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// EOF on its stdin ends the command.
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "ready ") {
-		t.Fatalf("no ready line from the command; stderr:\n%s", stderr.String())
-	}
-	series := `oomtrace_service_pss_bytes{kind="tree",service="workload"}`
-	deadline := time.Now().Add(60 * time.Second) // the second kernel runs under emulation
-	for v, err := tryScrape(port, series); err != nil || v < 24<<20; v, err = tryScrape(port, series) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v %v, want at least 24 MiB (the command's own service)", series, v, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	io.WriteString(stdin, "go\n")
-	io.Copy(io.Discard, stdout)
-	err = cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 {
-		t.Fatalf("exit %v, want 4 (workload over its budget); stderr:\n%s", err, stderr.String())
+	if ee, ok := c.Cmd.Wait().(*exec.ExitError); !ok || ee.ExitCode() != 4 {
+		t.Fatalf("exit %v, want 4 (workload over its budget)", ee)
 	}
 	d, err := dump.ReadFile(filepath.Join(out, "summary.json"))
 	if err != nil {

@@ -133,6 +133,19 @@ func scrape(t *testing.T, port int, series string) float64 {
 	return 0
 }
 
+// scrapeAtLeast waits until series reaches want (60 s: the second kernel
+// runs under emulation).
+func scrapeAtLeast(t *testing.T, port int, series string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for v, err := tryScrape(port, series); err != nil || v < want; v, err = tryScrape(port, series) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v %v, want at least %.0f", series, v, err, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func tryScrape(port int, series string) (float64, error) {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	if err != nil {
