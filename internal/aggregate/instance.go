@@ -35,11 +35,8 @@ func (a *Aggregator) setKey(p *procState, k service.Key) {
 	old := p.inst
 	p.inst = instance{}
 	if k.Kind == service.KindTree {
-		in := instance{name: k.Name, root: k.Root}
+		in := instance{name: k.Name, root: k.Root, start: a.startOf(k.Root)}
 		r := a.table[k.Root]
-		if r != nil {
-			in.start = r.info.StartTicks
-		}
 		c := a.claims[in]
 		if c == nil && k.Root != p.info.PID { // a worker: its master is one
 			c = a.claim(in)

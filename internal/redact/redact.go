@@ -126,7 +126,7 @@ func secretSuffix(w string) bool {
 	if strings.Contains(w, "password") || strings.Contains(w, "passwd") {
 		return true
 	}
-	for _, s := range []string{"password", "passwd", "pass", "secret", "token"} {
+	for _, s := range []string{"pass", "secret", "token"} {
 		if strings.HasSuffix(w, s) && w != "bypass" && w != "compass" {
 			return true
 		}

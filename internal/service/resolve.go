@@ -1,7 +1,8 @@
 package service
 
-// Resolver computes service keys. It holds no state besides its rules, so
-// it is safe for concurrent use; callers should cache keys per pid.
+// Resolver computes service keys. It holds no state besides its rules and
+// launcher pids, so it is safe for concurrent use; callers should cache
+// keys per pid.
 type Resolver struct {
 	rules     []Rule
 	launchers []int

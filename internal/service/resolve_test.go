@@ -104,6 +104,11 @@ func procs() table {
 	t.add(1200, 1101, 1101, "flock", "flock /tmp/lock gunicorn -w 2 app:application", "/usr/bin/flock", "")
 	t.add(1201, 1200, 1101, "gunicorn", "/usr/bin/python3 /usr/bin/gunicorn -w 2 app:application", "/usr/bin/python3.11", "")
 	t.add(1202, 1201, 1101, "gunicorn", "/usr/bin/python3 /usr/bin/gunicorn -w 2 app:application", "/usr/bin/python3.11", "")
+	// oomtrace run starts a job with a worker: once oomtrace's pid is a
+	// launcher (NewResolver's), the job is a service of its own.
+	t.add(1300, 1101, 1101, "oomtrace", "oomtrace run -- ./job", "/usr/local/bin/oomtrace", "")
+	t.add(1301, 1300, 1101, "job", "./job", "/tmp/job", "")
+	t.add(1302, 1301, 1101, "job", "./job --worker", "/tmp/job", "")
 	return t
 }
 
@@ -122,6 +127,7 @@ func TestResolve(t *testing.T) {
 	}
 	res := NewResolver(rules)
 	plain := NewResolver(nil)
+	run := NewResolver(nil, 1300)
 	for _, tc := range []struct {
 		pid  int
 		r    *Resolver
@@ -131,6 +137,10 @@ func TestResolve(t *testing.T) {
 		{101, plain, Key{"nova-api", KindTree, 100}},
 		{108, plain, Key{"nova-api", KindTree, 100}},
 		{1202, plain, Key{"app", KindTree, 1201}},
+		{1302, plain, Key{"oomtrace", KindTree, 1300}},
+		{1301, run, Key{"job", KindTree, 1301}},
+		{1302, run, Key{"job", KindTree, 1301}},
+		{1300, run, Key{"oomtrace", KindTree, 1300}},
 		{210, plain, Key{"app", KindTree, 210}}, // gunicorn app:app,
 		{211, plain, Key{"app", KindTree, 210}},
 		{201, plain, Key{"bash", KindTree, 201}},
@@ -260,30 +270,4 @@ func mustRule(t *testing.T, s string) Rule {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// A command oomtrace starts (run's) is a service of its own, with its
-// children, once oomtrace's pid is a launcher; oomtrace stays itself.
-func TestResolveLauncherPID(t *testing.T) {
-	tab := procs()
-	tab.add(500, 43, 43, "oomtrace", "oomtrace run -- ./job", "/usr/local/bin/oomtrace", "")
-	tab.add(501, 500, 43, "job", "./job", "/tmp/job", "")
-	tab.add(502, 501, 43, "job", "./job --worker", "/tmp/job", "")
-	tab.add(43, 1, 43, "bash", "-bash", "/usr/bin/bash", "")
-	if got := NewResolver(nil).Resolve(tab[502], tab.lookup); got != (Key{"oomtrace", KindTree, 500}) {
-		t.Errorf("no launcher pid: Resolve(502) = %+v; want oomtrace's tree", got)
-	}
-	r := NewResolver(nil, 500)
-	for _, tc := range []struct {
-		pid  int
-		want Key
-	}{
-		{501, Key{"job", KindTree, 501}},
-		{502, Key{"job", KindTree, 501}},
-		{500, Key{"oomtrace", KindTree, 500}},
-	} {
-		if got := r.Resolve(tab[tc.pid], tab.lookup); got != tc.want {
-			t.Errorf("Resolve(%d) = %+v; want %+v", tc.pid, got, tc.want)
-		}
-	}
 }

@@ -14,11 +14,13 @@ import (
 // stackShapes are the drill-down's ways to show a service's growth stacks,
 // most first: how many stacks, how many frames of each. The first that
 // fits the room left above the processes is used.
-var stackShapes = []struct{ stacks, frames int }{{3, 8}, {3, 5}, {2, 4}, {1, 4}, {1, 2}}
+var stackShapes = []stackShape{{3, 8}, {3, 5}, {2, 4}, {1, 4}, {1, 2}}
 
-// allShapes come first once f has unfolded the stacks: every frame of as
-// many stacks as fit, before the shapes that cut them.
-var allShapes = []struct{ stacks, frames int }{{3, math.MaxInt}, {2, math.MaxInt}, {1, math.MaxInt}}
+// unfoldedShapes serve once f has unfolded the stacks: every frame of as
+// many stacks as fit first, then the shapes that cut them.
+var unfoldedShapes = append([]stackShape{{3, math.MaxInt}, {2, math.MaxInt}, {1, math.MaxInt}}, stackShapes...)
+
+type stackShape struct{ stacks, frames int }
 
 // minProcRows is the room the processes keep below the stacks.
 const minProcRows = 3
@@ -36,7 +38,7 @@ func (m Model) stackLines(s aggregate.Service) []string {
 	}
 	shapes := stackShapes
 	if m.allFrames {
-		shapes = append(allShapes[:len(allShapes):len(allShapes)], stackShapes...)
+		shapes = unfoldedShapes
 	}
 	for _, sh := range shapes {
 		if out := m.renderStacks(s.Stacks, sh.stacks, sh.frames); room < 0 || len(out) <= room {
